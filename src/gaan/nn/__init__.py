@@ -1,0 +1,33 @@
+"""Geometric algebra attention layers (PyTorch modules over :mod:`gaan.algebra`)."""
+
+from .attention import (
+    GeometricAttention,
+    LabeledMultivectorAttention,
+    LabeledVectorAttention,
+    Multivector2MultivectorAttention,
+    MultivectorAttention,
+    TiedMultivectorAttention,
+    TiedVectorAttention,
+    Vector2VectorAttention,
+    VectorAttention,
+)
+from .conversion import Multivector2Vector, Vector2Multivector
+from .mlp import mlp
+from .normalization import MomentumLayerNormalization, MomentumNormalization
+
+__all__ = [
+    "GeometricAttention",
+    "LabeledMultivectorAttention",
+    "LabeledVectorAttention",
+    "Multivector2MultivectorAttention",
+    "MultivectorAttention",
+    "TiedMultivectorAttention",
+    "TiedVectorAttention",
+    "Vector2VectorAttention",
+    "VectorAttention",
+    "Multivector2Vector",
+    "Vector2Multivector",
+    "MomentumLayerNormalization",
+    "MomentumNormalization",
+    "mlp",
+]

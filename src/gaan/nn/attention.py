@@ -1,0 +1,368 @@
+"""Geometric algebra attention layers.
+
+One module, :class:`GeometricAttention`, implements the computation; the public classes only
+choose what goes in (vectors or multivectors), what comes out (invariant features,
+covariant vectors or multivectors, or both) and whether a set of labels queries the cloud.
+
+For each tuple of ``rank`` points the layer forms geometric products of their (multi)vectors,
+reads rotation-invariant scalars ``q`` off them, embeds them with ``value_net``, joins that
+with the merged features of the tuple's points, scores the tuple with ``score_net`` and
+reduces over tuples with a softmax: over all tuples (``reduce=True``, permutation-invariant
+output) or over all but the first point (``reduce=False``, one output per point).
+"""
+
+import functools
+import math
+import operator
+
+import torch
+from torch import Tensor, nn
+
+from ..algebra import tuples as gat
+from .mlp import NetworkSpec, build_network
+from .validation import check_choice, check_labels, check_point_inputs, check_positive_int
+
+MASKED_LOGIT = -1e9
+COMBINE_MODES = ("mean", "concat")
+
+
+class GeometricAttention(nn.Module):
+    """Attention over geometric products of tuples of points.
+
+    :param n_dim: feature width D of ``v`` (and of the invariant output)
+    :param rank: tuple size; cost grows as N**rank
+    :param reduce: True: one permutation-invariant output per cloud; False: one per point
+    :param invariant_mode: products whose invariants are embedded: 'single', 'partial', 'full'
+    :param covariant_mode: products whose covariants are combined into covariant outputs
+    :param include_normalized_products: also use each product divided by its norm
+    :param linear_mode, linear_terms: learned signed (and dual) sums of products used as extra
+        products (3-D, without ``parity``)
+    :param merge: how the features of a tuple's points are merged: 'mean' or 'concat'
+        (a learned projection per tuple position)
+    :param join: how embedded invariants and merged features are joined: 'mean' or 'concat'
+    :param heads: number of attention heads; each attends over ``n_dim / heads`` channels
+    :param parity: keep only reflection-invariant quantities (O(n) instead of SO(n))
+    :param convex_covariants: combine covariants convexly (with the origin) instead of linearly
+    :param dim: 2 or 3, the dimension of space
+    :param score_net, value_net, scale_net: modules, factories ``(in, out) -> module``, or None
+        for default two-layer MLPs with ``mlp_hidden`` units (default 2 * n_dim)
+    :param return_attention: also return the attention weights, shaped (B, [L,] N, ..., N, heads)
+    """
+
+    input_kind = "vector"
+    output_kind = "invariant"
+    labeled = False
+    default_covariant_mode = "single"
+
+    def __init__(
+        self,
+        n_dim: int,
+        *,
+        rank: int = 2,
+        reduce: bool = True,
+        invariant_mode: str = "single",
+        covariant_mode: str | None = None,
+        include_normalized_products: bool = False,
+        linear_mode: str = "partial",
+        linear_terms: int = 0,
+        merge: str = "mean",
+        join: str = "mean",
+        heads: int = 1,
+        parity: bool = False,
+        convex_covariants: bool = False,
+        dim: int = 3,
+        score_net: NetworkSpec = None,
+        value_net: NetworkSpec = None,
+        scale_net: NetworkSpec = None,
+        mlp_hidden: int | None = None,
+        activation: str = "silu",
+        return_attention: bool = False,
+    ):
+        super().__init__()
+        covariant_mode = self.default_covariant_mode if covariant_mode is None else covariant_mode
+        check_positive_int("n_dim", n_dim)
+        check_positive_int("rank", rank)
+        check_positive_int("heads", heads)
+        check_positive_int("linear_terms", linear_terms, minimum=0)
+        check_choice("dim", dim, (2, 3))
+        for name, value in (("invariant_mode", invariant_mode), ("covariant_mode", covariant_mode), ("linear_mode", linear_mode)):
+            check_choice(name, value, gat.PRODUCT_MODES)
+        check_choice("merge", merge, COMBINE_MODES)
+        check_choice("join", join, COMBINE_MODES)
+        if n_dim % heads:
+            raise ValueError(f"heads={heads} must divide n_dim={n_dim}")
+        if linear_terms and rank > 1 and (parity or (dim == 2 and self.input_kind == "vector")):
+            raise ValueError("linear_terms needs dim=3 and parity=False for vector inputs (and parity=False for multivectors): duals mix proper and pseudo quantities")
+
+        self.n_dim, self.rank, self.reduce, self.heads = n_dim, rank, bool(reduce), heads
+        self.invariant_mode, self.covariant_mode = invariant_mode, covariant_mode
+        self.include_normalized_products = bool(include_normalized_products)
+        self.linear_mode, self.linear_terms = linear_mode, linear_terms if rank > 1 else 0
+        self.merge, self.join, self.parity, self.dim = merge, join, bool(parity), dim
+        self.convex_covariants, self.return_attention = bool(convex_covariants), bool(return_attention)
+        self.algebra = gat.algebra_for(dim)
+        self.components = self.algebra.VECTOR_SIZE if self.input_kind == "vector" else self.algebra.MULTIVECTOR_SIZE
+
+        self.invariant_dims = sum(
+            gat.product_widths(self.input_kind, rank, invariant_mode, self.algebra, self.include_normalized_products, self.linear_terms)
+        )
+        hidden = mlp_hidden or 2 * n_dim
+        self.value_net = build_network(value_net, self.invariant_dims, n_dim, hidden, activation)
+        self.score_net = build_network(score_net, n_dim, heads, hidden, activation)
+        if self.output_kind != "invariant":
+            self.scale_net = build_network(scale_net, n_dim, heads, hidden, activation)
+
+        if merge == "concat":
+            self.merge_kernels = nn.ParameterList(
+                nn.Parameter(torch.randn(n_dim, n_dim) * math.sqrt(2.0 / rank / n_dim)) for _ in range(rank)
+            )
+        if join == "concat":
+            joined = 3 if self.labeled else 2
+            self.join_kernels = nn.ParameterList(
+                nn.Parameter(torch.randn(n_dim, n_dim) * math.sqrt(2.0 / joined / n_dim)) for _ in range(joined)
+            )
+        if self.linear_terms:
+            terms = {"single": 1, "partial": rank, "full": rank * (rank + 1) // 2}[linear_mode]
+            operations = 2 if self.input_kind == "vector" else 4
+            self.linear_kernels = nn.Parameter(torch.randn(self.linear_terms, terms, operations, 2))
+        if self.output_kind != "invariant" and self.covariant_count > 1:
+            self.vector_kernels = nn.Parameter(torch.randn(self.covariant_count) * 0.05)
+
+    @property
+    def covariant_count(self) -> int:
+        count = {"single": 1, "partial": self.rank, "full": self.rank * (self.rank + 1) // 2}[self.covariant_mode]
+        return count * (2 if self.include_normalized_products else 1) + self.linear_terms
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_dim={self.n_dim}, rank={self.rank}, reduce={self.reduce}, invariant_mode={self.invariant_mode!r}, "
+            f"covariant_mode={self.covariant_mode!r}, merge={self.merge!r}, join={self.join!r}, heads={self.heads}, "
+            f"parity={self.parity}, dim={self.dim}, invariant_dims={self.invariant_dims}"
+        )
+
+    # --- public call ------------------------------------------------------------------------
+
+    def forward(self, r: Tensor, v: Tensor, mask: Tensor | None = None, weights: Tensor | None = None):
+        """r: (B, N, C) or (B, N, K, C); v: (B, N, [K,] D); mask, weights: (B, N, [K])."""
+        return self._call(r, v, mask, weights, None, None)
+
+    def _call(self, r, v, mask, weights, labels, label_mask):
+        check_point_inputs(r, v, mask, weights, self.components, self.n_dim, allow_neighbour_axis=not self.labeled)
+        if r.dim() == 4:
+            # an explicit neighbour axis: every point attends over its own K neighbours
+            batch, points = r.shape[:2]
+            flat = lambda x: None if x is None else x.reshape(batch * points, *x.shape[2:])
+            result = self._attend(flat(r), flat(v), flat(mask), flat(weights), None, None)
+            unflat = lambda x: x.reshape(batch, points, *x.shape[1:])
+            return tuple(unflat(x) for x in result) if isinstance(result, tuple) else unflat(result)
+        if labels is not None:
+            check_labels(labels, label_mask, r.shape[0], self.n_dim)
+        return self._attend(r, v, mask, weights, labels, label_mask)
+
+    # --- the computation --------------------------------------------------------------------
+
+    def _at(self, x: Tensor, position: int) -> Tensor:
+        """View per-point x (B, N, C) with its point axis at tuple position ``position``."""
+        shape = [x.shape[0]] + [1] * self.rank + [x.shape[-1]]
+        shape[1 + position] = x.shape[1]
+        return x.reshape(shape)
+
+    def _products(self, r: Tensor) -> tuple[list[gat.Product], list[gat.Product]]:
+        factors = [self._at(r, k) for k in range(self.rank)]
+        if self.input_kind == "vector":
+            series = gat.vector_tuple_products(factors, self.algebra)
+        else:
+            series = gat.multivector_tuple_products(factors, self.algebra)
+        linear = []
+        if self.linear_terms:
+            weights = torch.softmax(self.linear_kernels, -1)[..., 1]
+            if self.input_kind == "vector":
+                linear = gat.vector_linear_terms(series[self.linear_mode], weights, self.rank)
+            else:
+                linear = gat.multivector_linear_terms(series[self.linear_mode], weights, self.algebra, self.rank)
+
+        def with_extras(mode: str) -> list[gat.Product]:
+            products = list(series[mode])
+            if self.include_normalized_products:
+                products += [gat.normalized(p) for p in products]
+            return products + linear
+
+        invariant_products = with_extras(self.invariant_mode)
+        covariant_products = with_extras(self.covariant_mode) if self.output_kind != "invariant" else []
+        return invariant_products, covariant_products
+
+    def _combined_covariant(self, products: list[gat.Product]) -> Tensor:
+        covariants = [gat.covariant(p, self.algebra, self.parity) for p in products]
+        if len(covariants) == 1:
+            return covariants[0]
+        kernel = self.vector_kernels
+        if self.convex_covariants:
+            kernel = torch.softmax(torch.cat([kernel, kernel.new_zeros(1)]), 0)
+        return sum(kernel[i] * c for i, c in enumerate(covariants))
+
+    def _merged_features(self, v: Tensor) -> Tensor:
+        if self.merge == "mean":
+            return sum(self._at(v, k) for k in range(self.rank)) / self.rank
+        return sum(self._at(v @ kernel, k) for k, kernel in enumerate(self.merge_kernels))
+
+    def _join(self, parts: list[Tensor]) -> Tensor:
+        if self.join == "mean":
+            return sum(parts) / len(parts)
+        return sum(part @ kernel for part, kernel in zip(parts, self.join_kernels))
+
+    def _attend(self, r, v, mask, weights, labels, label_mask):
+        batch, points = r.shape[:2]
+        rank = self.rank
+        if mask is not None:
+            # padding may hold anything (NaN included): make it inert before any product
+            r = torch.where(mask[..., None], r, torch.zeros_like(r))
+            v = torch.where(mask[..., None], v, torch.zeros_like(v))
+        tuple_shape = (batch,) + (points,) * rank
+
+        invariant_products, covariant_products = self._products(r)
+        invariants = torch.cat(
+            [gat.invariants(p, self.algebra, self.parity).expand(*tuple_shape, -1) for p in invariant_products], -1
+        )
+        embedded = self.value_net(invariants)
+        parts = [embedded, self._merged_features(v)]
+        label_axes = 0
+        if labels is not None:
+            label_axes = 1
+            lift = lambda x: x.unsqueeze(1)  # (B, 1, N.., C): broadcast against the label axis
+            parts = [labels.reshape(batch, labels.shape[1], *([1] * rank), self.n_dim)] + [lift(x) for x in parts]
+        joined = self._join(parts)  # (B, [L,] N, ..., N, D)
+        lead_shape = joined.shape[: 1 + label_axes]
+
+        tuple_weights = None
+        if weights is not None:
+            tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
+            if label_axes:
+                tuple_weights = tuple_weights.unsqueeze(1)
+
+        scores = self.score_net(joined)
+        if scores.dtype in (torch.float16, torch.bfloat16):
+            scores = scores.float()  # the softmax runs in float32 under autocast
+        tuple_mask = None
+        if mask is not None:
+            tuple_mask = functools.reduce(operator.and_, (self._at(mask[..., None], k) for k in range(rank)))
+            if label_axes:
+                tuple_mask = tuple_mask.unsqueeze(1)
+        if label_mask is not None:
+            label_valid = label_mask.reshape(*label_mask.shape, *([1] * (rank + 1)))
+            tuple_mask = label_valid if tuple_mask is None else tuple_mask & label_valid
+        if tuple_mask is not None:
+            scores = scores.masked_fill(~tuple_mask, MASKED_LOGIT)
+
+        # flatten tuples to (lead, P, T, heads): P output points (1 if reduced), T tuples each
+        per_output = 1 if self.reduce else points
+        flat_shape = (*lead_shape, per_output, -1, self.heads)
+        attention = torch.softmax(scores.reshape(flat_shape), dim=-2).to(joined.dtype)
+
+        outputs = []
+        if self.output_kind in ("vector", "multivector", "tied"):
+            covariant = self._combined_covariant(covariant_products)
+            covariant = covariant.expand(*tuple_shape, -1)
+            if label_axes:
+                covariant = covariant.unsqueeze(1)
+            scale = self.scale_net(joined)
+            if tuple_weights is not None:
+                scale = scale * tuple_weights
+            coefficient = (attention * scale.reshape(flat_shape)).sum(-1)  # (lead, P, T)
+            flat_covariant = covariant.reshape(*covariant.shape[: 1 + label_axes], per_output, -1, covariant.shape[-1])
+            outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
+        if self.output_kind in ("invariant", "tied"):
+            values = joined if tuple_weights is None else joined * tuple_weights
+            values = values.reshape(*lead_shape, per_output, -1, self.n_dim)
+            if self.heads == 1:
+                pooled = (attention.squeeze(-1).unsqueeze(-2) @ values).squeeze(-2)
+            else:
+                channels = values.reshape(*values.shape[:-1], self.heads, self.n_dim // self.heads)
+                pooled = torch.einsum("...th,...thc->...hc", attention, channels).flatten(-2)
+            outputs.append(pooled)
+
+        outputs = [self._finish(x, mask, label_mask) for x in outputs]
+        result = tuple(outputs) if len(outputs) > 1 else outputs[0]
+        if self.return_attention:
+            return result, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads)
+        return result
+
+    def _finish(self, output: Tensor, mask: Tensor | None, label_mask: Tensor | None) -> Tensor:
+        """Drop the reduced axis and zero the outputs of padding."""
+        if self.reduce:
+            output = output.squeeze(-2)  # (B, [L,] C)
+            if mask is not None:
+                any_real = mask.any(-1)
+                output = output * any_real.reshape(any_real.shape[0], *([1] * (output.dim() - 1))).to(output.dtype)
+        elif mask is not None:
+            point_mask = mask if label_mask is None else mask.unsqueeze(1)
+            output = output * point_mask[..., None].to(output.dtype)
+        if label_mask is not None:
+            output = output * label_mask.reshape(*label_mask.shape, *([1] * (output.dim() - 2))).to(output.dtype)
+        return output
+
+
+class VectorAttention(GeometricAttention):
+    """Rotation-invariant features from vectors: (B, D) if ``reduce`` else (B, N, D)."""
+
+
+class Vector2VectorAttention(GeometricAttention):
+    """A rotation-covariant vector from vectors: (B, C) if ``reduce`` else (B, N, C)."""
+
+    output_kind = "vector"
+    default_covariant_mode = "partial"
+
+
+class TiedVectorAttention(GeometricAttention):
+    """Shared attention weights for both a covariant vector and invariant features.
+
+    Returns ``(vectors, invariants)``.
+    """
+
+    output_kind = "tied"
+    default_covariant_mode = "partial"
+
+
+class MultivectorAttention(GeometricAttention):
+    """Rotation-invariant features from multivectors (B, N, 8) (or (B, N, 4) in 2-D)."""
+
+    input_kind = "multivector"
+
+
+class Multivector2MultivectorAttention(GeometricAttention):
+    """A rotation-covariant multivector from multivectors."""
+
+    input_kind = "multivector"
+    output_kind = "multivector"
+    default_covariant_mode = "partial"
+
+
+class TiedMultivectorAttention(GeometricAttention):
+    """Shared attention for a covariant multivector and invariant features: ``(multivectors, invariants)``."""
+
+    input_kind = "multivector"
+    output_kind = "tied"
+    default_covariant_mode = "partial"
+
+
+class _LabeledMixin:
+    labeled = True
+
+    def forward(self, r: Tensor, v: Tensor, labels: Tensor, mask: Tensor | None = None,
+                label_mask: Tensor | None = None, weights: Tensor | None = None):
+        """labels (B, L, D) query the cloud: output (B, L, C) if ``reduce`` else (B, L, N, C)."""
+        return self._call(r, v, mask, weights, labels, label_mask)
+
+
+class LabeledVectorAttention(_LabeledMixin, GeometricAttention):
+    """One covariant vector per label: translates a point cloud into a labelled one."""
+
+    output_kind = "vector"
+    default_covariant_mode = "partial"
+
+
+class LabeledMultivectorAttention(_LabeledMixin, GeometricAttention):
+    """One covariant multivector per label."""
+
+    input_kind = "multivector"
+    output_kind = "multivector"
+    default_covariant_mode = "partial"
