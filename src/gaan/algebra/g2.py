@@ -82,7 +82,7 @@ def odd_invariants(q: Tensor, parity: bool = False) -> Tensor:
 def mv_invariants(m: Tensor, parity: bool = False) -> Tensor:
     """(scalar, |vector|, bivector)."""
     b = m[..., 3:]
-    return torch.cat([m[..., :1], safe_norm(m[..., 1:3]), safe_abs(b)[..., None] if parity else b], -1)
+    return torch.cat([m[..., :1], safe_norm(m[..., 1:3]), safe_abs(b) if parity else b], -1)
 
 
 def odd_covariant(q: Tensor) -> Tensor:

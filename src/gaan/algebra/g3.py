@@ -131,7 +131,7 @@ def odd_dual(q: Tensor) -> Tensor:
 # invariants also survive reflections (O(3) instead of SO(3)).
 
 def _pseudoscalar(t: Tensor, parity: bool) -> Tensor:
-    return safe_abs(t)[..., None] if parity else t
+    return safe_abs(t) if parity else t
 
 
 def vector_invariants(v: Tensor, parity: bool = False) -> Tensor:

@@ -217,6 +217,8 @@ class GeometricAttention(nn.Module):
             # padding may hold anything (NaN included): make it inert before any product
             r = torch.where(mask[..., None], r, torch.zeros_like(r))
             v = torch.where(mask[..., None], v, torch.zeros_like(v))
+        if labels is None and self._fast_path_applies():
+            return self._attend_fast(r, v, mask, weights)
         tuple_shape = (batch,) + (points,) * rank
 
         invariant_products, covariant_products = self._products(r)
@@ -286,6 +288,157 @@ class GeometricAttention(nn.Module):
             return result, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads)
         return result
 
+    # --- the fast path -----------------------------------------------------------------------
+    # For score/value/scale nets that start with a Linear (value net also ending with one), the
+    # linear algebra around the per-tuple nonlinearities is refactored (same function, other
+    # rounding): the value net's first Linear is applied per product at that product's own
+    # broadcast shape; merged point features enter the score/scale nets' first Linear once per
+    # point; the embedded invariants and the joined features never exist per tuple, since the
+    # value net's last Linear, the join and the next first Linear compose into one matrix, and
+    # the attention-weighted sum is taken over the value net's hidden units instead.
+
+    fast_path = True  # class default; set False on an instance to force the general path
+
+    def _fast_path_applies(self) -> bool:
+        def starts_linear(net, ends_linear=False):
+            return (isinstance(net, nn.Sequential) and len(net) >= 2 and isinstance(net[0], nn.Linear)
+                    and (not ends_linear or isinstance(net[-1], nn.Linear)))
+
+        ok = self.fast_path and starts_linear(self.value_net, True) and starts_linear(self.score_net)
+        if self.output_kind != "invariant":
+            ok = ok and starts_linear(self.scale_net)
+        return ok
+
+    def _joined_parts(self, v: Tensor):
+        """joined = h @ lin + bias + sum_k at(point[k], k), h the value net's last hidden layer."""
+        last = self.value_net[-1]
+        w2 = last.weight.t()  # (H, D)
+        b2 = last.bias
+        rank = self.rank
+        if self.merge == "mean":
+            merged = [v / rank] * rank
+        else:
+            merged = [v @ kernel for kernel in self.merge_kernels]
+        if self.join == "mean":
+            lin, bias, point = w2 / 2, None if b2 is None else b2 / 2, [m / 2 for m in merged]
+        else:
+            j0, j1 = self.join_kernels
+            lin, bias, point = w2 @ j0, None if b2 is None else b2 @ j0, [m @ j1 for m in merged]
+        return lin, bias, point
+
+    def _first_layer(self, net: nn.Sequential, h2d: Tensor, lin: Tensor, bias, point: list[Tensor], tuple_shape) -> Tensor:
+        """net[0](joined) for all tuples, flattened (T, hidden), without building ``joined``."""
+        first = net[0]
+        weight = first.weight.t()
+        const = first.bias
+        if bias is not None:
+            const = bias @ weight if const is None else bias @ weight + const
+        base = functools.reduce(operator.add, (self._at(p @ weight, k) for k, p in enumerate(point)))
+        if const is not None:
+            base = base + const
+        base = base.expand(*tuple_shape, -1).reshape(-1, weight.shape[1])
+        return torch.addmm(base, h2d, lin @ weight)
+
+    def _value_hidden(self, invariant_products, tuple_shape) -> Tensor:
+        """The value net up to (not including) its last Linear, flattened (T, H)."""
+        first = self.value_net[0]
+        full, low, columns = [], [], 0
+        for product in invariant_products:
+            q = gat.invariants(product, self.algebra, self.parity)
+            block = first.weight[:, columns:columns + q.shape[-1]]
+            columns += q.shape[-1]
+            (full if tuple(q.shape[:-1]) == tuple_shape else low).append((q, block))
+        # products of fewer factors live on fewer tuple axes: their share of the first Linear
+        # is computed there and broadcast, instead of expanding their invariants to every tuple
+        base = first.bias
+        for q, block in low:
+            term = q @ block.t()
+            base = term if base is None else base + term
+        hidden = first.weight.shape[0]
+        if base is None:
+            base = first.weight.new_zeros(hidden)
+        if base.dim() > 1:
+            base = base.expand(*tuple_shape, hidden).reshape(-1, hidden)
+        if full:
+            q = torch.cat([q for q, _ in full], -1).reshape(-1, sum(q.shape[-1] for q, _ in full))
+            pre = torch.addmm(base, q, torch.cat([b for _, b in full], 1).t())
+        else:
+            pre = base.expand(math.prod(tuple_shape), hidden)
+        return self.value_net[1:-1](pre)
+
+    def _attend_fast(self, r, v, mask, weights):
+        batch, points = r.shape[:2]
+        rank, heads = self.rank, self.heads
+        tuple_shape = (batch,) + (points,) * rank
+        invariant_products, covariant_products = self._products(r)
+        h2d = self._value_hidden(invariant_products, tuple_shape)  # (T, H)
+        lin, bias, point = self._joined_parts(v)
+
+        per_output = 1 if self.reduce else points
+        flat_shape = (batch, per_output, -1, heads)
+        scores = self.score_net[1:](self._first_layer(self.score_net, h2d, lin, bias, point, tuple_shape))
+        if scores.dtype in (torch.float16, torch.bfloat16):
+            scores = scores.float()  # the softmax runs in float32 under autocast
+        scores = scores.reshape(tuple_shape + (heads,))
+        if mask is not None:
+            tuple_mask = functools.reduce(operator.and_, (self._at(mask[..., None], k) for k in range(rank)))
+            scores = scores.masked_fill(~tuple_mask, MASKED_LOGIT)
+        attention = torch.softmax(scores.reshape(flat_shape), dim=-2).to(h2d.dtype)  # (B, P, T, heads)
+
+        tuple_weights = None
+        if weights is not None:
+            tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
+            tuple_weights = tuple_weights.expand(*tuple_shape, 1).reshape(batch, per_output, -1, 1)
+
+        outputs = []
+        if self.output_kind in ("vector", "multivector", "tied"):
+            covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
+            scale = self.scale_net[1:](self._first_layer(self.scale_net, h2d, lin, bias, point, tuple_shape))
+            scale = scale.reshape(flat_shape)
+            if tuple_weights is not None:
+                scale = scale * tuple_weights
+            coefficient = (attention * scale).sum(-1)  # (B, P, T)
+            flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
+            outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
+        if self.output_kind in ("invariant", "tied"):
+            outputs.append(self._pooled(attention, tuple_weights, h2d, lin, bias, point, tuple_shape))
+
+        outputs = [self._finish(x, mask, None) for x in outputs]
+        result = tuple(outputs) if len(outputs) > 1 else outputs[0]
+        if self.return_attention:
+            return result, attention.reshape(*tuple_shape, heads)
+        return result
+
+    def _pooled(self, attention, tuple_weights, h2d, lin, bias, point, tuple_shape) -> Tensor:
+        """sum over tuples of attention * joined, from the per-tuple hidden units and per-point parts."""
+        batch, points = tuple_shape[:2]
+        rank, heads, n_dim = self.rank, self.heads, self.n_dim
+        per_output = attention.shape[1]
+        if tuple_weights is not None:
+            attention = attention * tuple_weights
+        # (B, P, heads, H): the value net's last Linear and the join are linear, so they are
+        # applied after the sum, once per output instead of once per tuple
+        hidden = attention.transpose(-1, -2) @ h2d.reshape(batch, per_output, -1, h2d.shape[-1])
+        out = hidden @ lin  # (B, P, heads, D)
+        total = attention.sum(-2)  # (B, P, heads)
+        if bias is not None:
+            out = out + total[..., None] * bias
+        grid = attention.reshape(batch, per_output, *((points,) * (rank - (0 if self.reduce else 1))), heads)
+        for k, p in enumerate(point):
+            if not self.reduce and k == 0:
+                out = out + total[..., None] * p[:, :, None, :]  # the output point's own features
+                continue
+            axis = k if not self.reduce else k  # tuple axis of position k inside grid[:, p]
+            axis = 2 + (k - (0 if self.reduce else 1))
+            others = [a for a in range(2, grid.dim() - 1) if a != axis]
+            marginal = grid.sum(others) if others else grid  # (B, P, N, heads)
+            out = out + marginal.transpose(-1, -2) @ p[:, None]  # (B, P, heads, D)
+        if heads == 1:
+            return out.squeeze(-2)
+        # head h pools only its own block of channels
+        blocks = out.reshape(batch, per_output, heads, heads, n_dim // heads)
+        return blocks.diagonal(dim1=2, dim2=3).transpose(-1, -2).flatten(-2)
+
     def _finish(self, output: Tensor, mask: Tensor | None, label_mask: Tensor | None) -> Tensor:
         """Drop the reduced axis and zero the outputs of padding."""
         if self.reduce:
@@ -294,7 +447,7 @@ class GeometricAttention(nn.Module):
                 any_real = mask.any(-1)
                 output = output * any_real.reshape(any_real.shape[0], *([1] * (output.dim() - 1))).to(output.dtype)
         elif mask is not None:
-            point_mask = mask if label_mask is None else mask.unsqueeze(1)
+            point_mask = mask.unsqueeze(1) if self.labeled else mask
             output = output * point_mask[..., None].to(output.dtype)
         if label_mask is not None:
             output = output * label_mask.reshape(*label_mask.shape, *([1] * (output.dim() - 2))).to(output.dtype)

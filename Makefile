@@ -1,0 +1,33 @@
+# Two entry points (see README Quickstart): `make train` and `make test`.
+# Both create or reuse .venv; torch is pinned and installed first so pip never pulls a CUDA build.
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+TORCH_VERSION := 2.13.0
+STAMP := $(VENV)/.installed-$(TORCH_VERSION)
+
+.PHONY: setup train test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install -q --upgrade pip
+	$(VENV_PYTHON) -m pip install -q torch==$(TORCH_VERSION)
+	$(VENV_PYTHON) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+train: $(STAMP)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(VENV_PYTHON) train.py $(ARGS)
+
+test: $(STAMP)
+	$(VENV_PYTHON) -m pytest -n 2
+
+test-all: $(STAMP)
+	$(VENV_PYTHON) -m pytest -n 2 -m "slow or not slow"
+
+bench: $(STAMP)
+	$(VENV_PYTHON) bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) logs .pytest_cache .hypothesis

@@ -1,0 +1,48 @@
+"""Hydra entry point: `python eval.py task=<name> ckpt_path=<file>` tests a checkpoint."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group
+
+log = logging.getLogger("gaan.eval")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    import lightning as L
+
+    ckpt_path = Path(cfg.ckpt_path)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    stored = checkpoint.get("gaan_config")
+    if stored is not None:
+        if stored["task"]["name"] != cfg.task.name:
+            raise ValueError(f"{ckpt_path} was trained on task={stored['task']['name']}, not task={cfg.task.name}")
+        # the weights fix the architecture: use the stored model config
+        cfg = OmegaConf.merge(cfg, {"model": stored["model"]})
+        log.info("Model from checkpoint: %s", stored["model"].get("_target_"))
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(cfg, module, callbacks=[], loggers=instantiate_group(cfg.get("logger"), "logger"))
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
+    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    import gaan.train
+
+    gaan.train._CONFIG_COMPOSED = True
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    cli(main)

@@ -1,0 +1,58 @@
+"""The backbone/head contract that lets any model run on any task.
+
+A backbone maps a padded point cloud to per-point rotation-invariant features (and
+optionally per-point covariant vectors); a head, chosen by the task, turns that into the
+prediction. Backbones never see targets, heads never see raw features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class BackboneOutput:
+    invariants: Tensor  # (B, N, width), zero at padded points
+    positions: Tensor  # (B, N, 3) positions relative to the cloud centroid, zero when padded
+    mask: Tensor  # (B, N) bool
+    vectors: Tensor | None = None  # (B, N, 3) covariant vectors, if the backbone makes them
+
+
+class Backbone(nn.Module):
+    """Base class: subclasses set `self.width` and implement `encode`."""
+
+    width: int
+
+    def forward(self, positions: Tensor, features: Tensor, mask: Tensor | None = None) -> BackboneOutput:
+        if mask is None:
+            mask = torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
+        centred = center_positions(positions, mask)
+        return self.encode(centred, features, mask)
+
+    def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
+        raise NotImplementedError
+
+
+def center_positions(positions: Tensor, mask: Tensor) -> Tensor:
+    """Subtract each cloud's centroid over real points (translation invariance)."""
+    weights = mask.unsqueeze(-1).to(positions.dtype)
+    centroid = (positions * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp_min(1)
+    return (positions - centroid) * weights
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over dim 1 of (B, N, D) using only real points."""
+    weights = mask.unsqueeze(-1).to(x.dtype)
+    return (x * weights).sum(1) / weights.sum(1).clamp_min(1)
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    dims = [in_dim] + [hidden] * (layers - 1) + [out_dim]
+    modules: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        modules.append(nn.Linear(a, b))
+        if i < len(dims) - 2:
+            modules.append(nn.SiLU())
+    return nn.Sequential(*modules)

@@ -1,0 +1,76 @@
+"""Task heads: turn a `BackboneOutput` into a task's prediction.
+
+The task config picks the head; every head works with every backbone because it only reads
+per-point invariants, centred positions and the mask (covariant heads run their own GA
+layer on the positions, and add the backbone's vectors when it makes some).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gaan.models.base import BackboneOutput, masked_mean, mlp
+
+
+class ClassificationHead(nn.Module):
+    """Masked mean pool of invariants -> MLP -> (B, num_classes) logits."""
+
+    def __init__(self, width: int, num_classes: int, hidden: int | None = None):
+        super().__init__()
+        self.net = mlp(width, hidden or width, num_classes)
+
+    def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
+        return self.net(masked_mean(out.invariants, out.mask))
+
+
+class ScalarHead(nn.Module):
+    """Per-point scalar MLP, pooled by sum (extensive, e.g. energies) or mean -> (B,)."""
+
+    def __init__(self, width: int, hidden: int | None = None, pool: str = "sum"):
+        super().__init__()
+        if pool not in ("sum", "mean"):
+            raise ValueError(f"head.pool must be 'sum' or 'mean', got {pool!r}")
+        self.pool = pool
+        self.net = mlp(width, hidden or width, 1)
+
+    def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
+        per_point = self.net(out.invariants).squeeze(-1) * out.mask.to(out.invariants.dtype)
+        total = per_point.sum(1)
+        if self.pool == "mean":
+            total = total / out.mask.sum(1).clamp_min(1).to(total.dtype)
+        return total
+
+
+class CovariantVectorHead(nn.Module):
+    """Per-point rotation-covariant vectors (B, N, 3) from a `Vector2VectorAttention` over the
+    centred positions, weighted by the backbone's invariants."""
+
+    def __init__(self, width: int, rank: int = 2, heads: int = 1):
+        super().__init__()
+        from gaan.nn import Vector2VectorAttention
+
+        self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads)
+
+    def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
+        vectors = self.attention(out.positions, out.invariants, mask=out.mask)
+        if out.vectors is not None:
+            vectors = vectors + out.vectors
+        return vectors * out.mask.unsqueeze(-1).to(vectors.dtype)
+
+
+class LabeledVectorHead(nn.Module):
+    """One covariant vector per labeled query site (B, L, 3): embedded label ids query the
+    cloud through `LabeledVectorAttention` (backmapping)."""
+
+    def __init__(self, width: int, num_labels: int, rank: int = 2, heads: int = 1):
+        super().__init__()
+        from gaan.nn import LabeledVectorAttention
+
+        self.embed = nn.Embedding(num_labels, width)
+        self.attention = LabeledVectorAttention(width, rank=rank, reduce=True, heads=heads)
+
+    def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
+        if labels is None:
+            raise ValueError("LabeledVectorHead needs batch.labels (a labeled task's datamodule provides them)")
+        queries = self.embed(labels)
+        return self.attention(out.positions, out.invariants, queries, mask=out.mask, label_mask=label_mask)

@@ -1,0 +1,55 @@
+"""Figures for the loggers: wandb/tensorboard get images, CSV runs get PNG files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: clusters and CI have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_figure(predicted: np.ndarray, target: np.ndarray, num_classes: int):
+    matrix = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(matrix, (target, predicted), 1)
+    fig, ax = plt.subplots(figsize=(3.5, 3.5))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("test confusion matrix")
+    fig.tight_layout()
+    return fig
+
+
+def parity_figure(predicted: np.ndarray, target: np.ndarray, title: str = "test parity"):
+    predicted, target = predicted.reshape(-1), target.reshape(-1)
+    fig, ax = plt.subplots(figsize=(3.5, 3.5))
+    ax.scatter(target, predicted, s=4, alpha=0.5)
+    lo, hi = float(min(target.min(), predicted.min())), float(max(target.max(), predicted.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel("target")
+    ax.set_ylabel("prediction")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def log_figure(trainer, key: str, fig) -> None:
+    """Send `fig` to every logger that shows images; always also save a PNG in the run dir."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    step = trainer.global_step
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            logger.experiment.log({key: wandb.Image(fig), "trainer/global_step": step})
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_figure(key, fig, global_step=step)
+    root = Path(trainer.default_root_dir) / "figures"
+    root.mkdir(parents=True, exist_ok=True)
+    fig.savefig(root / f"{key.replace('/', '_')}.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,167 @@
+"""The task kinds: classification, scalar regression, energy+forces, covariant vectors,
+labeled vectors (backmapping). Each fixes its loss, metrics and the meaning of "best"."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from gaan.data.batch import PointCloudBatch
+from gaan.tasks.base import PointCloudTask, masked_mean_error
+from gaan.tasks.figures import confusion_figure, parity_figure
+
+
+class ClassificationTask(PointCloudTask):
+    """Per-cloud class logits; cross-entropy; accuracy and macro F1."""
+
+    best_metric, best_mode = "acc", "max"
+
+    def __init__(self, *args, num_classes: int, target_key: str = "label", **kwargs):
+        self.num_classes = num_classes
+        self.target_key = target_key
+        super().__init__(*args, **kwargs)
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {
+                "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+                "f1": MulticlassF1Score(self.num_classes, average="macro"),
+            }
+        )
+
+    def predict_batch(self, batch: PointCloudBatch) -> dict[str, Tensor]:
+        return {"logits": self.head(self.encode(batch))}
+
+    def compute_loss(self, predictions, batch) -> Tensor:
+        return F.cross_entropy(predictions["logits"], batch.targets[self.target_key])
+
+    def update_metrics(self, metrics, predictions, batch) -> None:
+        metrics.update(predictions["logits"].detach(), batch.targets[self.target_key])
+
+    def figure_data(self, predictions, batch):
+        return predictions["logits"].argmax(-1), batch.targets[self.target_key]
+
+    def make_figure(self, predictions, targets):
+        return confusion_figure(predictions.numpy(), targets.numpy(), self.num_classes)
+
+
+class ScalarRegressionTask(PointCloudTask):
+    """Per-cloud scalar (e.g. a QM9 property). Targets are standardized with
+    `target_mean`/`target_std` for the loss; metrics are in the original units."""
+
+    best_metric, best_mode = "mae", "min"
+
+    def __init__(self, *args, target_key: str = "y", target_mean: float = 0.0, target_std: float = 1.0, loss: str = "mse", **kwargs):
+        if loss not in ("mse", "l1"):
+            raise ValueError(f"task.module.loss must be 'mse' or 'l1', got {loss!r}")
+        self.target_key, self.target_mean, self.target_std, self.loss_kind = target_key, target_mean, target_std, loss
+        super().__init__(*args, **kwargs)
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection({"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False)})
+
+    def predict_batch(self, batch):
+        return {"y": self.head(self.encode(batch)) * self.target_std + self.target_mean}
+
+    def compute_loss(self, predictions, batch):
+        scaled_error = (predictions["y"] - batch.targets[self.target_key]) / self.target_std
+        return scaled_error.square().mean() if self.loss_kind == "mse" else scaled_error.abs().mean()
+
+    def update_metrics(self, metrics, predictions, batch):
+        metrics.update(predictions["y"].detach(), batch.targets[self.target_key])
+
+    def figure_data(self, predictions, batch):
+        return predictions["y"], batch.targets[self.target_key]
+
+    def make_figure(self, predictions, targets):
+        return parity_figure(predictions.numpy(), targets.numpy())
+
+
+class EnergyForceTask(PointCloudTask):
+    """Energy = sum of per-point scalars; forces = -dE/dpositions by autograd (so they are
+    conservative and rotation-covariant). Loss: weighted energy MSE + force MSE."""
+
+    best_metric, best_mode = "force_mae", "min"
+    needs_grad_in_eval = True
+
+    def __init__(self, *args, energy_weight: float = 1.0, force_weight: float = 100.0, energy_mean: float = 0.0, **kwargs):
+        self.energy_weight, self.force_weight, self.energy_mean = energy_weight, force_weight, energy_mean
+        super().__init__(*args, **kwargs)
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection({"energy_mae": MeanAbsoluteError(), "force_mae": MeanMetric()})
+
+    def predict_batch(self, batch):
+        positions = batch.positions.detach().requires_grad_(True)
+        out = self.backbone(positions, batch.features, batch.mask)
+        energy = self.head(out) + self.energy_mean
+        (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=self.training)
+        return {"energy": energy, "forces": -grad}
+
+    def compute_loss(self, predictions, batch):
+        energy_loss = (predictions["energy"] - batch.targets["energy"]).square().mean()
+        force_loss = masked_mean_error((predictions["forces"] - batch.targets["forces"]).square(), batch.mask)
+        return self.energy_weight * energy_loss + self.force_weight * force_loss
+
+    def update_metrics(self, metrics, predictions, batch):
+        metrics["energy_mae"].update(predictions["energy"].detach(), batch.targets["energy"])
+        error = (predictions["forces"].detach() - batch.targets["forces"]).abs()
+        weights = batch.mask.unsqueeze(-1).expand_as(error)
+        metrics["force_mae"].update(error[weights])
+
+    def figure_data(self, predictions, batch):
+        return predictions["energy"], batch.targets["energy"]
+
+    def make_figure(self, predictions, targets):
+        return parity_figure(predictions.numpy(), targets.numpy(), "test energy parity")
+
+
+class VectorRegressionTask(PointCloudTask):
+    """Per-point covariant vectors (e.g. N-body positions after a time step); masked MSE."""
+
+    best_metric, best_mode = "mse", "min"
+
+    def __init__(self, *args, target_key: str = "vectors", **kwargs):
+        self.target_key = target_key
+        super().__init__(*args, **kwargs)
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection({"mse": MeanMetric()})
+
+    def predict_batch(self, batch):
+        return {"vectors": self.head(self.encode(batch))}
+
+    def compute_loss(self, predictions, batch):
+        return masked_mean_error((predictions["vectors"] - batch.targets[self.target_key]).square(), batch.mask)
+
+    def update_metrics(self, metrics, predictions, batch):
+        error = (predictions["vectors"].detach() - batch.targets[self.target_key]).square()
+        metrics["mse"].update(error[batch.mask])
+
+
+class LabeledVectorTask(PointCloudTask):
+    """One covariant vector per labeled site (backmapping: coarse beads -> atoms). Loss and
+    metric are over real labels; `rmsd` is the root mean squared site error."""
+
+    best_metric, best_mode = "rmsd", "min"
+
+    def __init__(self, *args, target_key: str = "vectors", **kwargs):
+        self.target_key = target_key
+        super().__init__(*args, **kwargs)
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection({"rmsd": MeanSquaredError(squared=False)})
+
+    def predict_batch(self, batch):
+        return {"vectors": self.head(self.encode(batch), batch.labels, batch.label_mask)}
+
+    def compute_loss(self, predictions, batch):
+        error = (predictions["vectors"] - batch.targets[self.target_key]).square().sum(-1)
+        return masked_mean_error(error, batch.label_mask)
+
+    def update_metrics(self, metrics, predictions, batch):
+        # squared distance per site; sqrt(mean) of it is the RMSD
+        distance = (predictions["vectors"].detach() - batch.targets[self.target_key]).norm(dim=-1)
+        metrics["rmsd"].update(distance[batch.label_mask], torch.zeros_like(distance[batch.label_mask]))

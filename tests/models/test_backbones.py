@@ -1,0 +1,95 @@
+import math
+
+import pytest
+import torch
+
+from gaan.models import (
+    ClassificationHead,
+    CovariantVectorHead,
+    DeepSetsBackbone,
+    GAAttentionBackbone,
+    GAMultivectorAttentionBackbone,
+    LabeledVectorHead,
+    ScalarHead,
+)
+
+BACKBONES = [DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone]
+
+
+def rotation(seed: int = 0) -> torch.Tensor:
+    q = torch.randn(4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    w, x, y, z = q / q.norm()
+    return torch.stack(
+        [
+            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)]),
+            torch.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)]),
+            torch.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]),
+        ]
+    )
+
+
+@pytest.fixture
+def cloud():
+    g = torch.Generator().manual_seed(0)
+    positions = torch.randn(3, 6, 3, generator=g, dtype=torch.float64)
+    features = torch.randn(3, 6, 2, generator=g, dtype=torch.float64)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[0, 4:] = False
+    mask[1, 5:] = False
+    return positions, features, mask
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONES)
+def test_backbone_invariant_to_rotation_translation_and_padding(backbone_cls, cloud):
+    positions, features, mask = cloud
+    torch.manual_seed(0)
+    backbone = backbone_cls(in_features=2, width=8).double().eval()
+    out = backbone(positions, features, mask)
+    assert out.invariants.shape == (3, 6, 8)
+    assert torch.all(out.invariants[~mask] == 0)
+    moved = positions @ rotation().T + torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    torch.testing.assert_close(backbone(moved, features, mask).invariants, out.invariants, atol=1e-9, rtol=1e-7)
+    # junk in padded rows must not leak into real points
+    junk_pos, junk_feat = positions.clone(), features.clone()
+    junk_pos[~mask] = 50.0
+    junk_feat[~mask] = -7.0
+    torch.testing.assert_close(backbone(junk_pos, junk_feat, mask).invariants, out.invariants, atol=1e-9, rtol=1e-7)
+
+
+@pytest.mark.parametrize("backbone_cls", BACKBONES)
+def test_heads_on_every_backbone_have_task_shapes_and_symmetries(backbone_cls, cloud):
+    positions, features, mask = cloud
+    torch.manual_seed(0)
+    backbone = backbone_cls(in_features=2, width=8).double().eval()
+    vector_head = CovariantVectorHead(8).double()
+    labeled_head = LabeledVectorHead(8, num_labels=4).double()
+    labels = torch.tensor([[0, 1, 2], [3, 3, 0], [1, 2, 0]])
+    label_mask = torch.tensor([[True, True, True], [True, True, False], [True, False, False]])
+
+    def predict(pos):
+        out = backbone(pos, features, mask)
+        return vector_head(out), labeled_head(out, labels, label_mask)
+
+    out = backbone(positions, features, mask)
+    assert ClassificationHead(8, 5).double()(out).shape == (3, 5)
+    assert ScalarHead(8).double()(out).shape == (3,)
+    vectors, sites = predict(positions)
+    assert vectors.shape == (3, 6, 3) and torch.all(vectors[~mask] == 0)
+    assert sites.shape == (3, 3, 3)
+    R = rotation(1)
+    vectors_r, sites_r = predict(positions @ R.T)
+    torch.testing.assert_close(vectors_r, vectors @ R.T, atol=1e-8, rtol=1e-6)
+    torch.testing.assert_close(sites_r[label_mask], (sites @ R.T)[label_mask], atol=1e-8, rtol=1e-6)
+
+
+def test_scalar_head_pooling_is_extensive_or_intensive(cloud):
+    positions, features, mask = cloud
+    backbone = DeepSetsBackbone(in_features=2, width=8).double()
+    out = backbone(positions, features, mask)
+    head = ScalarHead(8, pool="sum").double()
+    mean_head = ScalarHead(8, pool="mean").double()
+    mean_head.load_state_dict(head.state_dict())
+    torch.testing.assert_close(mean_head(out) * mask.sum(1), head(out))
+    with pytest.raises(ValueError, match="head.pool"):
+        ScalarHead(8, pool="max")
+    assert not math.isnan(head(out).sum().item())
