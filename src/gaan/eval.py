@@ -25,7 +25,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if stored["task"]["name"] != cfg.task.name:
             raise ValueError(f"{ckpt_path} was trained on task={stored['task']['name']}, not task={cfg.task.name}")
         # the weights fix the architecture: use the stored model config
-        cfg = OmegaConf.merge(cfg, {"model": stored["model"]})
+        OmegaConf.set_struct(cfg, False)
+        cfg.model = OmegaConf.create(stored["model"])  # replace, not merge: keys differ per model
+        cfg.optimizer = OmegaConf.create(stored.get("optimizer") or {"_target_": "torch.optim.Adam"})
+        OmegaConf.set_struct(cfg, True)
+    else:
+        OmegaConf.set_struct(cfg, False)
+        cfg.optimizer = {"_target_": "torch.optim.Adam"}  # unused by testing, required to build
+        OmegaConf.set_struct(cfg, True)
         log.info("Model from checkpoint: %s", stored["model"].get("_target_"))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)

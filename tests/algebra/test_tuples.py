@@ -7,7 +7,15 @@ import torch
 
 from gaan.algebra import g2, g3, tuples
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    # module-wide float64 without leaking into other test modules
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3, 4])

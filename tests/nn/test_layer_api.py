@@ -6,7 +6,15 @@ import torch
 import gaan.nn as gnn
 from layer_cases import LAYER_CLASSES, Case
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    # module-wide float64 without leaking into other test modules
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER_CLASSES))

@@ -17,6 +17,7 @@ import operator
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..algebra import tuples as gat
 from .mlp import NetworkSpec, build_network
@@ -47,6 +48,9 @@ class GeometricAttention(nn.Module):
     :param score_net, value_net, scale_net: modules, factories ``(in, out) -> module``, or None
         for default two-layer MLPs with ``mlp_hidden`` units (default 2 * n_dim)
     :param return_attention: also return the attention weights, shaped (B, [L,] N, ..., N, heads)
+    :param chunk_size: if set, tuples are processed in blocks of ``chunk_size`` first indices and,
+        when training, recomputed in the backward pass (bounded memory, same function; the
+        fast path only, i.e. score/value/scale nets that begin with a Linear)
     """
 
     input_kind = "vector"
@@ -77,6 +81,7 @@ class GeometricAttention(nn.Module):
         mlp_hidden: int | None = None,
         activation: str = "silu",
         return_attention: bool = False,
+        chunk_size: int | None = None,
     ):
         super().__init__()
         covariant_mode = self.default_covariant_mode if covariant_mode is None else covariant_mode
@@ -100,7 +105,9 @@ class GeometricAttention(nn.Module):
         self.linear_mode, self.linear_terms = linear_mode, linear_terms if rank > 1 else 0
         self.merge, self.join, self.parity, self.dim = merge, join, bool(parity), dim
         self.convex_covariants, self.return_attention = bool(convex_covariants), bool(return_attention)
-        self.algebra = gat.algebra_for(dim)
+        if chunk_size is not None:
+            check_positive_int("chunk_size", chunk_size)
+        self.chunk_size = chunk_size
         self.components = self.algebra.VECTOR_SIZE if self.input_kind == "vector" else self.algebra.MULTIVECTOR_SIZE
 
         self.invariant_dims = sum(
@@ -127,6 +134,11 @@ class GeometricAttention(nn.Module):
             self.linear_kernels = nn.Parameter(torch.randn(self.linear_terms, terms, operations, 2))
         if self.output_kind != "invariant" and self.covariant_count > 1:
             self.vector_kernels = nn.Parameter(torch.randn(self.covariant_count) * 0.05)
+
+    @property
+    def algebra(self):
+        # derived from dim, not stored: a module object would make layers unpicklable (ddp_spawn)
+        return gat.algebra_for(self.dim)
 
     @property
     def covariant_count(self) -> int:
@@ -326,82 +338,139 @@ class GeometricAttention(nn.Module):
             lin, bias, point = w2 @ j0, None if b2 is None else b2 @ j0, [m @ j1 for m in merged]
         return lin, bias, point
 
-    def _first_layer(self, net: nn.Sequential, h2d: Tensor, lin: Tensor, bias, point: list[Tensor], tuple_shape) -> Tensor:
-        """net[0](joined) for all tuples, flattened (T, hidden), without building ``joined``."""
+    def _slice(self, x, rows):
+        """Rows of the first tuple axis of a broadcastable per-tuple tensor (others untouched)."""
+        if rows is None or x.dim() != self.rank + 2 or x.shape[1] == 1:
+            return x
+        return x[:, rows[0]:rows[1]]
+
+    @staticmethod
+    def _addmm(base_terms, x, weight, shape):
+        """x @ weight + sum(base_terms), flattened (T, out); the sum is broadcast to ``shape``."""
+        out = weight.shape[1]
+        # smallest terms first: a constant joins a per-point term before anything is broadcast
+        base_terms = sorted(base_terms, key=lambda t: t.numel())
+        base = functools.reduce(operator.add, base_terms) if base_terms else x.new_zeros(out)
+        if base.dim() > 1:
+            base = base.expand(*shape, out).reshape(-1, out)
+        return torch.addmm(base, x.reshape(-1, x.shape[-1]), weight)
+
+    def _first_layer_parts(self, net, lin, bias, point):
+        """net[0](joined) = h @ matrix + sum(terms): joined is never built per tuple."""
         first = net[0]
         weight = first.weight.t()
-        const = first.bias
+        terms = [self._at(p @ weight, k) for k, p in enumerate(point)]
         if bias is not None:
-            const = bias @ weight if const is None else bias @ weight + const
-        base = functools.reduce(operator.add, (self._at(p @ weight, k) for k, p in enumerate(point)))
-        if const is not None:
-            base = base + const
-        base = base.expand(*tuple_shape, -1).reshape(-1, weight.shape[1])
-        return torch.addmm(base, h2d, lin @ weight)
+            terms.append(bias @ weight)
+        if first.bias is not None:
+            terms.append(first.bias)
+        return lin @ weight, terms
 
-    def _value_hidden(self, invariant_products, tuple_shape) -> Tensor:
-        """The value net up to (not including) its last Linear, flattened (T, H)."""
+    def _value_parts(self, invariant_products, tuple_shape):
+        """The value net's first Linear as (invariants at full shape, their weight, other terms)."""
         first = self.value_net[0]
-        full, low, columns = [], [], 0
+        full, terms, columns = [], [], 0
         for product in invariant_products:
             q = gat.invariants(product, self.algebra, self.parity)
             block = first.weight[:, columns:columns + q.shape[-1]]
             columns += q.shape[-1]
-            (full if tuple(q.shape[:-1]) == tuple_shape else low).append((q, block))
-        # products of fewer factors live on fewer tuple axes: their share of the first Linear
-        # is computed there and broadcast, instead of expanding their invariants to every tuple
-        base = first.bias
-        for q, block in low:
-            term = q @ block.t()
-            base = term if base is None else base + term
-        hidden = first.weight.shape[0]
-        if base is None:
-            base = first.weight.new_zeros(hidden)
-        if base.dim() > 1:
-            base = base.expand(*tuple_shape, hidden).reshape(-1, hidden)
-        if full:
-            q = torch.cat([q for q, _ in full], -1).reshape(-1, sum(q.shape[-1] for q, _ in full))
-            pre = torch.addmm(base, q, torch.cat([b for _, b in full], 1).t())
-        else:
-            pre = base.expand(math.prod(tuple_shape), hidden)
-        return self.value_net[1:-1](pre)
+            if tuple(q.shape[:-1]) == tuple_shape:
+                full.append((q, block))
+            else:
+                # products of fewer factors live on fewer tuple axes: their share of the first
+                # Linear is computed there and broadcast, not expanded to every tuple first
+                terms.append(q @ block.t())
+        if first.bias is not None:
+            terms.append(first.bias)
+        if not full:
+            return None, None, terms
+        q = torch.cat([q for q, _ in full], -1) if len(full) > 1 else full[0][0]
+        return q, torch.cat([b for _, b in full], 1).t(), terms
 
     def _attend_fast(self, r, v, mask, weights):
         batch, points = r.shape[:2]
         rank, heads = self.rank, self.heads
         tuple_shape = (batch,) + (points,) * rank
+        rest = points ** (rank - 1)
         invariant_products, covariant_products = self._products(r)
-        h2d = self._value_hidden(invariant_products, tuple_shape)  # (T, H)
+        q, q_weight, value_terms = self._value_parts(invariant_products, tuple_shape)
         lin, bias, point = self._joined_parts(v)
+        score_matrix, score_terms = self._first_layer_parts(self.score_net, lin, bias, point)
+        covariant_out = self.output_kind in ("vector", "multivector", "tied")
+        if covariant_out:
+            scale_matrix, scale_terms = self._first_layer_parts(self.scale_net, lin, bias, point)
 
-        per_output = 1 if self.reduce else points
-        flat_shape = (batch, per_output, -1, heads)
-        scores = self.score_net[1:](self._first_layer(self.score_net, h2d, lin, bias, point, tuple_shape))
+        def hidden(rows):
+            """The value net's last hidden layer for tuples whose first index is in rows."""
+            count = points if rows is None else rows[1] - rows[0]
+            shape = (batch, count) + (points,) * (rank - 1)
+            terms = [self._slice(t, rows) for t in value_terms]
+            if q is None:
+                pre = functools.reduce(operator.add, terms).expand(*shape, -1).reshape(-1, self.value_net[0].out_features)
+            else:
+                pre = self._addmm(terms, self._slice(q, rows), q_weight, shape)
+            return self.value_net[1:-1](pre), shape
+
+        def head(net, matrix, terms, h, shape, rows):
+            return net[1:](self._addmm([self._slice(t, rows) for t in terms], h, matrix, shape))
+
+        chunk = self.chunk_size if self.chunk_size and self.chunk_size < points else None
+        chunks = [None] if chunk is None else [(i, min(i + chunk, points)) for i in range(0, points, chunk)]
+        # chunked + training: recompute each chunk's per-tuple tensors in the backward pass
+        # instead of keeping them, so memory is bounded by one chunk
+        recompute = chunk is not None and torch.is_grad_enabled()
+        run = (lambda f, *a: checkpoint(f, *a, use_reentrant=False)) if recompute else (lambda f, *a: f(*a))
+        kept = {}
+
+        def scores_of(rows):
+            h, shape = hidden(rows)
+            if not recompute:
+                kept[rows] = h, shape  # reused by the pooling pass
+            return head(self.score_net, score_matrix, score_terms, h, shape, rows).reshape(*shape, heads)
+
+        scores = torch.cat([run(scores_of, rows) for rows in chunks], 1) if chunk else scores_of(None)
         if scores.dtype in (torch.float16, torch.bfloat16):
             scores = scores.float()  # the softmax runs in float32 under autocast
-        scores = scores.reshape(tuple_shape + (heads,))
         if mask is not None:
             tuple_mask = functools.reduce(operator.and_, (self._at(mask[..., None], k) for k in range(rank)))
             scores = scores.masked_fill(~tuple_mask, MASKED_LOGIT)
-        attention = torch.softmax(scores.reshape(flat_shape), dim=-2).to(h2d.dtype)  # (B, P, T, heads)
-
-        tuple_weights = None
+        per_output = 1 if self.reduce else points
+        attention = torch.softmax(scores.reshape(batch, per_output, -1, heads), dim=-2).to(lin.dtype)
+        weighted = attention
         if weights is not None:
             tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
-            tuple_weights = tuple_weights.expand(*tuple_shape, 1).reshape(batch, per_output, -1, 1)
+            weighted = attention * tuple_weights.reshape(batch, per_output, -1, 1)
+        by_row = weighted.reshape(batch, points, rest, heads)
+
+        def pooling_pass(rows, att):
+            """att: (B, rows, rest, heads) -> pooled hidden units and covariant coefficients."""
+            h, shape = kept[rows] if rows in kept else hidden(rows)
+            count = shape[1]
+            out = []
+            if self.output_kind in ("invariant", "tied"):
+                h3 = h.reshape(batch, count, rest, -1)
+                if self.reduce:
+                    out.append((att.reshape(batch, -1, heads).transpose(-1, -2) @ h3.reshape(batch, count * rest, -1)).unsqueeze(1))
+                else:
+                    out.append(att.transpose(-1, -2) @ h3)  # (B, rows, heads, H)
+            if covariant_out:
+                scale = head(self.scale_net, scale_matrix, scale_terms, h, shape, rows)
+                out.append((att * scale.reshape(batch, count, rest, heads)).sum(-1))  # (B, rows, rest)
+            return out
+
+        parts = [run(pooling_pass, rows, by_row if rows is None else by_row[:, rows[0]:rows[1]]) for rows in chunks]
+        kept.clear()  # drop references so the hidden units are freed with the graph
 
         outputs = []
-        if self.output_kind in ("vector", "multivector", "tied"):
+        if covariant_out:
             covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
-            scale = self.scale_net[1:](self._first_layer(self.scale_net, h2d, lin, bias, point, tuple_shape))
-            scale = scale.reshape(flat_shape)
-            if tuple_weights is not None:
-                scale = scale * tuple_weights
-            coefficient = (attention * scale).sum(-1)  # (B, P, T)
+            coefficient = torch.cat([p[-1] for p in parts], 1).reshape(batch, per_output, -1)
             flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
             outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
         if self.output_kind in ("invariant", "tied"):
-            outputs.append(self._pooled(attention, tuple_weights, h2d, lin, bias, point, tuple_shape))
+            pooled_hidden = [p[0] for p in parts]
+            pooled_hidden = sum(pooled_hidden) if self.reduce else torch.cat(pooled_hidden, 1)
+            outputs.append(self._pooled(weighted, pooled_hidden, lin, bias, point, tuple_shape))
 
         outputs = [self._finish(x, mask, None) for x in outputs]
         result = tuple(outputs) if len(outputs) > 1 else outputs[0]
@@ -409,16 +478,15 @@ class GeometricAttention(nn.Module):
             return result, attention.reshape(*tuple_shape, heads)
         return result
 
-    def _pooled(self, attention, tuple_weights, h2d, lin, bias, point, tuple_shape) -> Tensor:
-        """sum over tuples of attention * joined, from the per-tuple hidden units and per-point parts."""
+    def _pooled(self, attention, hidden, lin, bias, point, tuple_shape) -> Tensor:
+        """Sum over tuples of attention * joined, from pooled hidden units and per-point parts.
+
+        attention: (B, P, T, heads) (tuple weights included); hidden: (B, P, heads, H).
+        """
         batch, points = tuple_shape[:2]
         rank, heads, n_dim = self.rank, self.heads, self.n_dim
         per_output = attention.shape[1]
-        if tuple_weights is not None:
-            attention = attention * tuple_weights
-        # (B, P, heads, H): the value net's last Linear and the join are linear, so they are
-        # applied after the sum, once per output instead of once per tuple
-        hidden = attention.transpose(-1, -2) @ h2d.reshape(batch, per_output, -1, h2d.shape[-1])
+        # the value net's last Linear and the join are linear: applied once per output
         out = hidden @ lin  # (B, P, heads, D)
         total = attention.sum(-2)  # (B, P, heads)
         if bias is not None:
@@ -428,8 +496,7 @@ class GeometricAttention(nn.Module):
             if not self.reduce and k == 0:
                 out = out + total[..., None] * p[:, :, None, :]  # the output point's own features
                 continue
-            axis = k if not self.reduce else k  # tuple axis of position k inside grid[:, p]
-            axis = 2 + (k - (0 if self.reduce else 1))
+            axis = 2 + (k - (0 if self.reduce else 1))  # tuple axis of position k inside grid
             others = [a for a in range(2, grid.dim() - 1) if a != axis]
             marginal = grid.sum(others) if others else grid  # (B, P, N, heads)
             out = out + marginal.transpose(-1, -2) @ p[:, None]  # (B, P, heads, D)

@@ -55,6 +55,7 @@ class PointCloudTask(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_best = MaxMetric() if self.best_mode == "max" else MinMetric()
+        self.val_best.persistent(True)  # in checkpoints, so val/<m>_best survives a resume
         self._test_outputs: list[tuple[Tensor, Tensor]] = []
         self.run_config: dict | None = None  # set by gaan.train; saved in checkpoints
 
@@ -127,8 +128,10 @@ class PointCloudTask(L.LightningModule):
         return values
 
     def on_train_start(self) -> None:
-        # the sanity check must not count towards the best validation value
-        self.val_best.reset()
+        # the sanity check must not count towards the best validation value (a resumed run
+        # keeps the best value restored from its checkpoint)
+        if self.global_step == 0:
+            self.val_best.reset()
         self.val_metrics.reset()
 
     def on_train_epoch_end(self) -> None:

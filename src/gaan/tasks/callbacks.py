@@ -2,10 +2,42 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that keeps its best-so-far across a resume into a new run folder.
+
+    Stock ModelCheckpoint forgets the best score when the folder changed, so a resumed run
+    would call its first validation "best". Here the earlier best files are copied into
+    this run's folder and tracking continues, so a resumed run picks the same best
+    checkpoint as an uninterrupted one.
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old_dir = state_dict.get("dirpath")
+        if old_dir and self.dirpath and os.path.realpath(old_dir) != os.path.realpath(self.dirpath):
+            os.makedirs(self.dirpath, exist_ok=True)
+
+            def moved(path: str) -> str:
+                if not path or not os.path.isfile(path):
+                    return path
+                target = os.path.join(self.dirpath, os.path.basename(path))
+                if not os.path.exists(target):
+                    shutil.copy2(path, target)
+                return target
+
+            state_dict = dict(state_dict)
+            state_dict["best_k_models"] = {moved(p): v for p, v in state_dict.get("best_k_models", {}).items()}
+            for key in ("best_model_path", "kth_best_model_path"):
+                state_dict[key] = moved(state_dict.get(key, ""))
+            state_dict["last_model_path"] = ""
+            state_dict["dirpath"] = self.dirpath
+        super().load_state_dict(state_dict)
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -1,0 +1,6 @@
+"""Test a checkpoint: `python eval.py task=<name> ckpt_path=<file>` (see docs/harness.md)."""
+from gaan.eval import main
+from gaan.train import cli
+
+if __name__ == "__main__":
+    cli(main)

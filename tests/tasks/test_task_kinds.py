@@ -1,0 +1,159 @@
+import functools
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from gaan.data import collate_point_clouds
+from gaan.data.synthetic import make_cubic_environments
+from gaan.models import ClassificationHead, CovariantVectorHead, DeepSetsBackbone, LabeledVectorHead, ScalarHead
+from gaan.tasks import (
+    ClassificationTask,
+    EnergyForceTask,
+    LabeledVectorTask,
+    NonFiniteLossError,
+    ScalarRegressionTask,
+    VectorRegressionTask,
+)
+from gaan.tasks.callbacks import LastCheckpoint
+
+
+@pytest.fixture(autouse=True)
+def float32_default_dtype():
+    """Other test modules set float64 as the default dtype at import; these tests assume float32."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+N_POINTS = 6
+
+
+def toy_samples(count: int, seed: int = 0) -> list[dict]:
+    """Clouds with one-hot point ids as features and targets of every task kind:
+    y = sum of squared radii, energy = y / 2 with forces = -(x - centroid),
+    vectors = 2 (x - centroid), sites: label k -> centred position of point k."""
+    g = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(count):
+        x = torch.randn(N_POINTS, 3, generator=g)
+        centred = x - x.mean(0)
+        samples.append(
+            {
+                "positions": x,
+                "features": torch.eye(N_POINTS),
+                "labels": torch.arange(3),
+                "targets": {
+                    "y": centred.square().sum(),
+                    "energy": 0.5 * centred.square().sum(),
+                    "forces": -centred,
+                    "vectors": 2 * centred,
+                    "sites": centred[:3],
+                    "label": torch.tensor(0),
+                },
+            }
+        )
+    return samples
+
+
+def toy_batch(count: int = 32, seed: int = 0):
+    return collate_point_clouds(toy_samples(count, seed), per_point_targets=("forces", "vectors"), per_label_targets=("sites",))
+
+
+def adam(**kwargs):
+    return functools.partial(torch.optim.Adam, lr=2e-2, **kwargs)
+
+
+def fit_steps(module, batch, steps: int = 30) -> tuple[float, float]:
+    optimizer = module.configure_optimizers()
+    losses = []
+    module.train()
+    for _ in range(steps):
+        loss = module.compute_loss(module.predict_batch(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses[0], min(losses[-5:])
+
+
+TASKS = {
+    "scalar": lambda: ScalarRegressionTask(
+        backbone=DeepSetsBackbone, head=ScalarHead, in_features=N_POINTS, optimizer=adam(), target_key="y", target_mean=15.0, target_std=5.0
+    ),
+    "energy_force": lambda: EnergyForceTask(
+        backbone=DeepSetsBackbone, head=ScalarHead, in_features=N_POINTS, optimizer=adam(), energy_weight=1.0, force_weight=10.0, energy_mean=7.5
+    ),
+    "vectors": lambda: VectorRegressionTask(
+        backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam()
+    ),
+    "labeled": lambda: LabeledVectorTask(
+        backbone=DeepSetsBackbone,
+        head=functools.partial(LabeledVectorHead, num_labels=3, rank=1),  # rank 1: 2x faster here
+        in_features=N_POINTS,
+        optimizer=adam(),
+        target_key="sites",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_regression_task_kinds_reduce_their_loss(kind):
+    torch.manual_seed(0)
+    module = TASKS[kind]()
+    first, last = fit_steps(module, toy_batch(16))
+    assert last < 0.7 * first, f"{kind}: loss {first:.4g} -> {last:.4g}"
+
+
+def test_classification_task_learns_cubic_shells():
+    torch.manual_seed(0)
+    # (GA attention on this task is exercised end to end in tests/test_train_configs.py)
+    module = ClassificationTask(
+        backbone=DeepSetsBackbone, head=functools.partial(ClassificationHead, num_classes=2),
+        in_features=1, optimizer=functools.partial(torch.optim.Adam, lr=1e-2), num_classes=2,
+    )
+    batch = collate_point_clouds(make_cubic_environments(64, seed=0))
+    first, last = fit_steps(module, batch, steps=100)
+    assert last < 0.5 * first
+    logits = module.predict_batch(batch)["logits"]
+    assert (logits.argmax(-1) == batch.targets["label"]).float().mean() > 0.9
+
+
+def test_energy_force_task_forces_are_minus_energy_gradient():
+    torch.manual_seed(0)
+    module = TASKS["energy_force"]().double().eval()
+    batch = toy_batch(2).to(torch.float64)
+    predictions = module.predict_batch(batch)
+    i, j, eps = 0, 2, 1e-6
+    shifted = batch.to(torch.float64)
+    plus, minus = shifted.positions.clone(), shifted.positions.clone()
+    plus[0, i, j] += eps
+    minus[0, i, j] -= eps
+    shifted.positions = plus
+    e_plus = module.predict_batch(shifted)["energy"][0]
+    shifted.positions = minus
+    e_minus = module.predict_batch(shifted)["energy"][0]
+    numeric_force = -(e_plus - e_minus) / (2 * eps)
+    torch.testing.assert_close(predictions["forces"][0, i, j], numeric_force, atol=1e-6, rtol=1e-5)
+    assert torch.all(predictions["forces"][~batch.mask] == 0)
+
+
+def test_nan_loss_stops_run_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    module = TASKS["scalar"]()
+    good = toy_batch(8)
+    bad = toy_batch(8, seed=1)
+    bad.positions[0, 0, 0] = float("nan")
+    loader = DataLoader([good, good, bad, good], batch_size=None)
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[LastCheckpoint(dirpath=str(tmp_path), every_n_train_steps=1)], limit_val_batches=0,
+    )
+    with pytest.raises(NonFiniteLossError, match="global step 2"):
+        trainer.fit(module, train_dataloaders=loader)
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 2
+    weights = [checkpoint["state_dict"][name] for name, _ in module.named_parameters()]
+    assert weights and all(torch.isfinite(w).all() for w in weights)

@@ -1,0 +1,205 @@
+"""Config composition and short in-process runs of the harness (default suite, CPU)."""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
+
+from gaan.train import (
+    CONFIG_DIR,
+    available_choices,
+    build_module,
+    build_trainer,
+    compose_config,
+    config_hint,
+    instantiate_group,
+    resolve_ckpt_path,
+    run,
+)
+
+
+@pytest.fixture(autouse=True)
+def float32_default_dtype():
+    """Other test modules set float64 as the default dtype at import; these tests assume float32."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+TASKS = available_choices("task")
+MODELS = available_choices("model")
+
+
+def paths(tmp_path: Path) -> list[str]:
+    return [f"paths.output_dir={tmp_path}/out", f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"]
+
+
+QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "trainer.enable_progress_bar=false"]
+
+
+def small(task: str) -> list[str]:
+    """Overrides that make a task's data tiny (each task config documents its size keys)."""
+    return {
+        "synthetic_cubic": ["task.datamodule.num_samples=192", "task.datamodule.batch_size=32"],
+        "crystal": ["task.datamodule.num_samples=240", "task.datamodule.batch_size=32"],
+        "nbody": [
+            "task.datamodule.num_train=64",
+            "+task.datamodule.recipe={num_train:64,num_valid:32,num_test:32}",
+            "task.datamodule.batch_size=32",
+        ],
+    }.get(task, [])
+
+
+def read_metrics(output_dir: Path) -> list[dict]:
+    with open(output_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_required_groups_and_choices_exist():
+    assert {"ga_attn", "ga_attn_mv"} <= set(MODELS)
+    assert {"default", "gpu", "ddp", "ddp_sim", "mps"} <= set(available_choices("trainer"))
+    assert {"wandb", "csv", "tensorboard", "many"} <= set(available_choices("logger"))
+    assert {"fdr", "overfit", "limit", "profiler"} <= set(available_choices("debug"))
+    assert {"slurm", "local"} <= set(available_choices("hydra/launcher"))
+    for task in TASKS:
+        assert any(name.startswith(task) for name in available_choices("hparams_search")), f"no hparams_search for {task}"
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_model_pair_composes_and_instantiates(task, model, tmp_path):
+    cfg = compose_config([f"task={task}", f"model={model}", *paths(tmp_path)])
+    datamodule = __import__("hydra").utils.instantiate(cfg.task.datamodule)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(cfg, module, instantiate_group(cfg.callbacks, "callbacks"), instantiate_group(cfg.logger, "logger"))
+    assert trainer.default_root_dir == str(tmp_path / "out")
+    assert sum(p.numel() for p in module.parameters()) > 0
+    assert module.run_config["model"]["_target_"] == cfg.model._target_
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["trainer=gpu"], ["trainer=ddp", "trainer.devices=4"], ["trainer=ddp_sim"], ["trainer=mps"],
+        ["logger=many"], ["logger=wandb"], ["logger=tensorboard"], ["debug=fdr"], ["debug=overfit"],
+        ["debug=limit"], ["debug=profiler"], ["hydra/launcher=slurm"], ["hydra/launcher=local"],
+        *[[f"experiment={e}"] for e in available_choices("experiment")],
+        *[[f"hparams_search={h}"] for h in available_choices("hparams_search")],
+    ],
+    ids=lambda o: " ".join(o),
+)
+def test_group_options_compose_and_resolve(overrides, tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, *paths(tmp_path)], return_hydra_config=True)
+    main_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    OmegaConf.resolve(main_cfg)  # every interpolation outside hydra's runtime resolves
+    if "hydra/launcher=slurm" in overrides:
+        assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1
+    if overrides == ["trainer=ddp_sim"]:
+        assert cfg.trainer.strategy == "ddp_spawn" and cfg.trainer.devices == 2
+    if overrides[0].startswith("experiment="):
+        assert "reference" in cfg.tags
+
+
+def test_unknown_choice_raises_and_hint_lists_choices(tmp_path):
+    with pytest.raises((MissingConfigException, ConfigCompositionException)):
+        compose_config(["task=nonexistent", *paths(tmp_path)])
+    hint = config_hint(["task=nonexistent", "model=ga_attn"])
+    assert "task=nonexistent is not one of" in hint and "synthetic_cubic" in hint and "model=" not in hint
+    assert "ga_attn_mv" in config_hint(["trainer.max_epochs=3"])  # no group named: list the main ones
+
+
+def test_resolve_ckpt_path_last_picks_newest_run(tmp_path):
+    import os
+
+    old = tmp_path / "t" / "runs" / "a" / "checkpoints" / "last.ckpt"
+    new = tmp_path / "t" / "multiruns" / "b" / "0" / "checkpoints" / "last.ckpt"
+    for i, p in enumerate((old, new)):
+        p.parent.mkdir(parents=True)
+        p.write_bytes(b"x")
+        os.utime(p, (1000 + i, 1000 + i))
+    assert resolve_ckpt_path("last", tmp_path, "t") == str(new)
+    assert resolve_ckpt_path(None, tmp_path, "t") is None
+    with pytest.raises(FileNotFoundError, match="no last.ckpt under"):
+        resolve_ckpt_path("last", tmp_path, "other")
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        resolve_ckpt_path(str(tmp_path / "nope.ckpt"), tmp_path, "t")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_runs_fast_dev_run(task, tmp_path):
+    cfg = compose_config([f"task={task}", "debug=fdr", *QUIET, *small(task), *paths(tmp_path)])
+    metrics = run(cfg)
+    assert any(k.startswith("test/") for k in metrics) and all(v == v for v in metrics.values())
+
+
+def test_short_run_learns_logs_checkpoints_and_repeats_bit_for_bit(tmp_path):
+    overrides = ["model.width=16", "trainer.max_epochs=3", "optimizer.lr=1e-2", *QUIET, *small("synthetic_cubic")]
+    first = run(compose_config([*overrides, *paths(tmp_path / "a")]))
+    out = tmp_path / "a" / "out"
+    rows = read_metrics(out)
+    train_losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
+    assert len(train_losses) == 3 and train_losses[-1] < train_losses[0]
+    assert first["test/acc"] > 0.6 and "val/acc_best" in first and "train/acc" in first
+    assert (out / "checkpoints" / "last.ckpt").is_file() and list((out / "checkpoints").glob("best-epoch*.ckpt"))
+    assert (out / "figures" / "test_summary.png").is_file()
+    second = run(compose_config([*overrides, *paths(tmp_path / "b")]))
+    assert first == second  # same seed, same threads: identical metrics
+    a = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "b" / "out" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    from gaan.eval import evaluate
+
+    best = next((out / "checkpoints").glob("best-epoch*.ckpt"))
+    # a different model= on the command line is ignored: the checkpoint fixes the architecture
+    eval_cfg = compose_config(
+        ["model=deepsets", f"ckpt_path={best}", *small("synthetic_cubic"), *paths(tmp_path / "eval")], config_name="eval"
+    )
+    assert evaluate(eval_cfg)["test/acc"] == pytest.approx(first["test/acc"])
+
+
+def test_missing_data_names_path_and_fix(tmp_path):
+    from gaan.data import MissingDataError, PointCloudDataModule, require_path
+
+    class FileTask(PointCloudDataModule):
+        name = "files"
+
+        def build_samples(self):
+            require_path(self.data_dir / "files" / "raw.npz", "Create it with `python -m gaan.data.files`.")
+            return []
+
+    with pytest.raises(MissingDataError, match=r"files/raw.npz does not exist. Create it with"):
+        FileTask(str(tmp_path)).prepare_data()
+
+
+def test_wandb_offline_run_has_metrics_and_image(tmp_path):
+    cfg = compose_config(
+        ["logger=wandb", "trainer.max_epochs=1", "model=deepsets", *QUIET, *small("synthetic_cubic"), *paths(tmp_path)]
+    )
+    run(cfg)
+    run_dirs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
+    assert len(run_dirs) == 1
+    files = {p.name for p in run_dirs[0].rglob("*")}
+    assert any(name.endswith(".wandb") for name in files)
+    assert any(name.endswith(".png") for name in files), sorted(files)
+    # offline runs keep history in the binary .wandb log (what `wandb sync` uploads); the
+    # wandb service may still be flushing it for a moment after the run returns
+    wanted = (b"test/acc", b"val/acc_best", b"train/loss_epoch")
+    deadline = time.time() + 20
+    while True:
+        history = next(run_dirs[0].glob("*.wandb")).read_bytes()
+        if all(key in history for key in wanted) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert all(key in history for key in wanted)
