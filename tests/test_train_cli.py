@@ -101,10 +101,9 @@ def test_two_point_grid_multirun_completes(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_sim_two_cpu_processes_finish(tmp_path):
-    # deepsets: ddp_spawn pickles the model, and gaan.nn layers currently hold a Python
-    # module (self.algebra), which cannot be pickled
+    # ddp_spawn pickles the model: this also checks that the GA layers pickle
     result = train(
-        "trainer=ddp_sim", "model=deepsets", *SMALL, *paths(tmp_path), "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/ddp"
+        "trainer=ddp_sim", "model=ga_attn", *SMALL, *paths(tmp_path), "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/ddp"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/acc" in final_row(tmp_path / "ddp")

@@ -18,18 +18,42 @@ class BackboneOutput:
     positions: Tensor  # (B, N, 3) positions relative to the cloud centroid, zero when padded
     mask: Tensor  # (B, N) bool
     vectors: Tensor | None = None  # (B, N, 3) covariant vectors, if the backbone makes them
+    # (B, N, V, 3) the batch's covariant input vectors (masked), passed through for heads that
+    # use them (e.g. velocities in CovariantVectorHead) whether or not the backbone did
+    input_vectors: Tensor | None = None
 
 
 class Backbone(nn.Module):
-    """Base class: subclasses set `self.width` and implement `encode`."""
+    """Base class: subclasses set `self.width` and implement `encode`.
+
+    `vectors` (B, N, V, 3) are optional per-point covariant inputs (rotate with the positions,
+    unchanged by translations, e.g. velocities). Backbones with `uses_vectors = True` receive
+    them as `encode(..., vectors=...)`; all others ignore them. Either way they are returned,
+    masked, as `BackboneOutput.input_vectors` for the head.
+    """
 
     width: int
+    uses_vectors: bool = False
 
-    def forward(self, positions: Tensor, features: Tensor, mask: Tensor | None = None) -> BackboneOutput:
+    def forward(
+        self, positions: Tensor, features: Tensor, mask: Tensor | None = None, vectors: Tensor | None = None
+    ) -> BackboneOutput:
         if mask is None:
             mask = torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
         centred = center_positions(positions, mask)
-        return self.encode(centred, features, mask)
+        if vectors is not None:
+            if vectors.dim() != 4 or vectors.shape[:2] != positions.shape[:2] or vectors.shape[-1] != positions.shape[-1]:
+                raise ValueError(
+                    f"vectors must have shape (B, N, V, {positions.shape[-1]}) matching positions "
+                    f"{tuple(positions.shape)}, got {tuple(vectors.shape)}"
+                )
+            vectors = vectors * mask[..., None, None].to(vectors.dtype)
+        if self.uses_vectors:
+            out = self.encode(centred, features, mask, vectors=vectors)
+        else:
+            out = self.encode(centred, features, mask)
+        out.input_vectors = vectors
+        return out
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
         raise NotImplementedError

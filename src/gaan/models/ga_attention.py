@@ -1,6 +1,7 @@
 """Geometric algebra attention backbones (vector and multivector variants)."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from gaan.models.base import Backbone, BackboneOutput, mlp
@@ -11,6 +12,13 @@ class GAAttentionBackbone(Backbone):
 
     Each block updates every point's invariant features from attention over tuples of
     points; a point-wise MLP follows. Output features are rotation-invariant.
+
+    With `vector_inputs=True` the batch's per-point covariant vectors (B, N, V, 3) (e.g.
+    N-body velocities) join the attention set as V extra entries per point: each carries its
+    owner's current features plus a learned "vector entry" flag, so tuples such as
+    (position_j, velocity_i) give the invariants r_j . v_i etc. Velocities do not translate,
+    so they are used as given (positions are centred); both stay rotation-covariant, hence the
+    output is still invariant. Only the N point entries are returned.
     """
 
     def __init__(
@@ -25,11 +33,13 @@ class GAAttentionBackbone(Backbone):
         join: str = "mean",
         heads: int = 1,
         normalize: bool = True,
+        vector_inputs: bool = False,
     ):
         super().__init__()
         from gaan.nn import MomentumLayerNormalization, VectorAttention
 
         self.width = width
+        self.uses_vectors = bool(vector_inputs)
         self.embed = nn.Linear(in_features, width)
         self.attention = nn.ModuleList(
             VectorAttention(
@@ -47,13 +57,36 @@ class GAAttentionBackbone(Backbone):
         self.mlps = nn.ModuleList(mlp(width, 2 * width, width) for _ in range(depth))
         # Scale-normalizing the geometry keeps attention logits in range for any unit system.
         self.norm = MomentumLayerNormalization() if normalize else None
+        if self.uses_vectors:
+            # input vectors have their own units (velocities vs positions): own scale
+            self.vector_norm = MomentumLayerNormalization() if normalize else None
+            self.vector_flag = nn.Parameter(torch.randn(width) / width**0.5)
 
-    def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
+    def encode(self, positions: Tensor, features: Tensor, mask: Tensor, vectors: Tensor | None = None) -> BackboneOutput:
         weights = mask.unsqueeze(-1).to(features.dtype)
         r = self.norm(positions, mask=mask) * weights if self.norm is not None else positions
         h = self.embed(features) * weights
+        if self.uses_vectors and vectors is None:
+            raise ValueError(
+                "model.vector_inputs=true but the batch has no vectors (the task's datamodule "
+                "must provide per-point 'vectors', e.g. task=nbody)"
+            )
+        use_vectors = self.uses_vectors and vectors.shape[2] > 0
+        if use_vectors:
+            batch, points, count, dim = vectors.shape
+            vector_mask = mask[:, :, None].expand(batch, points, count)
+            v = self.vector_norm(vectors, mask=vector_mask) if self.vector_norm is not None else vectors
+            r = torch.cat([r, v.reshape(batch, points * count, dim)], 1)
+            full_mask = torch.cat([mask, vector_mask.reshape(batch, points * count)], 1)
+            vector_weights = vector_mask.reshape(batch, points * count, 1).to(h.dtype)
         for attention, point_mlp in zip(self.attention, self.mlps):
-            h = (h + attention(r, h, mask=mask)) * weights
+            if use_vectors:
+                # vector entries carry their owner's current state, flagged as vectors
+                owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
+                h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
+                h = (h + attention(r, h_all, mask=full_mask)[:, :points]) * weights
+            else:
+                h = (h + attention(r, h, mask=mask)) * weights
             h = (h + point_mlp(h)) * weights
         return BackboneOutput(invariants=h, positions=positions, mask=mask)
 

@@ -43,18 +43,36 @@ class ScalarHead(nn.Module):
 
 class CovariantVectorHead(nn.Module):
     """Per-point rotation-covariant vectors (B, N, 3) from a `Vector2VectorAttention` over the
-    centred positions, weighted by the backbone's invariants."""
+    centred positions, weighted by the backbone's invariants.
 
-    def __init__(self, width: int, rank: int = 2, heads: int = 1):
+    With `num_vectors=V > 0` it adds sum_v s_v(h_i) * u_{i,v}, the point's own input vectors
+    (`BackboneOutput.input_vectors`, e.g. the N-body velocity) scaled by invariant MLP
+    weights: a free-flight term (displacement ~ v dt) that covariance alone cannot build from
+    centred positions.
+    """
+
+    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0):
         super().__init__()
         from gaan.nn import Vector2VectorAttention
 
         self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads)
+        self.num_vectors = int(num_vectors)
+        self.vector_scale = mlp(width, width, self.num_vectors) if self.num_vectors > 0 else None
 
     def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
         vectors = self.attention(out.positions, out.invariants, mask=out.mask)
         if out.vectors is not None:
             vectors = vectors + out.vectors
+        if self.vector_scale is not None:
+            inputs = out.input_vectors
+            if inputs is None or inputs.shape[2] != self.num_vectors:
+                got = None if inputs is None else inputs.shape[2]
+                raise ValueError(
+                    f"task.head.num_vectors={self.num_vectors} but the batch has {got} input vectors "
+                    "per point (batch.vectors); set task.head.num_vectors to match or to 0"
+                )
+            scale = self.vector_scale(out.invariants)  # (B, N, V), invariant
+            vectors = vectors + (scale[..., None] * inputs).sum(2)
         return vectors * out.mask.unsqueeze(-1).to(vectors.dtype)
 
 

@@ -79,9 +79,14 @@ class PointCloudTask(L.LightningModule):
     def make_figure(self, predictions: Tensor, targets: Tensor):
         return None
 
+    def expand_metric_values(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Turn computed metric values into scalars for logging (e.g. split a per-class
+        vector into one entry per class)."""
+        return values
+
     # ---- shared machinery ---------------------------------------------------------------
     def encode(self, batch: PointCloudBatch):
-        return self.backbone(batch.positions, batch.features, batch.mask)
+        return self.backbone(batch.positions, batch.features, batch.mask, vectors=batch.vectors)
 
     def setup(self, stage: str) -> None:
         if self.compile_model and stage == "fit":
@@ -122,7 +127,7 @@ class PointCloudTask(L.LightningModule):
             self._test_outputs.append(tuple(t.detach().cpu() for t in pair))
 
     def _log_metrics(self, split: str) -> dict[str, Tensor]:
-        values = self.split_metrics(split).compute()
+        values = self.expand_metric_values(self.split_metrics(split).compute())
         self.log_dict(values)
         self.split_metrics(split).reset()
         return values

@@ -10,10 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def confusion_figure(predicted: np.ndarray, target: np.ndarray, num_classes: int):
+def confusion_figure(predicted: np.ndarray, target: np.ndarray, num_classes: int, class_names=None):
     matrix = np.zeros((num_classes, num_classes), dtype=int)
     np.add.at(matrix, (target, predicted), 1)
-    fig, ax = plt.subplots(figsize=(3.5, 3.5))
+    size = 3.5 if class_names is None else max(3.5, 0.6 * num_classes + 1.5)
+    fig, ax = plt.subplots(figsize=(size, size))
+    if class_names is not None:
+        ax.set_xticks(range(num_classes), class_names, rotation=90)
+        ax.set_yticks(range(num_classes), class_names)
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, str(count), ha="center", va="center")

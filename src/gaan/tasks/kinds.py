@@ -2,6 +2,8 @@
 labeled vectors (backmapping). Each fixes its loss, metrics and the meaning of "best"."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -14,22 +16,80 @@ from gaan.tasks.figures import confusion_figure, parity_figure
 
 
 class ClassificationTask(PointCloudTask):
-    """Per-cloud class logits; cross-entropy; accuracy and macro F1."""
+    """Per-cloud class logits; cross-entropy; accuracy and macro F1.
+
+    Optional breakdowns (logged for every split): `class_names` adds per-class accuracy
+    (recall) as `<split>/acc_<class name>`; `group_key` names a per-cloud target (e.g. the
+    crystal noise level) and `group_values` its values, adding the accuracy restricted to each
+    value as `<split>/acc_<group_name>_<value>`.
+    """
 
     best_metric, best_mode = "acc", "max"
 
-    def __init__(self, *args, num_classes: int, target_key: str = "label", **kwargs):
+    def __init__(
+        self,
+        *args,
+        num_classes: int,
+        target_key: str = "label",
+        class_names: Sequence[str] | None = None,
+        group_key: str | None = None,
+        group_values: Sequence[float] | None = None,
+        group_name: str | None = None,
+        group_tolerance: float = 1e-6,
+        **kwargs,
+    ):
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(
+                f"task.module.class_names has {len(class_names)} names but task.module.num_classes={num_classes}"
+            )
+        if (group_key is None) != (group_values is None):
+            raise ValueError("task.module.group_key and task.module.group_values must be set together")
+        if group_values is not None and len(group_values) == 0:
+            raise ValueError("task.module.group_values must list at least one value")
         self.num_classes = num_classes
         self.target_key = target_key
+        self.class_names = tuple(str(c) for c in class_names) if class_names is not None else None
+        self.group_key = group_key
+        self.group_values = tuple(float(v) for v in group_values) if group_values is not None else ()
+        self.group_name = group_name or group_key
+        self.group_tolerance = group_tolerance
         super().__init__(*args, **kwargs)
 
+    def _group_metric_name(self, value: float) -> str:
+        # module names cannot hold ".": 0.05 is stored as 0p05, logged as 0.05
+        return f"acc_{self.group_name}_{value:g}".replace(".", "p")
+
+    def _group_log_name(self, value: float) -> str:
+        return f"acc_{self.group_name}_{value:g}"
+
     def make_metrics(self) -> MetricCollection:
-        return MetricCollection(
-            {
-                "acc": MulticlassAccuracy(self.num_classes, average="micro"),
-                "f1": MulticlassF1Score(self.num_classes, average="macro"),
-            }
-        )
+        metrics = {
+            "acc": MulticlassAccuracy(self.num_classes, average="micro"),
+            "f1": MulticlassF1Score(self.num_classes, average="macro"),
+        }
+        if self.class_names is not None:
+            # a (num_classes,) vector, split into one scalar per class when logged
+            metrics["acc_per_class"] = MulticlassAccuracy(self.num_classes, average=None)
+        for value in self.group_values:
+            metrics[self._group_metric_name(value)] = MulticlassAccuracy(self.num_classes, average="micro")
+        # compute_groups would share states between metrics fed different subsets
+        return MetricCollection(metrics, compute_groups=False)
+
+    def expand_metric_values(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
+        out = {}
+        renamed = {self._group_metric_name(v): self._group_log_name(v) for v in self.group_values}
+        for key, value in values.items():
+            prefix, _, base = key.rpartition("/")
+            if base in renamed:
+                out[f"{prefix}/{renamed[base]}"] = value
+                continue
+            if key.endswith("/acc_per_class"):
+                prefix = key[: -len("acc_per_class")]
+                for name, v in zip(self.class_names, value):
+                    out[f"{prefix}acc_{name}"] = v
+            else:
+                out[key] = value
+        return out
 
     def predict_batch(self, batch: PointCloudBatch) -> dict[str, Tensor]:
         return {"logits": self.head(self.encode(batch))}
@@ -38,13 +98,29 @@ class ClassificationTask(PointCloudTask):
         return F.cross_entropy(predictions["logits"], batch.targets[self.target_key])
 
     def update_metrics(self, metrics, predictions, batch) -> None:
-        metrics.update(predictions["logits"].detach(), batch.targets[self.target_key])
+        logits, target = predictions["logits"].detach(), batch.targets[self.target_key]
+        group_metrics = {self._group_metric_name(v) for v in self.group_values}
+        for key, metric in metrics.items(keep_base=True):
+            if key not in group_metrics:
+                metric.update(logits, target)
+        if self.group_key is None:
+            return
+        if self.group_key not in batch.targets:
+            raise KeyError(
+                f"task.module.group_key={self.group_key!r} is not a target of this data "
+                f"(targets: {sorted(batch.targets)})"
+            )
+        group = batch.targets[self.group_key].reshape(-1).to(torch.float64)
+        for value in self.group_values:
+            selected = (group - value).abs() <= self.group_tolerance * max(1.0, abs(value))
+            if selected.any():
+                metrics[self._group_metric_name(value)].update(logits[selected], target[selected])
 
     def figure_data(self, predictions, batch):
         return predictions["logits"].argmax(-1), batch.targets[self.target_key]
 
     def make_figure(self, predictions, targets):
-        return confusion_figure(predictions.numpy(), targets.numpy(), self.num_classes)
+        return confusion_figure(predictions.numpy(), targets.numpy(), self.num_classes, self.class_names)
 
 
 class ScalarRegressionTask(PointCloudTask):

@@ -1,0 +1,102 @@
+"""Covariant per-point input vectors (N-body velocities) through the GA backbone and the
+covariant head: equivariance, padding invariance and that the vectors are actually used."""
+import pytest
+import torch
+
+from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone
+
+
+@pytest.fixture(autouse=True)
+def float64_default_dtype():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def rotation(seed: int = 0) -> torch.Tensor:
+    q = torch.randn(4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    w, x, y, z = q / q.norm()
+    return torch.stack(
+        [
+            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)]),
+            torch.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)]),
+            torch.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]),
+        ]
+    )
+
+
+def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    positions = torch.randn(batch, points, 3, generator=g)
+    features = torch.randn(batch, points, 2, generator=g)
+    vectors = torch.randn(batch, points, count, 3, generator=g)
+    mask = torch.ones(batch, points, dtype=torch.bool)
+    mask[0, 3:] = False
+    return positions, features, vectors, mask
+
+
+def model(count: int = 1, seed: int = 0):
+    torch.manual_seed(seed)
+    backbone = GAAttentionBackbone(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
+    head = CovariantVectorHead(width=8, num_vectors=count)
+    return backbone.double().eval(), head.double().eval()
+
+
+def predict(backbone, head, positions, features, vectors, mask):
+    return head(backbone(positions, features, mask, vectors=vectors))
+
+
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rotating_positions_and_vectors_rotates_prediction(count, seed):
+    positions, features, vectors, mask = nbody_like(count=count, seed=seed)
+    backbone, head = model(count, seed)
+    out = predict(backbone, head, positions, features, vectors, mask)
+    R = rotation(seed)
+    shift = torch.tensor([0.3, -1.0, 2.0])
+    moved = predict(backbone, head, positions @ R.T + shift, features, vectors @ R.T, mask)
+    assert out.abs().max() > 1e-3  # not trivially zero
+    torch.testing.assert_close(moved, out @ R.T, rtol=0, atol=1e-10)
+    assert torch.all(out[~mask] == 0)
+
+
+def test_padding_does_not_change_real_points():
+    positions, features, vectors, mask = nbody_like()
+    backbone, head = model()
+    out = predict(backbone, head, positions, features, vectors, mask)
+    g = torch.Generator().manual_seed(5)
+    extra = 2
+    pad = lambda x: torch.cat([x, torch.randn(x.shape[0], extra, *x.shape[2:], generator=g)], 1)  # noqa: E731
+    padded_mask = torch.cat([mask, torch.zeros(mask.shape[0], extra, dtype=torch.bool)], 1)
+    # garbage in padded rows (and in already-padded rows of cloud 0) must not leak
+    garbage_positions = pad(positions)
+    garbage_positions[0, 3:5] = 7.0
+    padded = predict(backbone, head, garbage_positions, pad(features), pad(vectors), padded_mask)
+    torch.testing.assert_close(padded[:, :5][mask], out[mask], rtol=0, atol=1e-10)
+    assert torch.all(padded[~padded_mask] == 0)
+
+
+def test_vectors_change_the_prediction_through_backbone_and_head():
+    positions, features, vectors, mask = nbody_like()
+    backbone, head = model()
+    base = backbone(positions, features, mask, vectors=vectors)
+    other = backbone(positions, features, mask, vectors=2 * vectors + 0.1)
+    # the backbone's invariants see the vectors (not only the head's velocity term)
+    assert (base.invariants - other.invariants)[mask].abs().max() > 1e-4
+    with pytest.raises(ValueError, match="vector_inputs"):
+        backbone(positions, features, mask)
+
+
+def test_backbones_without_vector_support_ignore_vectors_but_pass_them_on():
+    positions, features, vectors, mask = nbody_like()
+    torch.manual_seed(0)
+    backbone = DeepSetsBackbone(in_features=2, width=8).double()
+    with_vectors = backbone(positions, features, mask, vectors=vectors)
+    without = backbone(positions, features, mask)
+    torch.testing.assert_close(with_vectors.invariants, without.invariants)
+    assert with_vectors.input_vectors.shape == vectors.shape
+    assert torch.all(with_vectors.input_vectors[~mask] == 0)
+    head = CovariantVectorHead(width=8, num_vectors=2).double()
+    with pytest.raises(ValueError, match="task.head.num_vectors"):
+        head(with_vectors)
