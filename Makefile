@@ -27,7 +27,7 @@ test-all: $(STAMP)
 	$(VENV_PYTHON) -m pytest -n 2 -m "slow or not slow"
 
 bench: $(STAMP)
-	$(VENV_PYTHON) bench/run.py $(ARGS)
+	$(VENV_PYTHON) bench/bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache .hypothesis
