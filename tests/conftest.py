@@ -1,6 +1,24 @@
-"""Collects the worst equivariance errors seen, and prints them at the end of the run."""
+"""Shared fixtures, and the run-wide report of the worst equivariance errors seen."""
+
+import pytest
+import torch
 
 import equivariance_report
+
+
+@pytest.fixture(autouse=True)
+def float32_default_dtype():
+    """Every test starts from float32 and nothing it sets leaks into the next one."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture
+def float64_default_dtype(float32_default_dtype):
+    """Opt in with ``pytestmark = pytest.mark.usefixtures("float64_default_dtype")``."""
+    torch.set_default_dtype(torch.float64)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -9,13 +9,7 @@ from geometry_helpers import random_orthogonal, transform_multivectors
 
 
 
-@pytest.fixture(autouse=True)
-def float64_default():
-    # module-wide float64 without leaking into other test modules
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 
 @pytest.fixture

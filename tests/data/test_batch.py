@@ -4,14 +4,6 @@ import torch
 from gaan.data import PointCloudBatch, collate_point_clouds
 
 
-@pytest.fixture(autouse=True)
-def float32_default_dtype():
-    """Other test modules set float64 as the default dtype at import; these tests assume float32."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
-
 
 def sample(n: int, label: int, with_labels: bool = False) -> dict:
     s = {

@@ -273,6 +273,9 @@ def test_datamodule_uses_the_recipe_splits(tmp_path):
     np.testing.assert_allclose(
         batch.targets["vectors"].numpy(), (task["target"] - task["pos"])[:2], rtol=1e-5, atol=1e-6
     )
+    # velocities at frame_in are the covariant model input (B, N, 1, 3)
+    assert batch.vectors.shape == (2, 5, 1, 3)
+    np.testing.assert_allclose(batch.vectors[:, :, 0].numpy(), task["vel"][:2], rtol=1e-6)
     with pytest.raises(ValueError, match="frame_out"):
         NBodyDataModule(str(tmp_path), frame_out=49)
     with pytest.raises(ValueError, match="datamodule.recipe"):

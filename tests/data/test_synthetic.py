@@ -6,14 +6,6 @@ from gaan.data import MissingDataError, ResumableShardedSampler, SyntheticCubicD
 from gaan.data.synthetic import make_cubic_environments
 
 
-@pytest.fixture(autouse=True)
-def float32_default_dtype():
-    """Other test modules set float64 as the default dtype at import; these tests assume float32."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
-
 
 def anisotropy(points: np.ndarray) -> float:
     """Spread of the gyration-tensor eigenvalues: 0 for an isotropic cloud."""

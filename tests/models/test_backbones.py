@@ -14,14 +14,6 @@ from gaan.models import (
 )
 
 
-@pytest.fixture(autouse=True)
-def float32_default_dtype():
-    """Other test modules set float64 as the default dtype at import; these tests assume float32."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
-
 
 BACKBONES = [DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone]
 

@@ -6,12 +6,7 @@ import torch
 from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone
 
 
-@pytest.fixture(autouse=True)
-def float64_default_dtype():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 
 def rotation(seed: int = 0) -> torch.Tensor:

@@ -124,13 +124,13 @@ def check_all_properties(case: Case, dtype: torch.dtype, seed: int):
     check_batch_independence(case, dtype, layer, r, v, extra)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
 def test_properties_float64(case, seed):
     check_all_properties(case, torch.float64, seed)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(EXAMPLES // 3, 20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
 def test_properties_float32(case, seed):
     check_all_properties(case, torch.float32, seed)

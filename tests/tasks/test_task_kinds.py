@@ -19,14 +19,6 @@ from gaan.tasks import (
 from gaan.tasks.callbacks import LastCheckpoint
 
 
-@pytest.fixture(autouse=True)
-def float32_default_dtype():
-    """Other test modules set float64 as the default dtype at import; these tests assume float32."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(previous)
-
 
 N_POINTS = 6
 
