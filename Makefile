@@ -1,4 +1,6 @@
 # Two entry points (see README Quickstart): `make train` and `make test`.
+# Tests run in 2 xdist workers with one OpenMP thread each: more threads than cores make
+# OpenMP barriers stall and slow everything many times over.
 # Both create or reuse .venv; torch is pinned and installed first so pip never pulls a CUDA build.
 PYTHON ?= python3
 VENV := .venv
@@ -21,10 +23,10 @@ train: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(VENV_PYTHON) train.py $(ARGS)
 
 test: $(STAMP)
-	$(VENV_PYTHON) -m pytest -n 2
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV_PYTHON) -m pytest -n 2
 
 test-all: $(STAMP)
-	$(VENV_PYTHON) -m pytest -n 2 -m "slow or not slow"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV_PYTHON) -m pytest -n 2 -m "slow or not slow"
 
 bench: $(STAMP)
 	$(VENV_PYTHON) bench/bench.py $(ARGS)
