@@ -3,7 +3,7 @@ covariant head: equivariance, padding invariance and that the vectors are actual
 import pytest
 import torch
 
-from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone
+from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone
 
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
@@ -31,9 +31,9 @@ def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
     return positions, features, vectors, mask
 
 
-def model(count: int = 1, seed: int = 0):
+def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone):
     torch.manual_seed(seed)
-    backbone = GAAttentionBackbone(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
+    backbone = backbone_class(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
     head = CovariantVectorHead(width=8, num_vectors=count)
     return backbone.double().eval(), head.double().eval()
 
@@ -42,11 +42,12 @@ def predict(backbone, head, positions, features, vectors, mask):
     return head(backbone(positions, features, mask, vectors=vectors))
 
 
+@pytest.mark.parametrize("backbone_class", [GAAttentionBackbone, GAMultivectorAttentionBackbone])
 @pytest.mark.parametrize("count", [1, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_rotating_positions_and_vectors_rotates_prediction(count, seed):
+def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count, seed):
     positions, features, vectors, mask = nbody_like(count=count, seed=seed)
-    backbone, head = model(count, seed)
+    backbone, head = model(count, seed, backbone_class)
     out = predict(backbone, head, positions, features, vectors, mask)
     R = rotation(seed)
     shift = torch.tensor([0.3, -1.0, 2.0])

@@ -21,6 +21,8 @@ class GAAttentionBackbone(Backbone):
     output is still invariant. Only the N point entries are returned.
     """
 
+    layer_name = "VectorAttention"
+
     def __init__(
         self,
         in_features: int,
@@ -36,13 +38,14 @@ class GAAttentionBackbone(Backbone):
         vector_inputs: bool = False,
     ):
         super().__init__()
-        from gaan.nn import MomentumLayerNormalization, VectorAttention
+        import gaan.nn
 
+        attention_layer = getattr(gaan.nn, self.layer_name)
         self.width = width
         self.uses_vectors = bool(vector_inputs)
         self.embed = nn.Linear(in_features, width)
         self.attention = nn.ModuleList(
-            VectorAttention(
+            attention_layer(
                 width,
                 rank=rank,
                 reduce=False,
@@ -56,11 +59,15 @@ class GAAttentionBackbone(Backbone):
         )
         self.mlps = nn.ModuleList(mlp(width, 2 * width, width) for _ in range(depth))
         # Scale-normalizing the geometry keeps attention logits in range for any unit system.
-        self.norm = MomentumLayerNormalization() if normalize else None
+        self.norm = gaan.nn.MomentumLayerNormalization() if normalize else None
         if self.uses_vectors:
             # input vectors have their own units (velocities vs positions): own scale
-            self.vector_norm = MomentumLayerNormalization() if normalize else None
+            self.vector_norm = gaan.nn.MomentumLayerNormalization() if normalize else None
             self.vector_flag = nn.Parameter(torch.randn(width) / width**0.5)
+
+    def lift(self, r: Tensor) -> Tensor:
+        """The geometry in the form the attention layers take (vectors here)."""
+        return r
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor, vectors: Tensor | None = None) -> BackboneOutput:
         weights = mask.unsqueeze(-1).to(features.dtype)
@@ -79,6 +86,7 @@ class GAAttentionBackbone(Backbone):
             r = torch.cat([r, v.reshape(batch, points * count, dim)], 1)
             full_mask = torch.cat([mask, vector_mask.reshape(batch, points * count)], 1)
             vector_weights = vector_mask.reshape(batch, points * count, 1).to(h.dtype)
+        r = self.lift(r)
         for attention, point_mlp in zip(self.attention, self.mlps):
             if use_vectors:
                 # vector entries carry their owner's current state, flagged as vectors
@@ -91,51 +99,13 @@ class GAAttentionBackbone(Backbone):
         return BackboneOutput(invariants=h, positions=positions, mask=mask)
 
 
-class GAMultivectorAttentionBackbone(Backbone):
-    """Like `GAAttentionBackbone`, with positions lifted to 3D multivectors and
-    `MultivectorAttention` blocks."""
+class GAMultivectorAttentionBackbone(GAAttentionBackbone):
+    """Like `GAAttentionBackbone`, with positions (and input vectors) lifted to multivectors
+    and `MultivectorAttention` blocks."""
 
-    def __init__(
-        self,
-        in_features: int,
-        width: int = 32,
-        depth: int = 2,
-        rank: int = 2,
-        invariant_mode: str = "single",
-        covariant_mode: str = "partial",
-        merge: str = "mean",
-        join: str = "mean",
-        heads: int = 1,
-        normalize: bool = True,
-    ):
-        super().__init__()
-        from gaan.nn import MomentumLayerNormalization, MultivectorAttention, Vector2Multivector
+    layer_name = "MultivectorAttention"
 
-        self.width = width
-        self.embed = nn.Linear(in_features, width)
-        self.lift = Vector2Multivector()
-        self.attention = nn.ModuleList(
-            MultivectorAttention(
-                width,
-                rank=rank,
-                reduce=False,
-                invariant_mode=invariant_mode,
-                covariant_mode=covariant_mode,
-                merge=merge,
-                join=join,
-                heads=heads,
-            )
-            for _ in range(depth)
-        )
-        self.mlps = nn.ModuleList(mlp(width, 2 * width, width) for _ in range(depth))
-        self.norm = MomentumLayerNormalization() if normalize else None
+    def lift(self, r: Tensor) -> Tensor:
+        from gaan.nn import Vector2Multivector
 
-    def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
-        weights = mask.unsqueeze(-1).to(features.dtype)
-        r = self.norm(positions, mask=mask) * weights if self.norm is not None else positions
-        r_mv = self.lift(r)
-        h = self.embed(features) * weights
-        for attention, point_mlp in zip(self.attention, self.mlps):
-            h = (h + attention(r_mv, h, mask=mask)) * weights
-            h = (h + point_mlp(h)) * weights
-        return BackboneOutput(invariants=h, positions=positions, mask=mask)
+        return Vector2Multivector()(r)
