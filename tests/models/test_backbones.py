@@ -3,6 +3,8 @@ import math
 import pytest
 import torch
 
+from geometry_helpers import random_orthogonal
+
 from gaan.models import (
     ClassificationHead,
     CovariantVectorHead,
@@ -19,15 +21,7 @@ BACKBONES = [DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbo
 
 
 def rotation(seed: int = 0) -> torch.Tensor:
-    q = torch.randn(4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    w, x, y, z = q / q.norm()
-    return torch.stack(
-        [
-            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)]),
-            torch.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)]),
-            torch.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]),
-        ]
-    )
+    return random_orthogonal(3, torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture

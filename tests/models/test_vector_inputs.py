@@ -3,6 +3,8 @@ covariant head: equivariance, padding invariance and that the vectors are actual
 import pytest
 import torch
 
+from geometry_helpers import random_orthogonal
+
 from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone
 
 
@@ -10,15 +12,7 @@ pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 
 def rotation(seed: int = 0) -> torch.Tensor:
-    q = torch.randn(4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    w, x, y, z = q / q.norm()
-    return torch.stack(
-        [
-            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)]),
-            torch.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)]),
-            torch.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]),
-        ]
-    )
+    return random_orthogonal(3, torch.Generator().manual_seed(seed))
 
 
 def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):

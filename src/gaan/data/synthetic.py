@@ -13,22 +13,7 @@ import numpy as np
 import torch
 
 from gaan.data.base import PointCloudDataModule
-
-
-def random_rotations(count: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform random rotation matrices (count, 3, 3) from unit quaternions."""
-    q = rng.normal(size=(count, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        axis=1,
-    )
-
+from gaan.data.crystal import random_rotations
 
 def cubic_shell() -> np.ndarray:
     faces = [v for v in itertools.product((-1, 0, 1), repeat=3) if sum(map(abs, v)) == 1]
@@ -42,7 +27,7 @@ def make_cubic_environments(
     rng = np.random.default_rng(seed)
     shell = cubic_shell()
     labels = rng.integers(0, 2, size=num_samples)
-    rotations = random_rotations(num_samples, rng)
+    rotations = random_rotations(rng, num_samples)
     samples = []
     for i in range(num_samples):
         points = shell.copy()
