@@ -120,3 +120,13 @@ def test_eval_cli_reports_test_metrics_of_a_checkpoint(tmp_path):
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert final_row(tmp_path / "eval")["test/acc"] == final_row(tmp_path / "run")["test/acc"]
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_and_tests(tmp_path):
+    # torch.compile of backbone and head (inductor on the CPU): the run must train, test and
+    # log like an eager one; compile itself is slow, hence one short epoch
+    result = train(*SMALL, *paths(tmp_path), "compile=true", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/compiled", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = final_row(tmp_path / "compiled")
+    assert 0.0 <= float(row["test/acc"]) <= 1.0
