@@ -176,13 +176,18 @@ class PointCloudDataModule(L.LightningDataModule):
         if not self.cache_path.exists():
             self.prepare_data()
         samples = torch.load(self.cache_path, weights_only=False)
+        for split, split_samples in self.split_samples(samples).items():
+            self.splits[split] = ListDataset(split_samples)
+
+    def split_samples(self, samples: list) -> dict[str, list]:
+        """Seeded random train/val/test split by `split_fractions`; data sets with published
+        splits override this."""
         generator = torch.Generator().manual_seed(self.split_seed)
         order = torch.randperm(len(samples), generator=generator).tolist()
         n_train = int(round(self.split_fractions[0] * len(samples)))
         n_val = int(round(self.split_fractions[1] * len(samples)))
         bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(samples))}
-        for split, (lo, hi) in bounds.items():
-            self.splits[split] = ListDataset([samples[i] for i in order[lo:hi]])
+        return {split: [samples[i] for i in order[lo:hi]] for split, (lo, hi) in bounds.items()}
 
     # ---- loaders ------------------------------------------------------------------------
     def _trained_batches(self) -> int:

@@ -21,7 +21,6 @@ from gaan.data.base import PointCloudDataModule
 
 __all__ = [
     "CRYSTAL_CLASSES",
-    "CRYSTAL_COORDINATION",
     "DEFAULT_NOISE_LEVELS",
     "ELEMENTS",
     "build_supercell",
@@ -48,17 +47,6 @@ CRYSTAL_CLASSES = (
     "cP46-Si",
     "cF136-Si",
 )
-# first-shell coordination numbers (the tests check the built cells against these)
-CRYSTAL_COORDINATION = {
-    "hP2-Mg": 12,
-    "cI2-W": 8,
-    "cF4-Cu": 12,
-    "cF8-C": 4,
-    "cF8-SZn": 4,
-    "cP2-ClCs": 8,
-    "cP46-Si": 4,
-    "cF136-Si": 4,
-}
 ELEMENTS = ("C", "Cl", "Cs", "Cu", "Mg", "S", "Si", "W", "Zn")
 DEFAULT_NOISE_LEVELS = (0.001, 0.05, 0.1)
 TypeEncoding = Literal["species", "element"]

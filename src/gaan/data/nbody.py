@@ -620,21 +620,14 @@ class NBodyDataModule(PointCloudDataModule):
             samples.extend(task_arrays_to_samples(task))
         return samples
 
-    def setup(self, stage: str | None = None) -> None:
-        import torch
-
-        from gaan.data.base import ListDataset
-
-        if self.splits:
-            return
-        if not self.cache_path.exists():
-            self.prepare_data()
-        samples = torch.load(self.cache_path, weights_only=False)
-        start = 0
+    def split_samples(self, samples: list) -> dict[str, list]:
+        """The published splits, stored in order (train, valid, test)."""
+        splits, start = {}, 0
         for split, size in self._split_sizes().items():
-            self.splits[split] = ListDataset(samples[start : start + size])
+            splits[split] = samples[start : start + size]
             start += size
         if start != len(samples):
             raise RuntimeError(
                 f"{self.cache_path} holds {len(samples)} samples, expected {start}; delete it"
             )
+        return splits
