@@ -10,6 +10,13 @@ compute the same function before anything is timed.
 
 Network: features = Linear(types); ``depth`` equivariant blocks v <- v + VectorAttention(
 reduce=False)(r, v); one reducing VectorAttention; Linear to one scalar; MSE loss; Adam.
+
+The ``floor x`` column bounds what any implementation of this architecture can reach with
+this machine's matrix multiply: per layer and tuple, the score net's first Linear acts on a
+nonlinear function of the value net's hidden units (H of them), so a training step needs at
+least three (tuples x H) @ (H x min(H, 2 * width)) products (forward, input gradient, weight
+gradient). Their measured time alone, divided into the reference's step time, is the largest
+possible training speed-up over the reference.
 """
 
 import argparse
@@ -161,6 +168,23 @@ def peak_memory(step, device):
     return peak
 
 
+def matmul_floor(batch, points, rank, width, depth, device, dtype, min_time):
+    """Seconds per training step spent in the per-tuple products no implementation can avoid."""
+    tuples, hidden = batch * points**rank, 2 * width
+    inner = min(hidden, 2 * width)
+    a = torch.randn(tuples, hidden, device=device, dtype=dtype)
+    w = torch.randn(hidden, inner, device=device, dtype=dtype)
+    g = torch.randn(tuples, inner, device=device, dtype=dtype)
+
+    def products():
+        for _ in range(depth + 1):
+            a @ w  # forward
+            g @ w.t()  # gradient of the input
+            a.t() @ g  # gradient of the weight
+
+    return time_steps({"floor": products}, device, min_time=min_time)["floor"]
+
+
 def estimate_bytes(batch, points, rank, width, depth):
     """Rough training footprint of the reference: ~30 (B, N**rank, D) float tensors per layer."""
     return 30 * (depth + 1) * batch * points**rank * width * 4
@@ -181,13 +205,22 @@ def run_config(args, rank, points, mode, device, dtype):
     if "ref" in nets:
         with torch.no_grad():
             row["max_abs_diff"] = (gaan_net(r, types) - ref_net(r, types)).abs().max().item()
+    compiled = {"none": (), "gaan": ("gaan",), "both": ("gaan", "ref")}[args.compile]
+    for name in compiled:
+        if name in nets:
+            # dynamic=False: one graph for this batch shape; compile time is excluded (warm-up)
+            nets[name] = torch.compile(nets[name], dynamic=False)
     train = time_steps({n: train_step_fn(net, r, types, y) for n, net in nets.items()}, device, min_time=args.min_time)
     infer = time_steps({n: infer_step_fn(net, r, types) for n, net in nets.items()}, device, min_time=args.min_time)
     for name, net in nets.items():
         row[f"{name}_train"] = batch / train[name]
         row[f"{name}_infer"] = batch / infer[name]
         row[f"{name}_mem"] = peak_memory(train_step_fn(net, r, types, y), device)
+    if args.floor:
+        row["floor_train"] = batch / matmul_floor(batch, points, rank, args.width, args.depth, device, dtype, args.min_time)
     if "ref" in nets:
+        if args.floor:
+            row["floor_ratio"] = row["floor_train"] / row["ref_train"]
         row["train_ratio"] = row["gaan_train"] / row["ref_train"]
         row["infer_ratio"] = row["gaan_infer"] / row["ref_infer"]
         row["mem_ratio"] = row["gaan_mem"] / row["ref_mem"]
@@ -195,7 +228,7 @@ def run_config(args, rank, points, mode, device, dtype):
 
 
 def fmt_table(rows):
-    head = f"{'rank':>4} {'N':>3} {'mode':>6} {'B':>3} | {'train/s gaan':>12} {'ref':>8} {'x':>6} | {'infer/s gaan':>12} {'ref':>8} {'x':>6} | {'MiB gaan':>9} {'ref':>8} {'x':>5} | {'|diff|':>7}"
+    head = f"{'rank':>4} {'N':>3} {'mode':>6} {'B':>3} | {'train/s gaan':>12} {'ref':>8} {'x':>6} | {'infer/s gaan':>12} {'ref':>8} {'x':>6} | {'MiB gaan':>9} {'ref':>8} {'x':>5} | {'|diff|':>7} | {'floor x':>7}"
     lines = [head, "-" * len(head)]
     for row in rows:
         def g(key, f):
@@ -205,7 +238,7 @@ def fmt_table(rows):
             f"{g('gaan_train', '{:12.0f}')} {g('ref_train', '{:8.0f}'):>8} {g('train_ratio', '{:6.2f}'):>6} | "
             f"{g('gaan_infer', '{:12.0f}')} {g('ref_infer', '{:8.0f}'):>8} {g('infer_ratio', '{:6.2f}'):>6} | "
             f"{row['gaan_mem'] / 2**20:9.1f} {(row['ref_mem'] / 2**20 if 'ref_mem' in row else float('nan')):8.1f} {g('mem_ratio', '{:5.2f}'):>5} | "
-            f"{g('max_abs_diff', '{:7.1e}'):>7}"
+            f"{g('max_abs_diff', '{:7.1e}'):>7} | {g('floor_ratio', '{:7.2f}'):>7}"
         )
     return "\n".join(lines)
 
@@ -253,6 +286,10 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=0, help="0: 64 for rank 1-2, 16 for rank 3")
     p.add_argument("--chunk-size", type=int, default=0, help="gaan chunk_size (0: no chunking)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--compile", default="none", choices=["none", "gaan", "both"],
+                   help="torch.compile these networks before timing (compile time not counted)")
+    p.add_argument("--no-floor", dest="floor", action="store_false",
+                   help="skip measuring the matrix-multiply floor (column 'floor x')")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--min-time", type=float, default=1.0, help="seconds of timed steps per measurement")
@@ -266,7 +303,7 @@ def main(argv=None):
     if args.quick:
         configs = [(2, 12, "single"), (2, 16, "single"), (2, 32, "single"), (3, 12, "single")]
     print(f"device={device} threads={torch.get_num_threads()} dtype={args.dtype} width={args.width} depth={args.depth}+1 "
-          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} runs={args.runs} (medians) "
+          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} runs={args.runs} (medians) "
           f"torch={torch.__version__}", flush=True)
     rows = []
     for rank, points, mode in configs:
