@@ -19,9 +19,16 @@ class GAAttentionBackbone(Backbone):
     (position_j, velocity_i) give the invariants r_j . v_i etc. Velocities do not translate,
     so they are used as given (positions are centred); both stay rotation-covariant, hence the
     output is still invariant. Only the N point entries are returned.
+
+    With `geometry_updates=True` every block is a `TiedVectorAttention` that also moves the
+    points: r_i <- r_i + g_b * c_i, where c_i is the block's covariant output and g_b a learned
+    gate that starts at 0 (so training starts from the plain backbone). Later blocks see the
+    moved points, like the coordinate updates of EGNN; the total displacement, in input
+    units, is returned as `BackboneOutput.vectors` (covariant heads add it to their output).
     """
 
     layer_name = "VectorAttention"
+    tied_layer_name = "TiedVectorAttention"
 
     def __init__(
         self,
@@ -36,11 +43,13 @@ class GAAttentionBackbone(Backbone):
         heads: int = 1,
         normalize: bool = True,
         vector_inputs: bool = False,
+        geometry_updates: bool = False,
     ):
         super().__init__()
         import gaan.nn
 
-        attention_layer = getattr(gaan.nn, self.layer_name)
+        self.geometry_updates = bool(geometry_updates)
+        attention_layer = getattr(gaan.nn, self.tied_layer_name if self.geometry_updates else self.layer_name)
         self.width = width
         self.uses_vectors = bool(vector_inputs)
         self.embed = nn.Linear(in_features, width)
@@ -64,6 +73,8 @@ class GAAttentionBackbone(Backbone):
             # input vectors have their own units (velocities vs positions): own scale
             self.vector_norm = gaan.nn.MomentumLayerNormalization() if normalize else None
             self.vector_flag = nn.Parameter(torch.randn(width) / width**0.5)
+        if self.geometry_updates:
+            self.update_gates = nn.Parameter(torch.zeros(depth))
 
     def lift(self, r: Tensor) -> Tensor:
         """The geometry in the form the attention layers take (vectors here)."""
@@ -87,16 +98,33 @@ class GAAttentionBackbone(Backbone):
             full_mask = torch.cat([mask, vector_mask.reshape(batch, points * count)], 1)
             vector_weights = vector_mask.reshape(batch, points * count, 1).to(h.dtype)
         r = self.lift(r)
-        for attention, point_mlp in zip(self.attention, self.mlps):
+        start = r
+        points = positions.shape[1]
+        for block, (attention, point_mlp) in enumerate(zip(self.attention, self.mlps)):
             if use_vectors:
                 # vector entries carry their owner's current state, flagged as vectors
                 owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
                 h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
-                h = (h + attention(r, h_all, mask=full_mask)[:, :points]) * weights
+                out = attention(r, h_all, mask=full_mask)
             else:
-                h = (h + attention(r, h, mask=mask)) * weights
+                out = attention(r, h, mask=mask)
+            if self.geometry_updates:
+                moves, out = out
+                # only the point entries move; input vectors (velocities) stay as given
+                step = self.update_gates[block] * moves[:, :points] * weights
+                r = torch.cat([r[:, :points] + step, r[:, points:]], 1)
+            h = (h + out[:, :points]) * weights
             h = (h + point_mlp(h)) * weights
-        return BackboneOutput(invariants=h, positions=positions, mask=mask)
+        displacement = None
+        if self.geometry_updates:
+            displacement = self.unlift(r[:, :points] - start[:, :points])
+            if self.norm is not None:
+                displacement = displacement * self.norm.norm.to(displacement.dtype)  # back to input units
+        return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=displacement)
+
+    def unlift(self, r: Tensor) -> Tensor:
+        """Vectors (B, N, 3) back from the form the attention layers take."""
+        return r
 
 
 class GAMultivectorAttentionBackbone(GAAttentionBackbone):
@@ -104,8 +132,14 @@ class GAMultivectorAttentionBackbone(GAAttentionBackbone):
     and `MultivectorAttention` blocks."""
 
     layer_name = "MultivectorAttention"
+    tied_layer_name = "TiedMultivectorAttention"
 
     def lift(self, r: Tensor) -> Tensor:
         from gaan.nn import Vector2Multivector
 
         return Vector2Multivector()(r)
+
+    def unlift(self, r: Tensor) -> Tensor:
+        from gaan.nn import Multivector2Vector
+
+        return Multivector2Vector()(r)

@@ -1,0 +1,91 @@
+"""Backbones whose blocks also move the points (`geometry_updates=True`): the displacement
+they return is rotation-covariant, translation- and padding-invariant, permutation-equivariant,
+and actually reaches the covariant head."""
+import pytest
+import torch
+
+from geometry_helpers import random_orthogonal
+
+from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorAttentionBackbone
+
+pytestmark = pytest.mark.usefixtures("float64_default_dtype")
+
+BACKBONES = [GAAttentionBackbone, GAMultivectorAttentionBackbone]
+
+
+def cloud(batch=3, points=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    positions = torch.randn(batch, points, 3, generator=g)
+    features = torch.randn(batch, points, 2, generator=g)
+    velocities = torch.randn(batch, points, 1, 3, generator=g)
+    mask = torch.ones(batch, points, dtype=torch.bool)
+    mask[0, 4:] = False
+    return positions, features, velocities, mask
+
+
+def build(backbone_class, vector_inputs, seed=0, gate=0.7):
+    torch.manual_seed(seed)
+    backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full",
+                              vector_inputs=vector_inputs, geometry_updates=True)
+    with torch.no_grad():
+        backbone.update_gates.fill_(gate)  # trained gates are non-zero; 0 would hide the updates
+    head = CovariantVectorHead(width=8, num_vectors=1 if vector_inputs else 0)
+    return backbone.double().eval(), head.double().eval()
+
+
+def run(backbone, head, positions, features, velocities, mask):
+    out = backbone(positions, features, mask, vectors=velocities)
+    return out, head(out)
+
+
+@pytest.mark.parametrize("backbone_class", BACKBONES)
+@pytest.mark.parametrize("vector_inputs", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_displacement_is_covariant_and_translation_invariant(backbone_class, vector_inputs, seed):
+    positions, features, velocities, mask = cloud(seed=seed)
+    backbone, head = build(backbone_class, vector_inputs, seed)
+    out, prediction = run(backbone, head, positions, features, velocities, mask)
+    R = random_orthogonal(3, torch.Generator().manual_seed(seed + 10))
+    if backbone_class is GAMultivectorAttentionBackbone:
+        R = R * torch.sign(torch.det(R))  # multivector products carry pseudoscalars: proper rotations
+    shift = torch.tensor([1.5, -0.4, 3.0])
+    moved, moved_prediction = run(backbone, head, positions @ R.T + shift, features, velocities @ R.T, mask)
+    assert out.vectors[mask].abs().max() > 1e-3
+    torch.testing.assert_close(moved.vectors, out.vectors @ R.T, rtol=0, atol=1e-10)
+    torch.testing.assert_close(moved_prediction, prediction @ R.T, rtol=0, atol=1e-10)
+    torch.testing.assert_close(moved.invariants, out.invariants, rtol=0, atol=1e-10)
+    assert torch.all(out.vectors[~mask] == 0)
+
+
+@pytest.mark.parametrize("backbone_class", BACKBONES)
+def test_permuting_points_permutes_displacement(backbone_class):
+    positions, features, velocities, mask = cloud()
+    mask[:] = True
+    backbone, head = build(backbone_class, True)
+    out, _ = run(backbone, head, positions, features, velocities, mask)
+    perm = torch.randperm(positions.shape[1], generator=torch.Generator().manual_seed(3))
+    permuted, _ = run(backbone, head, positions[:, perm], features[:, perm], velocities[:, perm], mask)
+    torch.testing.assert_close(permuted.vectors, out.vectors[:, perm], rtol=0, atol=1e-10)
+
+
+def test_padding_garbage_does_not_move_real_points():
+    positions, features, velocities, mask = cloud()
+    backbone, head = build(GAAttentionBackbone, True)
+    out, _ = run(backbone, head, positions, features, velocities, mask)
+    garbage, garbage_velocities = positions.clone(), velocities.clone()
+    garbage[0, 4:] = 50.0
+    garbage_velocities[0, 4:] = -9.0
+    other, _ = run(backbone, head, garbage, features, garbage_velocities, mask)
+    torch.testing.assert_close(other.vectors[mask], out.vectors[mask], rtol=0, atol=1e-10)
+
+
+def test_gates_start_closed_and_learn():
+    positions, features, velocities, mask = cloud()
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, vector_inputs=True, geometry_updates=True).double()
+    out = backbone(positions, features, mask, vectors=velocities)
+    assert torch.all(out.vectors == 0)  # training starts from the plain backbone
+    head = CovariantVectorHead(width=8, num_vectors=1).double()
+    target = torch.randn_like(positions)
+    torch.nn.functional.mse_loss(head(out), target).backward()
+    assert backbone.update_gates.grad.abs().min() > 0  # every gate gets a gradient from the first step
