@@ -25,6 +25,12 @@ class GAAttentionBackbone(Backbone):
     gate that starts at 0 (so training starts from the plain backbone). Later blocks see the
     moved points, like the coordinate updates of EGNN; the total displacement, in input
     units, is returned as `BackboneOutput.vectors` (covariant heads add it to their output).
+
+    With `local_frames=True` every point attends over its own view of the cloud: the vectors
+    r_k - r_i to every point k (itself included, at the origin) and its own input vectors,
+    through the layers' neighbour axis with reduction over that view. Pair distances
+    |r_k - r_i| are then products of a single vector (as in EGNN messages), at the cost of
+    about N times more tuples: meant for small clouds such as the N-body task.
     """
 
     layer_name = "VectorAttention"
@@ -44,11 +50,13 @@ class GAAttentionBackbone(Backbone):
         normalize: bool = True,
         vector_inputs: bool = False,
         geometry_updates: bool = False,
+        local_frames: bool = False,
     ):
         super().__init__()
         import gaan.nn
 
         self.geometry_updates = bool(geometry_updates)
+        self.local_frames = bool(local_frames)
         attention_layer = getattr(gaan.nn, self.tied_layer_name if self.geometry_updates else self.layer_name)
         self.width = width
         self.uses_vectors = bool(vector_inputs)
@@ -57,7 +65,7 @@ class GAAttentionBackbone(Backbone):
             attention_layer(
                 width,
                 rank=rank,
-                reduce=False,
+                reduce=self.local_frames,  # a local view is reduced to its centre point
                 invariant_mode=invariant_mode,
                 covariant_mode=covariant_mode,
                 merge=merge,
@@ -90,24 +98,28 @@ class GAAttentionBackbone(Backbone):
                 "must provide per-point 'vectors', e.g. task=nbody)"
             )
         use_vectors = self.uses_vectors and vectors.shape[2] > 0
+        points = positions.shape[1]
         if use_vectors:
-            batch, points, count, dim = vectors.shape
+            batch, _, count, dim = vectors.shape
             vector_mask = mask[:, :, None].expand(batch, points, count)
             v = self.vector_norm(vectors, mask=vector_mask) if self.vector_norm is not None else vectors
             r = torch.cat([r, v.reshape(batch, points * count, dim)], 1)
             full_mask = torch.cat([mask, vector_mask.reshape(batch, points * count)], 1)
             vector_weights = vector_mask.reshape(batch, points * count, 1).to(h.dtype)
+        else:
+            full_mask = mask
         r = self.lift(r)
         start = r
-        points = positions.shape[1]
         for block, (attention, point_mlp) in enumerate(zip(self.attention, self.mlps)):
+            h_all = h
             if use_vectors:
                 # vector entries carry their owner's current state, flagged as vectors
                 owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
                 h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
-                out = attention(r, h_all, mask=full_mask)
+            if self.local_frames:
+                out = attention(*self._local_views(r, h_all, full_mask, points))
             else:
-                out = attention(r, h, mask=mask)
+                out = attention(r, h_all, mask=full_mask)
             if self.geometry_updates:
                 moves, out = out
                 # only the point entries move; input vectors (velocities) stay as given
@@ -125,6 +137,18 @@ class GAAttentionBackbone(Backbone):
     def unlift(self, r: Tensor) -> Tensor:
         """Vectors (B, N, 3) back from the form the attention layers take."""
         return r
+
+    @staticmethod
+    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int):
+        """Each point's view (B, N, N + V, ...): every point relative to it, then its own V
+        input vectors as given (others' vectors reach it through their features and moves)."""
+        batch = r.shape[0]
+        relative = r[:, None, :points] - r[:, :points, None]
+        own = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
+        view = torch.cat([relative, own(r)], 2)
+        features = torch.cat([h[:, None, :points].expand(-1, points, -1, -1), own(h)], 2)
+        view_mask = torch.cat([mask[:, None, :points] & mask[:, :points, None], own(mask[..., None])[..., 0]], 2)
+        return view, features, view_mask
 
 
 class GAMultivectorAttentionBackbone(GAAttentionBackbone):
