@@ -131,3 +131,21 @@ def test_local_frames_train_with_finite_gradients():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("local_frames", [False, True])
+def test_moves_are_bounded_far_outside_the_training_range(local_frames):
+    """Each block moves a point by at most |gate| (in the normalized geometry), however
+    large its covariant output: a far-away, fast body cannot be thrown across the cloud."""
+    positions, features, velocities, mask = cloud()
+    positions[1, 2] = 1e3
+    velocities[1, 2] = -1e3
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", normalize=False,
+                                   vector_inputs=True, geometry_updates=True, local_frames=local_frames).double().eval()
+    with torch.no_grad():
+        backbone.update_gates.copy_(torch.tensor([0.7, -0.4]))
+    out = backbone(positions, features, mask, vectors=velocities)
+    lengths = out.vectors.norm(dim=-1)
+    assert lengths.max() <= 0.7 + 0.4 + 1e-9
+    assert lengths[1].max() > 0.5  # the moves are not all tiny: the bound is what holds them

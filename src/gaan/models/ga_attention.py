@@ -21,8 +21,9 @@ class GAAttentionBackbone(Backbone):
     output is still invariant. Only the N point entries are returned.
 
     With `geometry_updates=True` every block is a `TiedVectorAttention` that also moves the
-    points: r_i <- r_i + g_b * c_i, where c_i is the block's covariant output and g_b a learned
-    gate that starts at 0 (so training starts from the plain backbone). Later blocks see the
+    points: r_i <- r_i + g_b * c_i / sqrt(1 + |c_i|^2), where c_i is the block's covariant
+    output (soft-clipped to unit length in the normalized geometry) and g_b a learned gate that
+    starts at 0 (so training starts from the plain backbone). Later blocks see the
     moved points, like the coordinate updates of EGNN; the total displacement, in input
     units, is returned as `BackboneOutput.vectors` (covariant heads add it to their output).
 
@@ -122,8 +123,13 @@ class GAAttentionBackbone(Backbone):
                 out = attention(r, h_all, mask=full_mask)
             if self.geometry_updates:
                 moves, out = out
+                moves = moves[:, :points]
+                # soft clip to unit length (one running mean point norm): far outside the
+                # training range a block's covariant output grows like |r|**2 and would throw
+                # points away; typical moves (~0.3) pass almost unchanged
+                moves = moves * torch.rsqrt(1 + moves.square().sum(-1, keepdim=True))
                 # only the point entries move; input vectors (velocities) stay as given
-                step = self.update_gates[block] * moves[:, :points] * weights
+                step = self.update_gates[block] * moves * weights
                 r = torch.cat([r[:, :points] + step, r[:, points:]], 1)
             h = (h + out[:, :points]) * weights
             h = (h + point_mlp(h)) * weights
