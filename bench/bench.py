@@ -206,6 +206,9 @@ def run_config(args, rank, points, mode, device, dtype):
         with torch.no_grad():
             row["max_abs_diff"] = (gaan_net(r, types) - ref_net(r, types)).abs().max().item()
     compiled = {"none": (), "gaan": ("gaan",), "both": ("gaan", "ref")}[args.compile]
+    if compiled:
+        # fresh caches: past dynamo's recompile limit a compiled module silently runs eagerly
+        torch._dynamo.reset()
     for name in compiled:
         if name in nets:
             # dynamic=False: one graph for this batch shape; compile time is excluded (warm-up)
