@@ -14,8 +14,9 @@ reduce=False)(r, v); one reducing VectorAttention; Linear to one scalar; MSE los
 The ``floor x`` column bounds what any implementation of this architecture can reach with
 this machine's matrix multiply: per layer and tuple, the score net's first Linear acts on a
 nonlinear function of the value net's hidden units (H of them), so a training step needs at
-least three (tuples x H) @ (H x min(H, 2 * width)) products (forward, input gradient, weight
-gradient). Their measured time alone, divided into the reference's step time, is the largest
+least three (tuples x H) @ (H x H) products (forward, input gradient, weight gradient), H the
+MLP hidden width (2 * width here; going through the width-wide joined features instead costs
+H * width + width * H multiply-adds per tuple, the same). Their measured time alone, divided into the reference's step time, is the largest
 possible training speed-up over the reference.
 """
 
@@ -170,11 +171,10 @@ def peak_memory(step, device):
 
 def matmul_floor(batch, points, rank, width, depth, device, dtype, min_time):
     """Seconds per training step spent in the per-tuple products no implementation can avoid."""
-    tuples, hidden = batch * points**rank, 2 * width
-    inner = min(hidden, 2 * width)
+    tuples, hidden = batch * points**rank, 2 * width  # build_pair's MLPs: hidden = 2 * width
     a = torch.randn(tuples, hidden, device=device, dtype=dtype)
-    w = torch.randn(hidden, inner, device=device, dtype=dtype)
-    g = torch.randn(tuples, inner, device=device, dtype=dtype)
+    w = torch.randn(hidden, hidden, device=device, dtype=dtype)
+    g = torch.randn(tuples, hidden, device=device, dtype=dtype)
 
     def products():
         for _ in range(depth + 1):
