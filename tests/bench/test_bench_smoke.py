@@ -17,10 +17,11 @@ def bench():
     return module
 
 
-def test_tiny_grid_writes_table_and_results(bench, tmp_path, capsys):
+@pytest.mark.parametrize("extra", [[], ["--general-path"]])
+def test_tiny_grid_writes_table_and_results(bench, tmp_path, capsys, extra):
     pytest.importorskip("geometric_algebra_attention")
     bench.main(["--ranks", "2", "--points", "5", "--modes", "single", "--runs", "1", "--batch", "4",
-                "--min-time", "0.01", "--threads", "1", "--width", "8", "--depth", "1", "--out", str(tmp_path)])
+                "--min-time", "0.01", "--threads", "1", "--width", "8", "--depth", "1", "--out", str(tmp_path), *extra])
     table = capsys.readouterr().out
     assert "floor x" in table and "train/s gaan" in table
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
