@@ -16,8 +16,8 @@ this machine's matrix multiply: per layer and tuple, the score net's first Linea
 nonlinear function of the value net's hidden units (H of them), so a training step needs at
 least three (tuples x H) @ (H x H) products (forward, input gradient, weight gradient), H the
 MLP hidden width (2 * width here; going through the width-wide joined features instead costs
-H * width + width * H multiply-adds per tuple, the same). Their measured time alone, divided into the reference's step time, is the largest
-possible training speed-up over the reference.
+H * width + width * H multiply-adds per tuple, the same). Their measured time alone, divided
+into the reference's step time, is the largest possible training speed-up over the reference.
 """
 
 import argparse
