@@ -1,5 +1,5 @@
-"""The fast path (factored first Linears, no per-tuple joined features, optional chunking)
-computes the same function and gradients as the general path on the same weights."""
+"""The fast path (factored first Linears, no per-tuple joined features), run blockwise, whole or
+chunked, computes the same function and gradients as the general path on the same weights."""
 
 import pytest
 import torch
@@ -29,13 +29,19 @@ def _run(layer, r, v, mask, weights):
     return [o.detach() for o in out], {n: p.grad.clone() for n, p in layer.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("chunk_size", [None, 2])
+# blockwise: 7 tuples per block splits the clouds (reduce=True) or rows (reduce=False) of 5
+# points into many blocks; whole: every per-tuple tensor at once; chunked: checkpointed rows
+VARIANTS = {"blockwise": dict(block_tuples=7), "whole": dict(block_tuples=None), "chunked": dict(chunk_size=2)}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("use_weights", [False, True])
 @pytest.mark.parametrize("cls,components,kwargs", CASES, ids=lambda x: getattr(x, "__name__", None) or str(x))
-def test_fast_path_matches_general_path(cls, components, kwargs, use_weights, chunk_size):
+def test_fast_path_matches_general_path(cls, components, kwargs, use_weights, variant):
     torch.manual_seed(0)
     kwargs = {**kwargs, "dim": kwargs.get("dim", 3)}
-    fast = cls(8, chunk_size=chunk_size, **kwargs).double()
+    fast = cls(8, chunk_size=VARIANTS[variant].get("chunk_size"), **kwargs).double()
+    fast.block_tuples = VARIANTS[variant].get("block_tuples", fast.block_tuples)
     general = cls(8, **kwargs).double()
     general.load_state_dict(fast.state_dict())
     general.fast_path = False
@@ -89,8 +95,24 @@ def test_fast_path_with_neighbour_axis_and_return_attention():
     torch.testing.assert_close(att_a, att_b)
 
 
-def test_chunked_training_uses_less_memory_than_unchunked():
-    """Chunking + recomputation keeps fewer per-tuple tensors alive for the backward pass."""
+@pytest.mark.parametrize("batch,points,rank,reduce,block_tuples", [
+    (4, 5, 2, True, 60), (4, 5, 2, False, 60), (3, 6, 2, False, 14), (2, 4, 3, False, 33), (5, 3, 1, True, 1),
+])
+def test_blocks_tile_the_output_once(batch, points, rank, reduce, block_tuples):
+    layer = gnn.VectorAttention(8, rank=rank, reduce=reduce)
+    layer.block_tuples = block_tuples
+    covered = torch.zeros(batch, points, dtype=torch.int64)
+    for clouds, rows in layer._blocks(batch, points):
+        covered[clouds, rows] += 1
+        tuples = (clouds.stop - clouds.start) * (points if rows.stop is None else rows.stop - rows.start) * points ** (rank - 1)
+        # at most the budget, unless one whole softmax group is already larger
+        group = points ** rank if reduce else points ** (rank - 1)
+        assert tuples <= max(block_tuples, group)
+    assert (covered == 1).all()
+
+
+def test_blockwise_and_chunked_training_keep_less_than_the_whole_path():
+    """Recomputation keeps fewer per-tuple tensors alive for the backward pass."""
     saved = {}
 
     def count(layer):
@@ -107,6 +129,35 @@ def test_chunked_training_uses_less_memory_than_unchunked():
         return total[0]
 
     torch.manual_seed(0)
-    saved["plain"] = count(gnn.VectorAttention(8, rank=2, reduce=False))
+    whole = gnn.VectorAttention(8, rank=2, reduce=False)
+    whole.block_tuples = None
+    saved["whole"] = count(whole)
+    saved["blockwise"] = count(gnn.VectorAttention(8, rank=2, reduce=False))
     saved["chunked"] = count(gnn.VectorAttention(8, rank=2, reduce=False, chunk_size=4))
-    assert saved["chunked"] < 0.5 * saved["plain"]
+    assert saved["blockwise"] < 0.2 * saved["whole"]
+    assert saved["chunked"] < 0.5 * saved["whole"]
+
+
+@pytest.mark.parametrize("reduce", [True, False])
+def test_blockwise_supports_gradients_of_gradients(reduce):
+    """Forces as -dE/dr trained on (create_graph=True): second derivatives match the whole path."""
+    torch.manual_seed(0)
+    blockwise = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
+    blockwise.block_tuples = 7
+    whole = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
+    whole.load_state_dict(blockwise.state_dict())
+    whole.block_tuples = None
+    r0, v = torch.randn(3, 5, 3, dtype=torch.float64), torch.randn(3, 5, 8, dtype=torch.float64)
+    results = []
+    for layer in (blockwise, whole):
+        r = r0.clone().requires_grad_(True)
+        energy = layer(r, v).square().sum()
+        (forces,) = torch.autograd.grad(energy, r, create_graph=True)
+        layer.zero_grad()
+        forces.square().sum().backward()
+        results.append((forces.detach(), {n: p.grad.clone() for n, p in layer.named_parameters()}))
+    (f_a, g_a), (f_b, g_b) = results
+    torch.testing.assert_close(f_a, f_b)
+    for name in g_b:
+        assert g_b[name].abs().sum() > 0, name
+        torch.testing.assert_close(g_a[name], g_b[name], msg=name)

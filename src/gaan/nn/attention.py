@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..algebra import tuples as gat
+from .blockwise import blockwise
 from .mlp import NetworkSpec, build_network
 from .validation import check_choice, check_labels, check_point_inputs, check_positive_int
 
@@ -308,6 +309,8 @@ class GeometricAttention(nn.Module):
     # point; the embedded invariants and the joined features never exist per tuple, since the
     # value net's last Linear, the join and the next first Linear compose into one matrix, and
     # the attention-weighted sum is taken over the value net's hidden units instead.
+    # In eager mode the per-tuple part then runs blockwise (gaan.nn.blockwise): blocks of whole
+    # softmax groups, recomputed in the backward pass, so no per-tuple tensor is kept.
 
     fast_path = True  # class default; set False on an instance to force the general path
 
@@ -320,6 +323,25 @@ class GeometricAttention(nn.Module):
         if self.output_kind != "invariant":
             ok = ok and starts_linear(self.scale_net)
         return ok
+
+    # Tuples per block of the blockwise path (class default; set per instance; None: the whole
+    # path keeps every per-tuple tensor for the backward pass, ~3-8x the memory, see bench/)
+    block_tuples: int | None = 4096
+
+    def _blockwise_applies(self, r: Tensor) -> bool:
+        """Blockwise recomputation in eager mode: compiled graphs (inductor fuses and plans memory
+        itself) and autocast (the recomputation would run outside it) take the whole path."""
+        return (self.block_tuples is not None and self.chunk_size is None
+                and not torch.compiler.is_compiling() and not torch.is_autocast_enabled(r.device.type))
+
+    def _blocks(self, batch: int, points: int) -> list[tuple[slice, slice]]:
+        """Whole softmax groups per block, about ``block_tuples`` tuples each."""
+        per_cloud = points ** self.rank
+        if self.reduce or per_cloud <= self.block_tuples:
+            clouds = max(1, self.block_tuples // per_cloud)
+            return [(slice(i, min(i + clouds, batch)), slice(None)) for i in range(0, batch, clouds)]
+        rows = max(1, self.block_tuples // points ** (self.rank - 1))
+        return [(slice(i, i + 1), slice(j, min(j + rows, points))) for i in range(batch) for j in range(0, points, rows)]
 
     def _joined_parts(self, v: Tensor):
         """joined = h @ lin + bias + sum_k at(point[k], k), h the value net's last hidden layer."""
@@ -413,6 +435,80 @@ class GeometricAttention(nn.Module):
 
         def head(net, matrix, terms, h, shape, rows):
             return net[1:](self._addmm([self._slice(t, rows) for t in terms], h, matrix, shape))
+
+        if self._blockwise_applies(r):
+            split, shared, layout = [], [], {}
+            groups = {
+                "q": [] if q is None else [q], "value": value_terms, "score": score_terms,
+                "scale": scale_terms if covariant_out else [],
+                "mask": [] if mask is None else [self._at(mask[..., None], k) for k in range(rank)],
+                "weight": [] if weights is None else [self._at(weights[..., None], k) for k in range(rank)],
+                "matrix": [m for m in (q_weight, score_matrix, scale_matrix if covariant_out else None) if m is not None],
+            }
+            for name, tensors in groups.items():
+                layout[name] = []
+                for t in tensors:
+                    per_tuple = t.dim() == rank + 2 and name != "matrix"
+                    target = split if per_tuple else shared
+                    layout[name].append((per_tuple, len(target)))
+                    target.append(t)
+            nets = [self.value_net[1:-1], self.score_net[1:]] + ([self.scale_net[1:]] if covariant_out else [])
+            parameters = [p for net in nets for p in net.parameters()]
+
+            def core(split_parts, shared_parts):
+                g = {name: [(split_parts if s else shared_parts)[i] for s, i in refs] for name, refs in layout.items()}
+                lead = g["score"][0]  # the first point's score term: (b, rows, 1, ..., H)
+                count, rows = lead.shape[:2]
+                shape = (count, rows) + (points,) * (rank - 1)
+                if q is None:
+                    pre = functools.reduce(operator.add, g["value"]).expand(*shape, -1).reshape(-1, self.value_net[0].out_features)
+                else:
+                    pre = self._addmm(g["value"], g["q"][0], g["matrix"][0], shape)
+                h = self.value_net[1:-1](pre)
+                matrices = g["matrix"][1:] if q is not None else g["matrix"]
+                s = self.score_net[1:](self._addmm(g["score"], h, matrices[0], shape)).reshape(*shape, heads)
+                if s.dtype in (torch.float16, torch.bfloat16):
+                    s = s.float()
+                if g["mask"]:
+                    s = s.masked_fill(~functools.reduce(operator.and_, g["mask"]), MASKED_LOGIT)
+                per = 1 if self.reduce else rows
+                att = torch.softmax(s.reshape(count, per, -1, heads), dim=-2).to(h.dtype)
+                w = att
+                if g["weight"]:
+                    w = att * (math.prod(g["weight"]) ** (1.0 / rank)).reshape(count, per, -1, 1)
+                by_row = w.reshape(count, rows, rest, heads)
+                out = [att]
+                if self.output_kind in ("invariant", "tied"):
+                    h3 = h.reshape(count, rows, rest, -1)
+                    if self.reduce:
+                        out.append((w.reshape(count, -1, heads).transpose(-1, -2) @ h3.reshape(count, rows * rest, -1)).unsqueeze(1))
+                    else:
+                        out.append(by_row.transpose(-1, -2) @ h3)
+                if covariant_out:
+                    scale = self.scale_net[1:](self._addmm(g["scale"], h, matrices[1], shape))
+                    out.append((by_row * scale.reshape(count, rows, rest, heads)).sum(-1))
+                return out
+
+            results = blockwise(core, self._blocks(batch, points), split, shared, parameters)
+            attention = results[0]
+            weighted = attention
+            if weights is not None:
+                tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
+                weighted = attention * tuple_weights.reshape(batch, 1 if self.reduce else points, -1, 1)
+            per_output = 1 if self.reduce else points
+            outputs = []
+            if covariant_out:
+                covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
+                coefficient = results[-1].reshape(batch, per_output, -1)
+                flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
+                outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
+            if self.output_kind in ("invariant", "tied"):
+                outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
+            outputs = [self._finish(x, mask, None) for x in outputs]
+            result = tuple(outputs) if len(outputs) > 1 else outputs[0]
+            if self.return_attention:
+                return result, attention.reshape(*tuple_shape, heads)
+            return result
 
         chunk = self.chunk_size if self.chunk_size and self.chunk_size < points else None
         chunks = [None] if chunk is None else [(i, min(i + chunk, points)) for i in range(0, points, chunk)]
