@@ -195,10 +195,11 @@ def run_config(args, rank, points, mode, device, dtype):
     torch.manual_seed(0)
     chunk = args.chunk_size or None
     gaan_net, ref_net = build_pair(rank, mode, args.width, args.depth, args.merge, args.join, chunk)
-    if args.general_path:
-        for module in gaan_net.modules():
-            if isinstance(module, gnn.GeometricAttention):
-                module.fast_path = False
+    for module in gaan_net.modules():
+        if isinstance(module, gnn.GeometricAttention):
+            module.fast_path = not args.general_path
+            if args.blockwise != "auto":
+                module.blockwise_min_tuples = 0 if args.blockwise == "always" else None
     r, types, y = make_batch(batch, points, device, dtype)
     row = dict(rank=rank, N=points, mode=mode, batch=batch)
     nets = {"gaan": gaan_net}
@@ -297,6 +298,9 @@ def main(argv=None):
                    help="torch.compile these networks before timing (compile time not counted)")
     p.add_argument("--general-path", action="store_true",
                    help="gaan layers skip their factored fast path (fast_path=False)")
+    p.add_argument("--blockwise", default="auto", choices=["auto", "always", "never"],
+                   help="gaan layers' blockwise recomputation: for calls of >= 65,536 tuples (auto), "
+                        "always (least memory) or never (whole path)")
     p.add_argument("--no-floor", dest="floor", action="store_false",
                    help="skip measuring the matrix-multiply floor (column 'floor x')")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import gaan.nn as gnn
+from gaan.nn.blockwise import blockwise as blockwise_impl
 
 CASES = [
     # (class, components, kwargs)
@@ -31,7 +32,11 @@ def _run(layer, r, v, mask, weights):
 
 # blockwise: 7 tuples per block splits the clouds (reduce=True) or rows (reduce=False) of 5
 # points into many blocks; whole: every per-tuple tensor at once; chunked: checkpointed rows
-VARIANTS = {"blockwise": dict(block_tuples=7), "whole": dict(block_tuples=None), "chunked": dict(chunk_size=2)}
+VARIANTS = {
+    "blockwise": dict(blockwise_min_tuples=0, block_tuples=7),
+    "whole": dict(blockwise_min_tuples=None),
+    "chunked": dict(chunk_size=2),
+}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -41,7 +46,8 @@ def test_fast_path_matches_general_path(cls, components, kwargs, use_weights, va
     torch.manual_seed(0)
     kwargs = {**kwargs, "dim": kwargs.get("dim", 3)}
     fast = cls(8, chunk_size=VARIANTS[variant].get("chunk_size"), **kwargs).double()
-    fast.block_tuples = VARIANTS[variant].get("block_tuples", fast.block_tuples)
+    for name in ("blockwise_min_tuples", "block_tuples"):
+        setattr(fast, name, VARIANTS[variant].get(name, getattr(fast, name)))
     general = cls(8, **kwargs).double()
     general.load_state_dict(fast.state_dict())
     general.fast_path = False
@@ -96,7 +102,7 @@ def test_fast_path_with_neighbour_axis_and_return_attention():
 
 
 @pytest.mark.parametrize("batch,points,rank,reduce,block_tuples", [
-    (4, 5, 2, True, 60), (4, 5, 2, False, 60), (3, 6, 2, False, 14), (2, 4, 3, False, 33), (5, 3, 1, True, 1),
+    (4, 5, 2, True, 60), (4, 5, 2, False, 60), (3, 6, 2, False, 14), (2, 5, 2, False, 7), (7, 3, 2, True, 20), (2, 4, 3, False, 33), (5, 3, 1, True, 1),
 ])
 def test_blocks_tile_the_output_once(batch, points, rank, reduce, block_tuples):
     layer = gnn.VectorAttention(8, rank=rank, reduce=reduce)
@@ -130,9 +136,11 @@ def test_blockwise_and_chunked_training_keep_less_than_the_whole_path():
 
     torch.manual_seed(0)
     whole = gnn.VectorAttention(8, rank=2, reduce=False)
-    whole.block_tuples = None
+    whole.blockwise_min_tuples = None
     saved["whole"] = count(whole)
-    saved["blockwise"] = count(gnn.VectorAttention(8, rank=2, reduce=False))
+    blockwise = gnn.VectorAttention(8, rank=2, reduce=False)
+    blockwise.blockwise_min_tuples = 0
+    saved["blockwise"] = count(blockwise)
     saved["chunked"] = count(gnn.VectorAttention(8, rank=2, reduce=False, chunk_size=4))
     assert saved["blockwise"] < 0.2 * saved["whole"]
     assert saved["chunked"] < 0.5 * saved["whole"]
@@ -143,10 +151,10 @@ def test_blockwise_supports_gradients_of_gradients(reduce):
     """Forces as -dE/dr trained on (create_graph=True): second derivatives match the whole path."""
     torch.manual_seed(0)
     blockwise = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
-    blockwise.block_tuples = 7
+    blockwise.blockwise_min_tuples, blockwise.block_tuples = 0, 7
     whole = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
     whole.load_state_dict(blockwise.state_dict())
-    whole.block_tuples = None
+    whole.blockwise_min_tuples = None
     r0, v = torch.randn(3, 5, 3, dtype=torch.float64), torch.randn(3, 5, 8, dtype=torch.float64)
     results = []
     for layer in (blockwise, whole):
@@ -161,3 +169,14 @@ def test_blockwise_supports_gradients_of_gradients(reduce):
     for name in g_b:
         assert g_b[name].abs().sum() > 0, name
         torch.testing.assert_close(g_a[name], g_b[name], msg=name)
+
+
+def test_large_calls_run_blockwise_and_small_ones_whole(monkeypatch):
+    calls = []
+    monkeypatch.setattr("gaan.nn.attention.blockwise", lambda *a, **k: calls.append(1) or blockwise_impl(*a, **k))
+    layer = gnn.VectorAttention(8, rank=2)
+    layer.blockwise_min_tuples = 2 * 6 * 6
+    layer(torch.randn(1, 6, 3), torch.randn(1, 6, 8))  # 36 tuples: whole path
+    assert not calls
+    layer(torch.randn(2, 6, 3), torch.randn(2, 6, 8))  # 72 tuples: blockwise
+    assert calls

@@ -324,23 +324,35 @@ class GeometricAttention(nn.Module):
             ok = ok and starts_linear(self.scale_net)
         return ok
 
-    # Tuples per block of the blockwise path (class default; set per instance; None: the whole
-    # path keeps every per-tuple tensor for the backward pass, ~3-8x the memory, see bench/)
-    block_tuples: int | None = 4096
+    # The blockwise path keeps no per-tuple tensor for the backward pass (3-8x less memory than
+    # the whole path) but recomputes the forward there (~10-20% slower on CPU, bench/README.md):
+    # layer calls with at least ``blockwise_min_tuples`` tuples take it, in blocks of about
+    # ``block_tuples``. Class defaults; set per instance (0: always blockwise; None: never).
+    blockwise_min_tuples: int | None = 1 << 16
+    block_tuples: int = 8192
 
     def _blockwise_applies(self, r: Tensor) -> bool:
-        """Blockwise recomputation in eager mode: compiled graphs (inductor fuses and plans memory
-        itself) and autocast (the recomputation would run outside it) take the whole path."""
-        return (self.block_tuples is not None and self.chunk_size is None
-                and not torch.compiler.is_compiling() and not torch.is_autocast_enabled(r.device.type))
+        """Blockwise recomputation for large calls in eager mode; compiled graphs (inductor plans
+        memory itself) and autocast (the recomputation would run outside it) take the whole path."""
+        tuples = r.shape[0] * r.shape[1] ** self.rank
+        return (self.blockwise_min_tuples is not None and tuples >= self.blockwise_min_tuples
+                and self.chunk_size is None and not torch.compiler.is_compiling()
+                and not torch.is_autocast_enabled(r.device.type))
 
     def _blocks(self, batch: int, points: int) -> list[tuple[slice, slice]]:
-        """Whole softmax groups per block, about ``block_tuples`` tuples each."""
+        """Whole softmax groups per block, at most ``block_tuples`` tuples each unless one group
+        is larger, in as few blocks of as equal sizes as that allows."""
+
+        def even(total, group):  # block length <= budget // group, blocks as equal as possible
+            most = max(1, self.block_tuples // group)
+            count = -(-total // most)
+            return -(-total // count)
+
         per_cloud = points ** self.rank
         if self.reduce or per_cloud <= self.block_tuples:
-            clouds = max(1, self.block_tuples // per_cloud)
+            clouds = even(batch, per_cloud)
             return [(slice(i, min(i + clouds, batch)), slice(None)) for i in range(0, batch, clouds)]
-        rows = max(1, self.block_tuples // points ** (self.rank - 1))
+        rows = even(points, points ** (self.rank - 1))
         return [(slice(i, i + 1), slice(j, min(j + rows, points))) for i in range(batch) for j in range(0, points, rows)]
 
     def _joined_parts(self, v: Tensor):
