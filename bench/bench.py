@@ -18,6 +18,9 @@ least three (tuples x H) @ (H x H) products (forward, input gradient, weight gra
 MLP hidden width (2 * width here; going through the width-wide joined features instead costs
 H * width + width * H multiply-adds per tuple, the same). Their measured time alone, divided
 into the reference's step time, is the largest possible training speed-up over the reference.
+The ``eager x`` column adds what an implementation made of separate PyTorch kernels (eager
+mode) cannot avoid either: per layer, the two per-tuple SiLU layers (score and value nets)
+forward and backward over (tuples x H) tensors; fused kernels (torch.compile) may beat it.
 """
 
 import argparse
@@ -169,20 +172,26 @@ def peak_memory(step, device):
     return peak
 
 
-def matmul_floor(batch, points, rank, width, depth, device, dtype, min_time):
-    """Seconds per training step spent in the per-tuple products no implementation can avoid."""
+def kernel_floor(batch, points, rank, width, depth, device, dtype, min_time, activations=False):
+    """Seconds per training step spent in the per-tuple work no implementation can avoid: the
+    (tuples x H) @ (H x H) products, and with ``activations`` the two SiLUs' forward + backward."""
     tuples, hidden = batch * points**rank, 2 * width  # build_pair's MLPs: hidden = 2 * width
     a = torch.randn(tuples, hidden, device=device, dtype=dtype)
     w = torch.randn(hidden, hidden, device=device, dtype=dtype)
     g = torch.randn(tuples, hidden, device=device, dtype=dtype)
+    silu, silu_backward = nn.functional.silu, torch.ops.aten.silu_backward
 
-    def products():
+    def work():
         for _ in range(depth + 1):
             a @ w  # forward
             g @ w.t()  # gradient of the input
             a.t() @ g  # gradient of the weight
+            if activations:
+                for _ in range(2):  # value net and score net hidden layers
+                    silu(a)
+                    silu_backward(g, a)
 
-    return time_steps({"floor": products}, device, min_time=min_time)["floor"]
+    return time_steps({"floor": work}, device, min_time=min_time)["floor"]
 
 
 def estimate_bytes(batch, points, rank, width, depth):
@@ -225,10 +234,13 @@ def run_config(args, rank, points, mode, device, dtype):
         row[f"{name}_infer"] = batch / infer[name]
         row[f"{name}_mem"] = peak_memory(train_step_fn(net, r, types, y), device)
     if args.floor:
-        row["floor_train"] = batch / matmul_floor(batch, points, rank, args.width, args.depth, device, dtype, args.min_time)
+        floor_args = (batch, points, rank, args.width, args.depth, device, dtype, args.min_time)
+        row["floor_train"] = batch / kernel_floor(*floor_args)
+        row["eager_floor_train"] = batch / kernel_floor(*floor_args, activations=True)
     if "ref" in nets:
         if args.floor:
             row["floor_ratio"] = row["floor_train"] / row["ref_train"]
+            row["eager_floor_ratio"] = row["eager_floor_train"] / row["ref_train"]
         row["train_ratio"] = row["gaan_train"] / row["ref_train"]
         row["infer_ratio"] = row["gaan_infer"] / row["ref_infer"]
         row["mem_ratio"] = row["gaan_mem"] / row["ref_mem"]
@@ -236,7 +248,7 @@ def run_config(args, rank, points, mode, device, dtype):
 
 
 def fmt_table(rows):
-    head = f"{'rank':>4} {'N':>3} {'mode':>6} {'B':>3} | {'train/s gaan':>12} {'ref':>8} {'x':>6} | {'infer/s gaan':>12} {'ref':>8} {'x':>6} | {'MiB gaan':>9} {'ref':>8} {'x':>5} | {'|diff|':>7} | {'floor x':>7}"
+    head = f"{'rank':>4} {'N':>3} {'mode':>6} {'B':>3} | {'train/s gaan':>12} {'ref':>8} {'x':>6} | {'infer/s gaan':>12} {'ref':>8} {'x':>6} | {'MiB gaan':>9} {'ref':>8} {'x':>5} | {'|diff|':>7} | {'floor x':>7} {'eager x':>7}"
     lines = [head, "-" * len(head)]
     for row in rows:
         def g(key, f):
@@ -246,7 +258,7 @@ def fmt_table(rows):
             f"{g('gaan_train', '{:12.0f}')} {g('ref_train', '{:8.0f}'):>8} {g('train_ratio', '{:6.2f}'):>6} | "
             f"{g('gaan_infer', '{:12.0f}')} {g('ref_infer', '{:8.0f}'):>8} {g('infer_ratio', '{:6.2f}'):>6} | "
             f"{row['gaan_mem'] / 2**20:9.1f} {(row['ref_mem'] / 2**20 if 'ref_mem' in row else float('nan')):8.1f} {g('mem_ratio', '{:5.2f}'):>5} | "
-            f"{g('max_abs_diff', '{:7.1e}'):>7} | {g('floor_ratio', '{:7.2f}'):>7}"
+            f"{g('max_abs_diff', '{:7.1e}'):>7} | {g('floor_ratio', '{:7.2f}'):>7} {g('eager_floor_ratio', '{:7.2f}'):>7}"
         )
     return "\n".join(lines)
 
@@ -302,7 +314,7 @@ def main(argv=None):
                    help="gaan layers' blockwise recomputation: for calls of >= 65,536 tuples (auto), "
                         "always (least memory) or never (whole path)")
     p.add_argument("--no-floor", dest="floor", action="store_false",
-                   help="skip measuring the matrix-multiply floor (column 'floor x')")
+                   help="skip measuring the floors (columns 'floor x', 'eager x')")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--min-time", type=float, default=1.0, help="seconds of timed steps per measurement")

@@ -50,8 +50,10 @@ class GeometricAttention(nn.Module):
         for default two-layer MLPs with ``mlp_hidden`` units (default 2 * n_dim)
     :param return_attention: also return the attention weights, shaped (B, [L,] N, ..., N, heads)
     :param chunk_size: if set, tuples are processed in blocks of ``chunk_size`` first indices and,
-        when training, recomputed in the backward pass (bounded memory, same function; the
-        fast path only, i.e. score/value/scale nets that begin with a Linear)
+        when training, recomputed in the backward pass (same function; the fast path only, i.e.
+        score/value/scale nets that begin with a Linear). Unlike the default blockwise path for
+        large calls (``blockwise_min_tuples``), it bounds memory inside one softmax group too
+        (one huge cloud with ``reduce=True``), at the price of a second pass.
     """
 
     input_kind = "vector"
