@@ -433,160 +433,140 @@ class GeometricAttention(nn.Module):
         lin, bias, point = self._joined_parts(v)
         score_matrix, score_terms = self._first_layer_parts(self.score_net, lin, bias, point)
         covariant_out = self.output_kind in ("vector", "multivector", "tied")
-        if covariant_out:
-            scale_matrix, scale_terms = self._first_layer_parts(self.scale_net, lin, bias, point)
+        invariant_out = self.output_kind in ("invariant", "tied")
+        scale_matrix, scale_terms = self._first_layer_parts(self.scale_net, lin, bias, point) if covariant_out else (None, [])
+        # everything per tuple is a function of these (broadcastable per-tuple terms, matrices)
+        groups = {
+            "q": [] if q is None else [q], "q_weight": [] if q is None else [q_weight], "value": value_terms,
+            "score_matrix": [score_matrix], "score": score_terms,
+            "scale_matrix": [] if scale_matrix is None else [scale_matrix], "scale": scale_terms,
+            "mask": [] if mask is None else [self._at(mask[..., None], k) for k in range(rank)],
+            "weight": [] if weights is None else [self._at(weights[..., None], k) for k in range(rank)],
+        }
 
-        def hidden(rows):
-            """The value net's last hidden layer for tuples whose first index is in rows."""
-            count = points if rows is None else rows[1] - rows[0]
-            shape = (batch, count) + (points,) * (rank - 1)
-            terms = [self._slice(t, rows) for t in value_terms]
-            if q is None:
-                pre = functools.reduce(operator.add, terms).expand(*shape, -1).reshape(-1, self.value_net[0].out_features)
+        def hidden_of(g, shape):
+            """The value net's last hidden layer, (tuples, H), for the tuples of ``shape``."""
+            if not g["q"]:
+                pre = functools.reduce(operator.add, g["value"]).expand(*shape, -1).reshape(-1, self.value_net[0].out_features)
             else:
-                pre = self._addmm(terms, self._slice(q, rows), q_weight, shape)
-            return self.value_net[1:-1](pre), shape
+                pre = self._addmm(g["value"], g["q"][0], g["q_weight"][0], shape)
+            return self.value_net[1:-1](pre)
 
-        def head(net, matrix, terms, h, shape, rows):
-            return net[1:](self._addmm([self._slice(t, rows) for t in terms], h, matrix, shape))
+        def head_of(name, g, h, shape):
+            net = self.score_net if name == "score" else self.scale_net
+            return net[1:](self._addmm(g[name], h, g[f"{name}_matrix"][0], shape)).reshape(*shape, heads)
 
-        if self._blockwise_applies(r):
-            split, shared, layout = [], [], {}
-            groups = {
-                "q": [] if q is None else [q], "value": value_terms, "score": score_terms,
-                "scale": scale_terms if covariant_out else [],
-                "mask": [] if mask is None else [self._at(mask[..., None], k) for k in range(rank)],
-                "weight": [] if weights is None else [self._at(weights[..., None], k) for k in range(rank)],
-                "matrix": [m for m in (q_weight, score_matrix, scale_matrix if covariant_out else None) if m is not None],
-            }
-            for name, tensors in groups.items():
-                layout[name] = []
-                for t in tensors:
-                    per_tuple = t.dim() == rank + 2 and name != "matrix"
-                    target = split if per_tuple else shared
-                    layout[name].append((per_tuple, len(target)))
-                    target.append(t)
-            nets = [self.value_net[1:-1], self.score_net[1:]] + ([self.scale_net[1:]] if covariant_out else [])
-            parameters = [p for net in nets for p in net.parameters()]
+        def masked(g, scores):
+            if scores.dtype in (torch.float16, torch.bfloat16):
+                scores = scores.float()  # the softmax runs in float32 under autocast
+            if g["mask"]:
+                scores = scores.masked_fill(~functools.reduce(operator.and_, g["mask"]), MASKED_LOGIT)
+            return scores
 
-            def core(split_parts, shared_parts):
-                g = {name: [(split_parts if s else shared_parts)[i] for s, i in refs] for name, refs in layout.items()}
-                lead = g["score"][0]  # the first point's score term: (b, rows, 1, ..., H)
-                count, rows = lead.shape[:2]
-                shape = (count, rows) + (points,) * (rank - 1)
-                if q is None:
-                    pre = functools.reduce(operator.add, g["value"]).expand(*shape, -1).reshape(-1, self.value_net[0].out_features)
-                else:
-                    pre = self._addmm(g["value"], g["q"][0], g["matrix"][0], shape)
-                h = self.value_net[1:-1](pre)
-                matrices = g["matrix"][1:] if q is not None else g["matrix"]
-                s = self.score_net[1:](self._addmm(g["score"], h, matrices[0], shape)).reshape(*shape, heads)
-                if s.dtype in (torch.float16, torch.bfloat16):
-                    s = s.float()
-                if g["mask"]:
-                    s = s.masked_fill(~functools.reduce(operator.and_, g["mask"]), MASKED_LOGIT)
-                per = 1 if self.reduce else rows
-                att = torch.softmax(s.reshape(count, per, -1, heads), dim=-2).to(h.dtype)
-                w = att
-                if g["weight"]:
-                    w = att * (math.prod(g["weight"]) ** (1.0 / rank)).reshape(count, per, -1, 1)
-                by_row = w.reshape(count, rows, rest, heads)
-                out = [att]
-                if self.output_kind in ("invariant", "tied"):
-                    h3 = h.reshape(count, rows, rest, -1)
-                    if self.reduce:
-                        out.append((w.reshape(count, -1, heads).transpose(-1, -2) @ h3.reshape(count, rows * rest, -1)).unsqueeze(1))
-                    else:
-                        out.append(by_row.transpose(-1, -2) @ h3)
-                if covariant_out:
-                    scale = self.scale_net[1:](self._addmm(g["scale"], h, matrices[1], shape))
-                    out.append((by_row * scale.reshape(count, rows, rest, heads)).sum(-1))
-                return out
+        def weighted_of(g, att):
+            if not g["weight"]:
+                return att
+            return att * (math.prod(g["weight"]) ** (1.0 / rank)).reshape(*att.shape[:-1], 1)
 
-            results = blockwise(core, self._blocks(batch, points), split, shared, parameters)
-            attention = results[0]
-            weighted = attention
-            if weights is not None:
-                tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
-                weighted = attention * tuple_weights.reshape(batch, 1 if self.reduce else points, -1, 1)
-            per_output = 1 if self.reduce else points
-            outputs = []
-            if covariant_out:
-                covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
-                coefficient = results[-1].reshape(batch, per_output, -1)
-                flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
-                outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
-            if self.output_kind in ("invariant", "tied"):
-                outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
-            outputs = [self._finish(x, mask, None) for x in outputs]
-            result = tuple(outputs) if len(outputs) > 1 else outputs[0]
-            if self.return_attention:
-                return result, attention.reshape(*tuple_shape, heads)
-            return result
-
-        chunk = self.chunk_size if self.chunk_size and self.chunk_size < points else None
-        chunks = [None] if chunk is None else [(i, min(i + chunk, points)) for i in range(0, points, chunk)]
-        # chunked + training: recompute each chunk's per-tuple tensors in the backward pass
-        # instead of keeping them, so memory is bounded by one chunk
-        recompute = chunk is not None and torch.is_grad_enabled()
-        run = (lambda f, *a: checkpoint(f, *a, use_reentrant=False)) if recompute else (lambda f, *a: f(*a))
-        kept = {}
-
-        def scores_of(rows):
-            h, shape = hidden(rows)
-            if not recompute:
-                kept[rows] = h, shape  # reused by the pooling pass
-            return head(self.score_net, score_matrix, score_terms, h, shape, rows).reshape(*shape, heads)
-
-        scores = torch.cat([run(scores_of, rows) for rows in chunks], 1) if chunk else scores_of(None)
-        if scores.dtype in (torch.float16, torch.bfloat16):
-            scores = scores.float()  # the softmax runs in float32 under autocast
-        if mask is not None:
-            tuple_mask = functools.reduce(operator.and_, (self._at(mask[..., None], k) for k in range(rank)))
-            scores = scores.masked_fill(~tuple_mask, MASKED_LOGIT)
-        per_output = 1 if self.reduce else points
-        attention = torch.softmax(scores.reshape(batch, per_output, -1, heads), dim=-2).to(lin.dtype)
-        weighted = attention
-        if weights is not None:
-            tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
-            weighted = attention * tuple_weights.reshape(batch, per_output, -1, 1)
-        by_row = weighted.reshape(batch, points, rest, heads)
-
-        def pooling_pass(rows, att):
-            """att: (B, rows, rest, heads) -> pooled hidden units and covariant coefficients."""
-            h, shape = kept[rows] if rows in kept else hidden(rows)
-            count = shape[1]
+        def pooled_of(g, h, by_row, shape):
+            """by_row: weighted attention (b, rows, rest, heads) -> pooled hidden units (b, P,
+            heads, H) and covariant coefficients (b, rows, rest), as the outputs ask."""
+            count, rows = shape[:2]
             out = []
-            if self.output_kind in ("invariant", "tied"):
-                h3 = h.reshape(batch, count, rest, -1)
+            if invariant_out:
+                h3 = h.reshape(count, rows, rest, -1)
                 if self.reduce:
-                    out.append((att.reshape(batch, -1, heads).transpose(-1, -2) @ h3.reshape(batch, count * rest, -1)).unsqueeze(1))
+                    out.append((by_row.reshape(count, -1, heads).transpose(-1, -2) @ h3.reshape(count, rows * rest, -1)).unsqueeze(1))
                 else:
-                    out.append(att.transpose(-1, -2) @ h3)  # (B, rows, heads, H)
+                    out.append(by_row.transpose(-1, -2) @ h3)
             if covariant_out:
-                scale = head(self.scale_net, scale_matrix, scale_terms, h, shape, rows)
-                out.append((att * scale.reshape(batch, count, rest, heads)).sum(-1))  # (B, rows, rest)
+                out.append((by_row * head_of("scale", g, h, shape).reshape(count, rows, rest, heads)).sum(-1))
             return out
 
-        parts = [run(pooling_pass, rows, by_row if rows is None else by_row[:, rows[0]:rows[1]]) for rows in chunks]
-        kept.clear()  # drop references so the hidden units are freed with the graph
+        def core(g):
+            """All outputs of whole softmax groups: attention, then pooled_of's."""
+            count, rows = g["score"][0].shape[:2]  # the first point's score term: (b, rows, 1, ..., H)
+            shape = (count, rows) + (points,) * (rank - 1)
+            h = hidden_of(g, shape)
+            scores = masked(g, head_of("score", g, h, shape))
+            att = torch.softmax(scores.reshape(count, 1 if self.reduce else rows, -1, heads), dim=-2).to(h.dtype)
+            return [att] + pooled_of(g, h, weighted_of(g, att).reshape(count, rows, rest, heads), shape)
 
+        chunk = self.chunk_size if self.chunk_size and self.chunk_size < points else None
+        if chunk is not None:
+            results = self._chunked(groups, chunk, points, hidden_of, head_of, masked, weighted_of, pooled_of)
+        elif self._blockwise_applies(r):
+            results = self._run_blockwise(core, groups, batch, points)
+        else:
+            results = core(groups)
+
+        attention = results[0]
         outputs = []
         if covariant_out:
+            per_output = 1 if self.reduce else points
             covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
-            coefficient = torch.cat([p[-1] for p in parts], 1).reshape(batch, per_output, -1)
+            coefficient = results[-1].reshape(batch, per_output, -1)
             flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
             outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
-        if self.output_kind in ("invariant", "tied"):
-            pooled_hidden = [p[0] for p in parts]
-            pooled_hidden = sum(pooled_hidden) if self.reduce else torch.cat(pooled_hidden, 1)
-            outputs.append(self._pooled(weighted, pooled_hidden, lin, bias, point, tuple_shape))
-
+        if invariant_out:
+            weighted = weighted_of({"weight": groups["weight"]}, attention)
+            outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
         outputs = [self._finish(x, mask, None) for x in outputs]
         result = tuple(outputs) if len(outputs) > 1 else outputs[0]
         if self.return_attention:
             return result, attention.reshape(*tuple_shape, heads)
         return result
+
+    def _run_blockwise(self, core, groups, batch, points):
+        """core over blocks of whole softmax groups, recomputed in the backward pass."""
+        split, shared, layout = [], [], {}
+        for name, tensors in groups.items():
+            layout[name] = []
+            for t in tensors:
+                per_tuple = t.dim() == self.rank + 2  # broadcastable (B, N, ..., C): cut by blocks
+                target = split if per_tuple else shared
+                layout[name].append((per_tuple, len(target)))
+                target.append(t)
+        nets = [self.value_net[1:-1], self.score_net[1:]] + ([self.scale_net[1:]] if hasattr(self, "scale_net") else [])
+
+        def block_core(split_parts, shared_parts):
+            return core({name: [(split_parts if cut else shared_parts)[i] for cut, i in refs] for name, refs in layout.items()})
+
+        parameters = [p for net in nets for p in net.parameters()]
+        return blockwise(block_core, self._blocks(batch, points), split, shared, parameters)
+
+    def _chunked(self, groups, chunk, points, hidden_of, head_of, masked, weighted_of, pooled_of):
+        """Two passes over chunks of first indices (scores, then pooling), each checkpointed when
+        training: memory bounded by one chunk even inside one softmax group."""
+        batch = groups["score"][0].shape[0]
+        heads, rest = self.heads, points ** (self.rank - 1)
+        chunks = [(i, min(i + chunk, points)) for i in range(0, points, chunk)]
+        recompute = torch.is_grad_enabled()
+        run = (lambda f, *a: checkpoint(f, *a, use_reentrant=False)) if recompute else (lambda f, *a: f(*a))
+        rows_of = lambda rows: {name: [self._slice(t, rows) for t in ts] for name, ts in groups.items()}
+        shape_of = lambda rows: (batch, rows[1] - rows[0]) + (points,) * (self.rank - 1)
+
+        def scores_of(rows):
+            g = rows_of(rows)
+            return head_of("score", g, hidden_of(g, shape_of(rows)), shape_of(rows))
+
+        scores = masked(groups, torch.cat([run(scores_of, rows) for rows in chunks], 1))
+        attention = torch.softmax(scores.reshape(batch, 1 if self.reduce else points, -1, heads), dim=-2)
+        attention = attention.to(groups["score_matrix"][0].dtype)
+        by_row = weighted_of(groups, attention).reshape(batch, points, rest, heads)
+
+        def pooling_pass(rows, att):
+            g = rows_of(rows)
+            return pooled_of(g, hidden_of(g, shape_of(rows)), att, shape_of(rows))
+
+        parts = [run(pooling_pass, rows, by_row[:, rows[0]:rows[1]]) for rows in chunks]
+        results = [attention]
+        if self.output_kind in ("invariant", "tied"):
+            pooled = [p[0] for p in parts]
+            results.append(sum(pooled) if self.reduce else torch.cat(pooled, 1))
+        if self.output_kind != "invariant":
+            results.append(torch.cat([p[-1] for p in parts], 1))
+        return results
 
     def _pooled(self, attention, hidden, lin, bias, point, tuple_shape) -> Tensor:
         """Sum over tuples of attention * joined, from pooled hidden units and per-point parts.
