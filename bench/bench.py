@@ -204,10 +204,9 @@ def run_config(args, rank, points, mode, device, dtype):
     torch.manual_seed(0)
     chunk = args.chunk_size or None
     gaan_net, ref_net = build_pair(rank, mode, args.width, args.depth, args.merge, args.join, chunk)
-    for module in gaan_net.modules():
-        if isinstance(module, gnn.GeometricAttention):
-            module.fast_path = not args.general_path
-            if args.blockwise != "auto":
+    if args.blockwise != "auto":
+        for module in gaan_net.modules():
+            if isinstance(module, gnn.GeometricAttention):
                 module.blockwise_min_tuples = 0 if args.blockwise == "always" else None
     r, types, y = make_batch(batch, points, device, dtype)
     row = dict(rank=rank, N=points, mode=mode, batch=batch)
@@ -308,11 +307,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--compile", default="none", choices=["none", "gaan", "both"],
                    help="torch.compile these networks before timing (compile time not counted)")
-    p.add_argument("--general-path", action="store_true",
-                   help="gaan layers skip their factored fast path (fast_path=False)")
     p.add_argument("--blockwise", default="auto", choices=["auto", "always", "never"],
                    help="gaan layers' blockwise recomputation: for calls of >= 65,536 tuples (auto), "
-                        "always (least memory) or never (whole path)")
+                        "always (least memory) or never (the general path at every size)")
     p.add_argument("--no-floor", dest="floor", action="store_false",
                    help="skip measuring the floors (columns 'floor x', 'eager x')")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -328,7 +325,7 @@ def main(argv=None):
     if args.quick:
         configs = [(2, 12, "single"), (2, 16, "single"), (2, 32, "single"), (3, 12, "single")]
     print(f"device={device} threads={torch.get_num_threads()} dtype={args.dtype} width={args.width} depth={args.depth}+1 "
-          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} gaan path={'general' if args.general_path else 'fast'} runs={args.runs} (medians) "
+          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} gaan blockwise={args.blockwise} runs={args.runs} (medians) "
           f"torch={torch.__version__}", flush=True)
     rows = []
     for rank, points, mode in configs:

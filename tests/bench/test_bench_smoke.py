@@ -17,7 +17,7 @@ def bench():
     return module
 
 
-@pytest.mark.parametrize("extra", [[], ["--general-path"], ["--blockwise", "always"]])
+@pytest.mark.parametrize("extra", [[], ["--blockwise", "always"]])
 def test_tiny_grid_writes_table_and_results(bench, tmp_path, capsys, extra):
     pytest.importorskip("geometric_algebra_attention")
     bench.main(["--ranks", "2", "--points", "5", "--modes", "single", "--runs", "1", "--batch", "4",

@@ -50,8 +50,8 @@ class GeometricAttention(nn.Module):
         for default two-layer MLPs with ``mlp_hidden`` units (default 2 * n_dim)
     :param return_attention: also return the attention weights, shaped (B, [L,] N, ..., N, heads)
     :param chunk_size: if set, tuples are processed in blocks of ``chunk_size`` first indices and,
-        when training, recomputed in the backward pass (same function; the fast path only, i.e.
-        score/value/scale nets that begin with a Linear). Unlike the default blockwise path for
+        when training, recomputed in the backward pass (same function; the factored path only,
+        i.e. score/value/scale nets that begin with a Linear). Unlike the default blockwise path for
         large calls (``blockwise_min_tuples``), it bounds memory inside one softmax group too
         (one huge cloud with ``reduce=True``), at the price of a second pass.
     """
@@ -232,8 +232,8 @@ class GeometricAttention(nn.Module):
             # padding may hold anything (NaN included): make it inert before any product
             r = torch.where(mask[..., None], r, torch.zeros_like(r))
             v = torch.where(mask[..., None], v, torch.zeros_like(v))
-        if labels is None and self._fast_path_applies():
-            return self._attend_fast(r, v, mask, weights)
+        if labels is None and self._factored_path_applies(r):
+            return self._attend_factored(r, v, mask, weights)
         tuple_shape = (batch,) + (points,) * rank
 
         invariant_products, covariant_products = self._products(r)
@@ -303,43 +303,42 @@ class GeometricAttention(nn.Module):
             return result, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads)
         return result
 
-    # --- the fast path -----------------------------------------------------------------------
+    # --- the factored path: large calls (blockwise) and chunking ------------------------------
     # For score/value/scale nets that start with a Linear (value net also ending with one), the
     # linear algebra around the per-tuple nonlinearities is refactored (same function, other
     # rounding): the value net's first Linear is applied per product at that product's own
     # broadcast shape; merged point features enter the score/scale nets' first Linear once per
     # point; the embedded invariants and the joined features never exist per tuple, since the
     # value net's last Linear, the join and the next first Linear compose into one matrix, and
-    # the attention-weighted sum is taken over the value net's hidden units instead.
-    # In eager mode the per-tuple part then runs blockwise (gaan.nn.blockwise): blocks of whole
-    # softmax groups, recomputed in the backward pass, so no per-tuple tensor is kept.
+    # the attention-weighted sum is taken over the value net's hidden units instead. The
+    # per-tuple part then runs blockwise (gaan.nn.blockwise): blocks of whole softmax groups,
+    # recomputed in the backward pass, so no per-tuple tensor is kept for it (3-8x less memory),
+    # or in checkpointed chunks of first indices (``chunk_size``). Below
+    # ``blockwise_min_tuples`` tuples per call, in compiled graphs (inductor plans memory
+    # itself) and under autocast (a recomputation would run outside it) the general path runs:
+    # on CPU it trains faster than either at those sizes (bench/README.md).
 
-    fast_path = True  # class default; set False on an instance to force the general path
+    factored_path = True  # class default; set False on an instance to always take the general path
+    blockwise_min_tuples: int | None = 1 << 16  # per call; 0: always blockwise; None: never
+    block_tuples: int = 8192  # tuples per block
 
-    def _fast_path_applies(self) -> bool:
+    def _factored_path_applies(self, r: Tensor) -> bool:
         def starts_linear(net, ends_linear=False):
             return (isinstance(net, nn.Sequential) and len(net) >= 2 and isinstance(net[0], nn.Linear)
                     and (not ends_linear or isinstance(net[-1], nn.Linear)))
 
-        ok = self.fast_path and starts_linear(self.value_net, True) and starts_linear(self.score_net)
+        ok = self.factored_path and starts_linear(self.value_net, True) and starts_linear(self.score_net)
         if self.output_kind != "invariant":
             ok = ok and starts_linear(self.scale_net)
-        return ok
+        return ok and (self._chunked_applies(r) or self._blockwise_applies(r))
 
-    # The blockwise path keeps no per-tuple tensor for the backward pass (3-8x less memory than
-    # the whole path) but recomputes the forward there (~10-20% slower on CPU, bench/README.md):
-    # layer calls with at least ``blockwise_min_tuples`` tuples take it, in blocks of about
-    # ``block_tuples``. Class defaults; set per instance (0: always blockwise; None: never).
-    blockwise_min_tuples: int | None = 1 << 16
-    block_tuples: int = 8192
+    def _chunked_applies(self, r: Tensor) -> bool:
+        return self.chunk_size is not None and self.chunk_size < r.shape[1]
 
     def _blockwise_applies(self, r: Tensor) -> bool:
-        """Blockwise recomputation for large calls in eager mode; compiled graphs (inductor plans
-        memory itself) and autocast (the recomputation would run outside it) take the whole path."""
         tuples = r.shape[0] * r.shape[1] ** self.rank
         return (self.blockwise_min_tuples is not None and tuples >= self.blockwise_min_tuples
-                and self.chunk_size is None and not torch.compiler.is_compiling()
-                and not torch.is_autocast_enabled(r.device.type))
+                and not torch.compiler.is_compiling() and not torch.is_autocast_enabled(r.device.type))
 
     def _blocks(self, batch: int, points: int) -> list[tuple[slice, slice]]:
         """Whole softmax groups per block, at most ``block_tuples`` tuples each unless one group
@@ -423,7 +422,7 @@ class GeometricAttention(nn.Module):
         q = torch.cat([q for q, _ in full], -1) if len(full) > 1 else full[0][0]
         return q, torch.cat([b for _, b in full], 1).t(), terms
 
-    def _attend_fast(self, r, v, mask, weights):
+    def _attend_factored(self, r, v, mask, weights):
         batch, points = r.shape[:2]
         rank, heads = self.rank, self.heads
         tuple_shape = (batch,) + (points,) * rank
@@ -492,13 +491,10 @@ class GeometricAttention(nn.Module):
             att = torch.softmax(scores.reshape(count, 1 if self.reduce else rows, -1, heads), dim=-2).to(h.dtype)
             return [att] + pooled_of(g, h, weighted_of(g, att).reshape(count, rows, rest, heads), shape)
 
-        chunk = self.chunk_size if self.chunk_size and self.chunk_size < points else None
-        if chunk is not None:
-            results = self._chunked(groups, chunk, points, hidden_of, head_of, masked, weighted_of, pooled_of)
-        elif self._blockwise_applies(r):
-            results = self._run_blockwise(core, groups, batch, points)
+        if self._chunked_applies(r):
+            results = self._chunked(groups, self.chunk_size, points, hidden_of, head_of, masked, weighted_of, pooled_of)
         else:
-            results = core(groups)
+            results = self._run_blockwise(core, groups, batch, points)
 
         attention = results[0]
         outputs = []

@@ -1,4 +1,4 @@
-"""The fast path (factored first Linears, no per-tuple joined features), run blockwise, whole or
+"""The factored path (factored first Linears, no per-tuple joined features), run blockwise or
 chunked, computes the same function and gradients as the general path on the same weights."""
 
 import pytest
@@ -31,48 +31,52 @@ def _run(layer, r, v, mask, weights):
 
 
 # blockwise: 7 tuples per block splits the clouds (reduce=True) or rows (reduce=False) of 5
-# points into many blocks; whole: every per-tuple tensor at once; chunked: checkpointed rows
+# points into many blocks; one block: everything at once; chunked: checkpointed rows
 VARIANTS = {
     "blockwise": dict(blockwise_min_tuples=0, block_tuples=7),
-    "whole": dict(blockwise_min_tuples=None),
-    "chunked": dict(chunk_size=2),
+    "one_block": dict(blockwise_min_tuples=0, block_tuples=10**6),
+    "chunked": dict(chunk_size=2, blockwise_min_tuples=None),
 }
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("use_weights", [False, True])
 @pytest.mark.parametrize("cls,components,kwargs", CASES, ids=lambda x: getattr(x, "__name__", None) or str(x))
-def test_fast_path_matches_general_path(cls, components, kwargs, use_weights, variant):
+def test_factored_path_matches_general_path(cls, components, kwargs, use_weights, variant):
     torch.manual_seed(0)
     kwargs = {**kwargs, "dim": kwargs.get("dim", 3)}
-    fast = cls(8, chunk_size=VARIANTS[variant].get("chunk_size"), **kwargs).double()
+    factored = cls(8, chunk_size=VARIANTS[variant].get("chunk_size"), **kwargs).double()
     for name in ("blockwise_min_tuples", "block_tuples"):
-        setattr(fast, name, VARIANTS[variant].get(name, getattr(fast, name)))
+        setattr(factored, name, VARIANTS[variant].get(name, getattr(factored, name)))
     general = cls(8, **kwargs).double()
-    general.load_state_dict(fast.state_dict())
-    general.fast_path = False
-    assert fast._fast_path_applies() and not general._fast_path_applies()
+    general.load_state_dict(factored.state_dict())
+    general.factored_path = False
     r = torch.randn(3, 5, components, dtype=torch.float64)
+    assert factored._factored_path_applies(r) and not general._factored_path_applies(r)
     v = torch.randn(3, 5, 8, dtype=torch.float64)
     mask = torch.ones(3, 5, dtype=torch.bool)
     mask[0, 3:] = False
     mask[2, 1] = False
     weights = torch.rand(3, 5, dtype=torch.float64) + 0.1 if use_weights else None
-    out_fast, grad_fast = _run(fast, r, v, mask, weights)
+    out_factored, grad_factored = _run(factored, r, v, mask, weights)
     out_general, grad_general = _run(general, r, v, mask, weights)
-    for a, b in zip(out_fast, out_general):
+    for a, b in zip(out_factored, out_general):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
-    assert grad_fast.keys() == grad_general.keys()
-    for name in grad_fast:
-        torch.testing.assert_close(grad_fast[name], grad_general[name], rtol=1e-9, atol=1e-9, msg=name)
+    assert grad_factored.keys() == grad_general.keys()
+    for name in grad_factored:
+        torch.testing.assert_close(grad_factored[name], grad_general[name], rtol=1e-9, atol=1e-9, msg=name)
 
 
-def test_default_layers_take_the_fast_path_and_custom_nets_do_not(monkeypatch):
+def test_large_calls_of_default_layers_take_the_factored_path_and_custom_nets_do_not(monkeypatch):
     calls = []
-    original = gnn.GeometricAttention._attend_fast
-    monkeypatch.setattr(gnn.GeometricAttention, "_attend_fast", lambda self, *a: calls.append(1) or original(self, *a))
+    original = gnn.GeometricAttention._attend_factored
+    monkeypatch.setattr(gnn.GeometricAttention, "_attend_factored", lambda self, *a: calls.append(1) or original(self, *a))
     r, v = torch.randn(2, 4, 3), torch.randn(2, 4, 8)
-    gnn.VectorAttention(8)(r, v)
+    layer = gnn.VectorAttention(8)
+    layer(r, v)  # 32 tuples: the general path
+    assert not calls
+    layer.blockwise_min_tuples = 32
+    layer(r, v)
     assert calls
     calls.clear()
 
@@ -84,19 +88,22 @@ def test_default_layers_take_the_fast_path_and_custom_nets_do_not(monkeypatch):
         def forward(self, x):
             return self.linear(x)
 
-    gnn.VectorAttention(8, score_net=Custom)(r, v)
+    layer = gnn.VectorAttention(8, score_net=Custom)
+    layer.blockwise_min_tuples = 0
+    layer(r, v)
     assert not calls
 
 
-def test_fast_path_with_neighbour_axis_and_return_attention():
+def test_factored_path_with_neighbour_axis_and_return_attention():
     torch.manual_seed(0)
-    fast = gnn.VectorAttention(8, rank=2, reduce=False, return_attention=True).double()
+    factored = gnn.VectorAttention(8, rank=2, reduce=False, return_attention=True).double()
+    factored.blockwise_min_tuples = 0
     general = gnn.VectorAttention(8, rank=2, reduce=False, return_attention=True).double()
-    general.load_state_dict(fast.state_dict())
-    general.fast_path = False
+    general.load_state_dict(factored.state_dict())
+    general.factored_path = False
     r, v = torch.randn(2, 6, 4, 3, dtype=torch.float64), torch.randn(2, 6, 4, 8, dtype=torch.float64)
     mask = torch.rand(2, 6, 4) > 0.2
-    (a, att_a), (b, att_b) = fast(r, v, mask=mask), general(r, v, mask=mask)
+    (a, att_a), (b, att_b) = factored(r, v, mask=mask), general(r, v, mask=mask)
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(att_a, att_b)
 
@@ -117,7 +124,7 @@ def test_blocks_tile_the_output_once(batch, points, rank, reduce, block_tuples):
     assert (covered == 1).all()
 
 
-def test_blockwise_and_chunked_training_keep_less_than_the_whole_path():
+def test_blockwise_and_chunked_training_keep_less_than_the_general_path():
     """Recomputation keeps fewer per-tuple tensors alive for the backward pass."""
     saved = {}
 
@@ -135,29 +142,27 @@ def test_blockwise_and_chunked_training_keep_less_than_the_whole_path():
         return total[0]
 
     torch.manual_seed(0)
-    whole = gnn.VectorAttention(8, rank=2, reduce=False)
-    whole.blockwise_min_tuples = None
-    saved["whole"] = count(whole)
+    saved["general"] = count(gnn.VectorAttention(8, rank=2, reduce=False))
     blockwise = gnn.VectorAttention(8, rank=2, reduce=False)
     blockwise.blockwise_min_tuples = 0
     saved["blockwise"] = count(blockwise)
     saved["chunked"] = count(gnn.VectorAttention(8, rank=2, reduce=False, chunk_size=4))
-    assert saved["blockwise"] < 0.2 * saved["whole"]
-    assert saved["chunked"] < 0.5 * saved["whole"]
+    assert saved["blockwise"] < 0.2 * saved["general"]
+    assert saved["chunked"] < 0.5 * saved["general"]
 
 
 @pytest.mark.parametrize("reduce", [True, False])
 def test_blockwise_supports_gradients_of_gradients(reduce):
-    """Forces as -dE/dr trained on (create_graph=True): second derivatives match the whole path."""
+    """Forces as -dE/dr trained on (create_graph=True): second derivatives match the general path."""
     torch.manual_seed(0)
     blockwise = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
     blockwise.blockwise_min_tuples, blockwise.block_tuples = 0, 7
-    whole = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
-    whole.load_state_dict(blockwise.state_dict())
-    whole.blockwise_min_tuples = None
+    general = gnn.VectorAttention(8, rank=2, reduce=reduce).double()
+    general.load_state_dict(blockwise.state_dict())
+    general.factored_path = False
     r0, v = torch.randn(3, 5, 3, dtype=torch.float64), torch.randn(3, 5, 8, dtype=torch.float64)
     results = []
-    for layer in (blockwise, whole):
+    for layer in (blockwise, general):
         r = r0.clone().requires_grad_(True)
         energy = layer(r, v).square().sum()
         (forces,) = torch.autograd.grad(energy, r, create_graph=True)
@@ -171,12 +176,12 @@ def test_blockwise_supports_gradients_of_gradients(reduce):
         torch.testing.assert_close(g_a[name], g_b[name], msg=name)
 
 
-def test_large_calls_run_blockwise_and_small_ones_whole(monkeypatch):
+def test_large_calls_run_blockwise_and_small_ones_not(monkeypatch):
     calls = []
     monkeypatch.setattr("gaan.nn.attention.blockwise", lambda *a, **k: calls.append(1) or blockwise_impl(*a, **k))
     layer = gnn.VectorAttention(8, rank=2)
     layer.blockwise_min_tuples = 2 * 6 * 6
-    layer(torch.randn(1, 6, 3), torch.randn(1, 6, 8))  # 36 tuples: whole path
+    layer(torch.randn(1, 6, 3), torch.randn(1, 6, 8))  # 36 tuples: general path
     assert not calls
     layer(torch.randn(2, 6, 3), torch.randn(2, 6, 8))  # 72 tuples: blockwise
     assert calls
