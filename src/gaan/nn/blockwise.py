@@ -4,8 +4,8 @@ A layer's per-tuple work (hidden units, scores, softmax, pooling) is independent
 blocks of whole softmax groups (clouds, or rows of a cloud's first tuple index), so it can be
 run block by block: the forward pass keeps only each block's small outputs, and the backward
 pass recomputes one block at a time and differentiates it locally. Peak memory then holds the
-per-tuple tensors of one block instead of those of every layer of the network, and a block
-small enough for the cache is also quicker to revisit.
+per-tuple tensors of one block instead of those of every layer of the network, for the price
+of a second forward evaluation.
 """
 
 from typing import Callable, Sequence
