@@ -505,7 +505,7 @@ class GeometricAttention(nn.Module):
             flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
             outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
         if invariant_out:
-            weighted = weighted_of({"weight": groups["weight"]}, attention)
+            weighted = weighted_of(groups, attention)
             outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
         outputs = [self._finish(x, mask, None) for x in outputs]
         result = tuple(outputs) if len(outputs) > 1 else outputs[0]
@@ -523,7 +523,7 @@ class GeometricAttention(nn.Module):
                 target = split if per_tuple else shared
                 layout[name].append((per_tuple, len(target)))
                 target.append(t)
-        nets = [self.value_net[1:-1], self.score_net[1:]] + ([self.scale_net[1:]] if hasattr(self, "scale_net") else [])
+        nets = [self.value_net[1:-1], self.score_net[1:]] + ([self.scale_net[1:]] if self.output_kind != "invariant" else [])
 
         def block_core(split_parts, shared_parts):
             return core({name: [(split_parts if cut else shared_parts)[i] for cut, i in refs] for name, refs in layout.items()})
