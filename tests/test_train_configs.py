@@ -195,3 +195,19 @@ def test_wandb_offline_run_has_metrics_and_image(tmp_path):
             break
         time.sleep(0.5)
     assert all(key in history for key in wanted)
+
+
+def test_ema_weights_are_validated_tested_saved_and_evaluated(tmp_path):
+    overrides = ["callbacks=[default,ema]", "callbacks.ema.decay=0.9", "model.width=16", "trainer.max_epochs=3",
+                 "optimizer.lr=1e-2", *QUIET, *small("synthetic_cubic")]
+    metrics = run(compose_config([*overrides, *paths(tmp_path)]))
+    best = next((tmp_path / "out" / "checkpoints").glob("best-epoch*.ckpt"))
+    checkpoint = torch.load(best, weights_only=False)
+    averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in raw)  # the average is what is saved
+
+    from gaan.eval import evaluate
+
+    # eval.py (no EMA callback) reads the averaged weights: the run's test metrics must be theirs
+    eval_cfg = compose_config([f"ckpt_path={best}", *small("synthetic_cubic"), *paths(tmp_path / "eval")], config_name="eval")
+    assert evaluate(eval_cfg)["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)

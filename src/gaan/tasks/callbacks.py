@@ -6,7 +6,7 @@ import shutil
 import signal
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -65,3 +65,18 @@ class SigkillAtStep(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step >= self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class EMAWeights(EMAWeightAveraging):
+    """Lightning's EMA callback, with checkpoints read the same way in every stage.
+
+    A checkpoint written during fit holds the averaged weights under `state_dict` (what
+    validation saw and eval.py loads) and the raw ones under `current_model_state`. Stock
+    EMAWeightAveraging restores the raw weights whenever its average exists, so
+    `trainer.test(ckpt_path="best")` after fit would test the raw weights of the best epoch,
+    not the averaged ones it was selected by. Here only resuming a fit restores them.
+    """
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if trainer.state.fn == "fit":
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
