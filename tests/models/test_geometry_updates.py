@@ -25,11 +25,9 @@ def cloud(batch=3, points=6, seed=0):
 
 
 def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False):
-    """local_frames: False, True, or "pairs" (local frames plus pair vector features)."""
     torch.manual_seed(seed)
-    pairs = local_frames == "pairs" and vector_inputs
-    backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", vector_inputs=vector_inputs,
-                              geometry_updates=True, local_frames=bool(local_frames), pair_vector_features=pairs)
+    backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full",
+                              vector_inputs=vector_inputs, geometry_updates=True, local_frames=local_frames)
     with torch.no_grad():
         backbone.update_gates.fill_(gate)  # trained gates are non-zero; 0 would hide the updates
     head = CovariantVectorHead(width=8, num_vectors=1 if vector_inputs else 0)
@@ -43,7 +41,7 @@ def run(backbone, head, positions, features, velocities, mask):
 
 @pytest.mark.parametrize("backbone_class", BACKBONES)
 @pytest.mark.parametrize("vector_inputs", [False, True])
-@pytest.mark.parametrize("local_frames", [False, True, "pairs"])
+@pytest.mark.parametrize("local_frames", [False, True])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_displacement_is_covariant_and_translation_invariant(backbone_class, vector_inputs, local_frames, seed):
     positions, features, velocities, mask = cloud(seed=seed)
@@ -62,7 +60,7 @@ def test_displacement_is_covariant_and_translation_invariant(backbone_class, vec
 
 
 @pytest.mark.parametrize("backbone_class", BACKBONES)
-@pytest.mark.parametrize("local_frames", [False, True, "pairs"])
+@pytest.mark.parametrize("local_frames", [False, True])
 def test_permuting_points_permutes_displacement(backbone_class, local_frames):
     positions, features, velocities, mask = cloud()
     mask[:] = True
@@ -73,7 +71,7 @@ def test_permuting_points_permutes_displacement(backbone_class, local_frames):
     torch.testing.assert_close(permuted.vectors, out.vectors[:, perm], rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("local_frames", [False, True, "pairs"])
+@pytest.mark.parametrize("local_frames", [False, True])
 def test_padding_garbage_does_not_move_real_points(local_frames):
     positions, features, velocities, mask = cloud()
     backbone, head = build(GAAttentionBackbone, True, local_frames=local_frames)
@@ -151,24 +149,3 @@ def test_moves_are_bounded_far_outside_the_training_range(local_frames):
     lengths = out.vectors.norm(dim=-1)
     assert lengths.max() <= 0.7 + 0.4 + 1e-9
     assert lengths[1].max() > 0.5  # the moves are not all tiny: the bound is what holds them
-
-
-@pytest.mark.parametrize("backbone_class", BACKBONES)
-def test_pair_vector_features_tell_where_other_bodies_head(backbone_class):
-    """Reversing one body's velocity changes what the *other* bodies see in their first block
-    only with pair vector features (otherwise it reaches them through that body's features,
-    which its first block has not yet computed)."""
-    positions, features, velocities, mask = cloud()
-    mask[:] = True
-    flipped = velocities.clone()
-    flipped[:, 0] = -flipped[:, 0]
-    changed = {}
-    for pairs in (False, True):
-        torch.manual_seed(0)
-        backbone = backbone_class(in_features=2, width=8, depth=1, rank=2, invariant_mode="full", vector_inputs=True,
-                                  local_frames=True, pair_vector_features=pairs).double().eval()
-        a, b = (backbone(positions, features, mask, vectors=v).invariants[:, 1:] for v in (velocities, flipped))
-        changed[pairs] = (a - b).abs().max().item()
-    assert changed[False] < 1e-12 and changed[True] > 1e-4, changed
-    with pytest.raises(ValueError, match="pair_vector_features=true needs model.local_frames=true"):
-        GAAttentionBackbone(in_features=2, vector_inputs=True, pair_vector_features=True)

@@ -32,13 +32,6 @@ class GAAttentionBackbone(Backbone):
     through the layers' neighbour axis with reduction over that view. Pair distances
     |r_k - r_i| are then products of a single vector (as in EGNN messages), at the cost of
     about N times more tuples: meant for small clouds such as the N-body task.
-
-    With `pair_vector_features=True` (needs local_frames and vector_inputs) each entry k of
-    point i's view also gets a learned embedding of the pair invariants of its input vectors:
-    (r_k - r_i) . v_i, (r_k - r_i) . v_k and v_i . v_k for each input vector slot (embedded per
-    slot, then summed, so any number of vectors works). Without
-    it, i sees only its own velocity as a vector; where another body is heading relative to i
-    reaches i only through that body's pooled features (or, after a block, its moves).
     """
 
     layer_name = "VectorAttention"
@@ -59,11 +52,8 @@ class GAAttentionBackbone(Backbone):
         vector_inputs: bool = False,
         geometry_updates: bool = False,
         local_frames: bool = False,
-        pair_vector_features: bool = False,
     ):
         super().__init__()
-        if pair_vector_features and not (local_frames and vector_inputs):
-            raise ValueError("model.pair_vector_features=true needs model.local_frames=true and model.vector_inputs=true")
         import gaan.nn
 
         self.geometry_updates = bool(geometry_updates)
@@ -94,9 +84,6 @@ class GAAttentionBackbone(Backbone):
             self.vector_flag = nn.Parameter(torch.randn(width) / width**0.5)
         if self.geometry_updates:
             self.update_gates = nn.Parameter(torch.zeros(depth))
-        self.pair_vector_features = bool(pair_vector_features)
-        if self.pair_vector_features:
-            self.pair_mlps = nn.ModuleList(mlp(3, width, width) for _ in range(depth))
 
     def lift(self, r: Tensor) -> Tensor:
         """The geometry in the form the attention layers take (vectors here)."""
@@ -131,11 +118,7 @@ class GAAttentionBackbone(Backbone):
                 owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
                 h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
             if self.local_frames:
-                view, features, view_mask = self._local_views(r, h_all, full_mask, points)
-                if self.pair_vector_features:
-                    pair = self.pair_mlps[block](self._pair_invariants(r, points)).sum(-2)
-                    features = torch.cat([features[:, :, :points] + pair, features[:, :, points:]], 2)
-                out = attention(view, features, view_mask)
+                out = attention(*self._local_views(r, h_all, full_mask, points))
             else:
                 out = attention(r, h_all, mask=full_mask)
             if self.geometry_updates:
@@ -160,18 +143,6 @@ class GAAttentionBackbone(Backbone):
     def unlift(self, r: Tensor) -> Tensor:
         """Vectors (B, N, 3) back from the form the attention layers take."""
         return r
-
-    def _pair_invariants(self, r: Tensor, points: int) -> Tensor:
-        """(B, N, N, V, 3): for centre i, entry k and vector slot a, (r_k - r_i) . v_i^a,
-        (r_k - r_i) . v_k^a and v_i^a . v_k^a, in the layers' (normalized) geometry."""
-        batch = r.shape[0]
-        positions = self.unlift(r[:, :points])
-        vectors = self.unlift(r[:, points:]).reshape(batch, points, -1, positions.shape[-1])  # (B, N, V, D)
-        relative = positions[:, None, :, :] - positions[:, :, None, :]  # [b, i, k] = r_k - r_i
-        with_centre = torch.einsum("bikd,biad->bika", relative, vectors)
-        with_entry = torch.einsum("bikd,bkad->bika", relative, vectors)
-        between = torch.einsum("biad,bkad->bika", vectors, vectors)
-        return torch.stack([with_centre, with_entry, between], -1)
 
     @staticmethod
     def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int):
