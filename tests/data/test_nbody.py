@@ -280,3 +280,33 @@ def test_datamodule_uses_the_recipe_splits(tmp_path):
         NBodyDataModule(str(tmp_path), frame_out=49)
     with pytest.raises(ValueError, match="datamodule.recipe"):
         NBodyDataModule(str(tmp_path), recipe={"num_balls": 5})
+
+
+def test_negating_every_charge_leaves_the_trajectories_unchanged():
+    """The symmetry behind charge_flip_augmentation, checked on the simulator itself."""
+    charges, loc, vel = draw_charged_initial_conditions(np.random.RandomState(7), 4, SHORT)
+    loc_a, vel_a = simulate_charged_particles(charges, loc, vel, SHORT)
+    loc_b, vel_b = simulate_charged_particles(-charges, loc, vel, SHORT)
+    np.testing.assert_array_equal(loc_a, loc_b)
+    np.testing.assert_array_equal(vel_a, vel_b)
+    assert np.abs(loc_a[:, -1] - loc_a[:, 0]).max() > 0.1  # the bodies did move
+
+
+def test_charge_flip_augmentation_doubles_only_the_training_split(tmp_path):
+    from gaan.data.nbody import NBodyDataModule
+
+    recipe = {"num_steps": 1000, "num_train": 6, "num_valid": 3, "num_test": 2}
+    plain = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe)
+    flipped = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe,
+                              charge_flip_augmentation=True)
+    plain.setup()
+    flipped.setup()
+    assert {k: len(v) for k, v in flipped.splits.items()} == {"train": 8, "val": 3, "test": 2}
+    for i in range(4):
+        original, copy = plain.splits["train"][i], flipped.splits["train"][4 + i]
+        assert flipped.splits["train"][i]["features"].equal(original["features"])
+        assert copy["features"][:, 0].equal(-original["features"][:, 0])
+        assert copy["features"][:, 1].equal(original["features"][:, 1])
+        assert copy["targets"]["vectors"].equal(original["targets"]["vectors"])
+        assert copy["positions"].equal(original["positions"]) and copy["vectors"].equal(original["vectors"])
+    assert original["features"][:, 0].abs().min() == 1  # charges are +-1

@@ -564,6 +564,11 @@ class NBodyDataModule(PointCloudDataModule):
     test simulations), not the harness's random split; ``split_fractions`` is ignored.
     ``recipe`` (fields of :class:`NBodySmallRecipe`) changes the published recipe, e.g. for
     small smoke-test datasets.
+
+    ``charge_flip_augmentation=True`` adds to the training split a copy of every system with
+    all charges negated and the same target: forces depend on q_i q_j only, so the flipped
+    system follows exactly the same trajectory (tested on the simulator). It uses no data
+    beyond the published inputs; an epoch then has twice the steps.
     """
 
     name = "nbody"
@@ -576,9 +581,11 @@ class NBodyDataModule(PointCloudDataModule):
         frame_in: int = 30,
         frame_out: int = 40,
         recipe: NBodySmallRecipe | dict | None = None,
+        charge_flip_augmentation: bool = False,
         **kwargs,
     ):
         super().__init__(data_dir, **kwargs)
+        self.charge_flip_augmentation = bool(charge_flip_augmentation)
         if recipe is None:
             recipe = NBodySmallRecipe()
         elif not isinstance(recipe, NBodySmallRecipe):
@@ -630,4 +637,13 @@ class NBodyDataModule(PointCloudDataModule):
             raise RuntimeError(
                 f"{self.cache_path} holds {len(samples)} samples, expected {start}; delete it"
             )
+        if self.charge_flip_augmentation:
+            splits["train"] = splits["train"] + [charge_flipped(sample) for sample in splits["train"]]
         return splits
+
+
+def charge_flipped(sample: dict) -> dict:
+    """The same system with every charge negated (feature column 0): same dynamics, same target."""
+    features = sample["features"].clone()
+    features[:, 0] = -features[:, 0]
+    return {**sample, "features": features}
