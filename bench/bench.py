@@ -307,7 +307,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--compile", default="none", choices=["none", "gaan", "both"],
                    help="torch.compile these networks before timing (compile time not counted)")
-    p.add_argument("--compile-mode", default=None, choices=["default", "max-autotune-no-cudagraphs", "max-autotune"],
+    p.add_argument("--compile-mode", default="default", choices=["default", "max-autotune-no-cudagraphs", "max-autotune"],
                    help="torch.compile mode; max-autotune on a CPU also tries inductor's C++ GEMM templates "
                         "with fused epilogues (slow to compile)")
     p.add_argument("--blockwise", default="auto", choices=["auto", "always", "never"],
@@ -328,7 +328,7 @@ def main(argv=None):
     if args.quick:
         configs = [(2, 12, "single"), (2, 16, "single"), (2, 32, "single"), (3, 12, "single")]
     print(f"device={device} threads={torch.get_num_threads()} dtype={args.dtype} width={args.width} depth={args.depth}+1 "
-          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} mode={args.compile_mode or 'default'} gaan blockwise={args.blockwise} runs={args.runs} (medians) "
+          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} mode={args.compile_mode} gaan blockwise={args.blockwise} runs={args.runs} (medians) "
           f"torch={torch.__version__}", flush=True)
     rows = []
     for rank, points, mode in configs:
