@@ -12,6 +12,8 @@ from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorA
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 BACKBONES = [GAAttentionBackbone, GAMultivectorAttentionBackbone]
+# centroid frame; each point's local view with its own input vectors; with every point's
+FRAMES = [False, True, "all_vectors"]
 
 
 def cloud(batch=3, points=6, seed=0):
@@ -26,8 +28,10 @@ def cloud(batch=3, points=6, seed=0):
 
 def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False):
     torch.manual_seed(seed)
+    local_vectors = "all" if local_frames == "all_vectors" else "own"
     backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full",
-                              vector_inputs=vector_inputs, geometry_updates=True, local_frames=local_frames)
+                              vector_inputs=vector_inputs, geometry_updates=True,
+                              local_frames=bool(local_frames), local_vectors=local_vectors)
     with torch.no_grad():
         backbone.update_gates.fill_(gate)  # trained gates are non-zero; 0 would hide the updates
     head = CovariantVectorHead(width=8, num_vectors=1 if vector_inputs else 0)
@@ -41,7 +45,7 @@ def run(backbone, head, positions, features, velocities, mask):
 
 @pytest.mark.parametrize("backbone_class", BACKBONES)
 @pytest.mark.parametrize("vector_inputs", [False, True])
-@pytest.mark.parametrize("local_frames", [False, True])
+@pytest.mark.parametrize("local_frames", FRAMES)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_displacement_is_covariant_and_translation_invariant(backbone_class, vector_inputs, local_frames, seed):
     positions, features, velocities, mask = cloud(seed=seed)
@@ -60,7 +64,7 @@ def test_displacement_is_covariant_and_translation_invariant(backbone_class, vec
 
 
 @pytest.mark.parametrize("backbone_class", BACKBONES)
-@pytest.mark.parametrize("local_frames", [False, True])
+@pytest.mark.parametrize("local_frames", FRAMES)
 def test_permuting_points_permutes_displacement(backbone_class, local_frames):
     positions, features, velocities, mask = cloud()
     mask[:] = True
@@ -71,7 +75,7 @@ def test_permuting_points_permutes_displacement(backbone_class, local_frames):
     torch.testing.assert_close(permuted.vectors, out.vectors[:, perm], rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("local_frames", [False, True])
+@pytest.mark.parametrize("local_frames", FRAMES)
 def test_padding_garbage_does_not_move_real_points(local_frames):
     positions, features, velocities, mask = cloud()
     backbone, head = build(GAAttentionBackbone, True, local_frames=local_frames)
@@ -113,6 +117,31 @@ def test_local_frames_see_pair_distances():
         outputs[local_frames] = [backbone(x, features).invariants for x in (square, rectangle)]
     torch.testing.assert_close(*outputs[False], rtol=0, atol=1e-12)
     assert (outputs[True][0] - outputs[True][1]).abs().max() > 1e-3
+
+
+def test_all_vector_views_hold_every_points_vectors():
+    """local_vectors="all": point i's view is r_k - r_i for every k, then every point's input
+    vectors as given; "own": then only i's. Padding (and a padded centre) is masked out."""
+    positions, features, velocities, mask = cloud()
+    batch, points = mask.shape
+    r = torch.cat([positions, velocities.reshape(batch, points, 3)], 1)
+    h = torch.randn(batch, 2 * points, 4)
+    full_mask = torch.cat([mask, mask], 1)
+    view, view_features, view_mask = GAAttentionBackbone._local_views(r, h, full_mask, points, all_vectors=True)
+    assert view.shape == (batch, points, 2 * points, 3)
+    torch.testing.assert_close(view[:, 2, :points], positions - positions[:, 2:3])
+    torch.testing.assert_close(view[:, 2, points:], velocities[:, :, 0])
+    torch.testing.assert_close(view_features[:, 2, points:], h[:, points:])
+    assert not view_mask[0, 1, points + 4:].any() and view_mask[0, 1, points:points + 4].all()
+    assert not view_mask[0, 4:].any()  # a padded centre sees nothing
+    own_view, _, own_mask = GAAttentionBackbone._local_views(r, h, full_mask, points)
+    assert own_view.shape == (batch, points, points + 1, 3)
+    torch.testing.assert_close(own_view[:, 2, points], velocities[:, 2, 0])
+
+
+def test_unknown_local_vectors_names_the_key():
+    with pytest.raises(ValueError, match="local_vectors"):
+        GAAttentionBackbone(in_features=2, local_frames=True, local_vectors="others")
 
 
 def test_local_frames_train_with_finite_gradients():

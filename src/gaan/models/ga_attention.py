@@ -32,6 +32,10 @@ class GAAttentionBackbone(Backbone):
     through the layers' neighbour axis with reduction over that view. Pair distances
     |r_k - r_i| are then products of a single vector (as in EGNN messages), at the cost of
     about N times more tuples: meant for small clouds such as the N-body task.
+    `local_vectors` says which input vectors a view holds: "own" (the centre's only; others'
+    reach it through their features and moves) or "all" (every point's, as given: the N-body
+    velocities of the other bodies enter the centre's tuples directly, as in the node
+    multivectors of CGENN messages; (N + N V)**2 instead of (N + V)**2 rank-2 tuples per point).
     """
 
     layer_name = "VectorAttention"
@@ -52,9 +56,14 @@ class GAAttentionBackbone(Backbone):
         vector_inputs: bool = False,
         geometry_updates: bool = False,
         local_frames: bool = False,
+        local_vectors: str = "own",
     ):
         super().__init__()
         import gaan.nn
+        from gaan.nn.validation import check_choice
+
+        check_choice("local_vectors", local_vectors, ("own", "all"))
+        self.local_vectors = local_vectors
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
@@ -118,7 +127,7 @@ class GAAttentionBackbone(Backbone):
                 owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
                 h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
             if self.local_frames:
-                out = attention(*self._local_views(r, h_all, full_mask, points))
+                out = attention(*self._local_views(r, h_all, full_mask, points, self.local_vectors == "all"))
             else:
                 out = attention(r, h_all, mask=full_mask)
             if self.geometry_updates:
@@ -145,15 +154,19 @@ class GAAttentionBackbone(Backbone):
         return r
 
     @staticmethod
-    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int):
+    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int, all_vectors: bool = False):
         """Each point's view (B, N, N + V, ...): every point relative to it, then its own V
-        input vectors as given (others' vectors reach it through their features and moves)."""
+        input vectors as given, or (`all_vectors`) every point's, (B, N, N + N V, ...)."""
         batch = r.shape[0]
         relative = r[:, None, :points] - r[:, :points, None]
-        own = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
-        view = torch.cat([relative, own(r)], 2)
-        features = torch.cat([h[:, None, :points].expand(-1, points, -1, -1), own(h)], 2)
-        view_mask = torch.cat([mask[:, None, :points] & mask[:, :points, None], own(mask[..., None])[..., 0]], 2)
+        if all_vectors:
+            vectors_of = lambda x: x[:, None, points:].expand(batch, points, *x[:, points:].shape[1:])  # noqa: E731
+        else:
+            vectors_of = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
+        view = torch.cat([relative, vectors_of(r)], 2)
+        features = torch.cat([h[:, None, :points].expand(-1, points, -1, -1), vectors_of(h)], 2)
+        centre = mask[:, :points, None]
+        view_mask = torch.cat([mask[:, None, :points] & centre, vectors_of(mask[..., None])[..., 0] & centre], 2)
         return view, features, view_mask
 
 
