@@ -12,8 +12,9 @@ from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorA
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 BACKBONES = [GAAttentionBackbone, GAMultivectorAttentionBackbone]
-# centroid frame; each point's local view with its own input vectors; with every point's
-FRAMES = [False, True, "all_vectors"]
+# centroid frame; each point's local view with its own input vectors, every point's, or
+# every point's relative to its own
+FRAMES = [False, True, "all", "relative"]
 
 
 def cloud(batch=3, points=6, seed=0):
@@ -28,7 +29,7 @@ def cloud(batch=3, points=6, seed=0):
 
 def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False):
     torch.manual_seed(seed)
-    local_vectors = "all" if local_frames == "all_vectors" else "own"
+    local_vectors = local_frames if isinstance(local_frames, str) else "own"
     backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full",
                               vector_inputs=vector_inputs, geometry_updates=True,
                               local_frames=bool(local_frames), local_vectors=local_vectors)
@@ -119,24 +120,32 @@ def test_local_frames_see_pair_distances():
     assert (outputs[True][0] - outputs[True][1]).abs().max() > 1e-3
 
 
-def test_all_vector_views_hold_every_points_vectors():
+def test_local_views_hold_the_chosen_vectors():
     """local_vectors="all": point i's view is r_k - r_i for every k, then every point's input
-    vectors as given; "own": then only i's. Padding (and a padded centre) is masked out."""
+    vectors as given; "relative": u_k - u_i, and u_i in i's own slot; "own": only u_i.
+    Padding (and a padded centre) is masked out."""
     positions, features, velocities, mask = cloud()
     batch, points = mask.shape
     r = torch.cat([positions, velocities.reshape(batch, points, 3)], 1)
     h = torch.randn(batch, 2 * points, 4)
     full_mask = torch.cat([mask, mask], 1)
-    view, view_features, view_mask = GAAttentionBackbone._local_views(r, h, full_mask, points, all_vectors=True)
+    view, view_features, view_mask = GAAttentionBackbone._local_views(r, h, full_mask, points, "all")
     assert view.shape == (batch, points, 2 * points, 3)
     torch.testing.assert_close(view[:, 2, :points], positions - positions[:, 2:3])
     torch.testing.assert_close(view[:, 2, points:], velocities[:, :, 0])
     torch.testing.assert_close(view_features[:, 2, points:], h[:, points:])
     assert not view_mask[0, 1, points + 4:].any() and view_mask[0, 1, points:points + 4].all()
     assert not view_mask[0, 4:].any()  # a padded centre sees nothing
-    own_view, _, own_mask = GAAttentionBackbone._local_views(r, h, full_mask, points)
+    relative_view, relative_features, relative_mask = GAAttentionBackbone._local_views(r, h, full_mask, points, "relative")
+    u = velocities[:, :, 0]
+    expected = u - u[:, 2:3]
+    expected[:, 2] = u[:, 2]
+    torch.testing.assert_close(relative_view[:, 2, points:], expected)
+    torch.testing.assert_close(relative_view[:, :, :points], view[:, :, :points])
+    assert torch.equal(relative_features, view_features) and torch.equal(relative_mask, view_mask)
+    own_view, _, _ = GAAttentionBackbone._local_views(r, h, full_mask, points, "own")
     assert own_view.shape == (batch, points, points + 1, 3)
-    torch.testing.assert_close(own_view[:, 2, points], velocities[:, 2, 0])
+    torch.testing.assert_close(own_view[:, 2, points], u[:, 2])
 
 
 def test_unknown_local_vectors_names_the_key():

@@ -33,9 +33,12 @@ class GAAttentionBackbone(Backbone):
     |r_k - r_i| are then products of a single vector (as in EGNN messages), at the cost of
     about N times more tuples: meant for small clouds such as the N-body task.
     `local_vectors` says which input vectors a view holds: "own" (the centre's only; others'
-    reach it through their features and moves) or "all" (every point's, as given: the N-body
+    reach it through their features and moves), "all" (every point's, as given: the N-body
     velocities of the other bodies enter the centre's tuples directly, as in the node
-    multivectors of CGENN messages; (N + N V)**2 instead of (N + V)**2 rank-2 tuples per point).
+    multivectors of CGENN messages) or "relative" (every other point's relative to the
+    centre's, u_k - u_i, and the centre's own u_i: the same information, in the frame moving
+    with the centre, where a pair's closing speed is one vector). "all" and "relative" cost
+    (N + N V)**2 instead of (N + V)**2 rank-2 tuples per point.
     """
 
     layer_name = "VectorAttention"
@@ -62,7 +65,7 @@ class GAAttentionBackbone(Backbone):
         import gaan.nn
         from gaan.nn.validation import check_choice
 
-        check_choice("local_vectors", local_vectors, ("own", "all"))
+        check_choice("local_vectors", local_vectors, ("own", "all", "relative"))
         self.local_vectors = local_vectors
 
         self.geometry_updates = bool(geometry_updates)
@@ -127,7 +130,7 @@ class GAAttentionBackbone(Backbone):
                 owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
                 h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
             if self.local_frames:
-                out = attention(*self._local_views(r, h_all, full_mask, points, self.local_vectors == "all"))
+                out = attention(*self._local_views(r, h_all, full_mask, points, self.local_vectors))
             else:
                 out = attention(r, h_all, mask=full_mask)
             if self.geometry_updates:
@@ -154,16 +157,24 @@ class GAAttentionBackbone(Backbone):
         return r
 
     @staticmethod
-    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int, all_vectors: bool = False):
+    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int, vectors: str = "own"):
         """Each point's view (B, N, N + V, ...): every point relative to it, then its own V
-        input vectors as given, or (`all_vectors`) every point's, (B, N, N + N V, ...)."""
+        input vectors as given; or, for `vectors` "all" / "relative", (B, N, N + N V, ...):
+        every point's V input vectors as given / relative to the centre's (its own as given)."""
         batch = r.shape[0]
         relative = r[:, None, :points] - r[:, :points, None]
-        if all_vectors:
-            vectors_of = lambda x: x[:, None, points:].expand(batch, points, *x[:, points:].shape[1:])  # noqa: E731
+        per_point = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
+        if vectors == "own":
+            vectors_of = per_point
         else:
-            vectors_of = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
-        view = torch.cat([relative, vectors_of(r)], 2)
+            vectors_of = lambda x: x[:, None, points:].expand(batch, points, *x[:, points:].shape[1:])  # noqa: E731
+        view_vectors = vectors_of(r)
+        if vectors == "relative":
+            own = per_point(r)  # (B, N, V, C)
+            others = view_vectors.reshape(batch, points, points, *own.shape[2:]) - own[:, :, None]
+            self_slot = torch.eye(points, dtype=torch.bool, device=r.device).reshape(1, points, points, 1, 1)
+            view_vectors = torch.where(self_slot, own[:, :, None], others).reshape(view_vectors.shape)
+        view = torch.cat([relative, view_vectors], 2)
         features = torch.cat([h[:, None, :points].expand(-1, points, -1, -1), vectors_of(h)], 2)
         centre = mask[:, :points, None]
         view_mask = torch.cat([mask[:, None, :points] & centre, vectors_of(mask[..., None])[..., 0] & centre], 2)
