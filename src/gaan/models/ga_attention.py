@@ -39,6 +39,14 @@ class GAAttentionBackbone(Backbone):
     centre's, u_k - u_i, and the centre's own u_i: the same information, in the frame moving
     with the centre, where a pair's closing speed is one vector). "all" and "relative" cost
     (N + N V)**2 instead of (N + V)**2 rank-2 tuples per point.
+
+    With `pair_messages=True` (instead of local frames) every block sends one message per
+    ordered pair (i, k != i), as in EGNN/CGENN message passing: attention over the pair's small
+    view {r_k - r_i with k's features, i's input vectors and k's input vectors with their
+    owners' features} (without input vectors: {origin with i's features, r_k - r_i}), reduced
+    to an invariant message and, for geometry updates, a covariant one; point i sums its
+    messages over k. Interactions are pairwise by construction (forces are), and the
+    tuples number N (N - 1) (1 + 2 V)**2 per cloud: 9 N (N - 1) for one vector per point.
     """
 
     layer_name = "VectorAttention"
@@ -60,6 +68,7 @@ class GAAttentionBackbone(Backbone):
         geometry_updates: bool = False,
         local_frames: bool = False,
         local_vectors: str = "own",
+        pair_messages: bool = False,
     ):
         super().__init__()
         import gaan.nn
@@ -67,6 +76,9 @@ class GAAttentionBackbone(Backbone):
 
         check_choice("local_vectors", local_vectors, ("own", "all", "relative"))
         self.local_vectors = local_vectors
+        self.pair_messages = bool(pair_messages)
+        if self.pair_messages and local_frames:
+            raise ValueError("model.pair_messages=true and model.local_frames=true are exclusive: pick one kind of view")
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
@@ -78,7 +90,7 @@ class GAAttentionBackbone(Backbone):
             attention_layer(
                 width,
                 rank=rank,
-                reduce=self.local_frames,  # a local view is reduced to its centre point
+                reduce=self.local_frames or self.pair_messages,  # a local or pair view is reduced to one output
                 invariant_mode=invariant_mode,
                 covariant_mode=covariant_mode,
                 merge=merge,
@@ -111,7 +123,7 @@ class GAAttentionBackbone(Backbone):
                 "must provide per-point 'vectors', e.g. task=nbody)"
             )
         use_vectors = self.uses_vectors and vectors.shape[2] > 0
-        points = positions.shape[1]
+        batch_size, points = positions.shape[:2]
         if use_vectors:
             batch, _, count, dim = vectors.shape
             vector_mask = mask[:, :, None].expand(batch, points, count)
@@ -131,6 +143,12 @@ class GAAttentionBackbone(Backbone):
                 h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
             if self.local_frames:
                 out = attention(*self._local_views(r, h_all, full_mask, points, self.local_vectors))
+            elif self.pair_messages:
+                view, view_features, view_mask = self._pair_views(r, h_all, full_mask, points)
+                out = attention(view, view_features, mask=view_mask)
+                # a message per ordered pair (zero for masked pairs), summed over senders k
+                pair_sum = lambda x: x.reshape(batch_size, points, points, -1).sum(2)  # noqa: E731
+                out = tuple(pair_sum(x) for x in out) if isinstance(out, tuple) else pair_sum(out)
             else:
                 out = attention(r, h_all, mask=full_mask)
             if self.geometry_updates:
@@ -179,6 +197,30 @@ class GAAttentionBackbone(Backbone):
         centre = mask[:, :points, None]
         view_mask = torch.cat([mask[:, None, :points] & centre, vectors_of(mask[..., None])[..., 0] & centre], 2)
         return view, features, view_mask
+
+
+    @staticmethod
+    def _pair_views(r: Tensor, h: Tensor, mask: Tensor, points: int):
+        """The view of every ordered pair (i, k), flattened to (B, N N, K, ...): r_k - r_i with
+        k's features, then i's and k's V input vectors as given with their features (V > 0), or
+        the origin with i's features, then r_k - r_i (V = 0). Self pairs are masked."""
+        batch = r.shape[0]
+        per_point = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
+        receiver = lambda x: x[:, :, None].expand(batch, points, points, *x.shape[2:])  # noqa: E731
+        sender = lambda x: x[:, None].expand(batch, points, points, *x.shape[2:])  # noqa: E731
+        relative = (r[:, None, :points] - r[:, :points, None])[:, :, :, None]  # (B, N, N, 1, C)
+        h_points = h[:, :points, None]  # (B, N, 1, D)
+        if r.shape[1] > points:
+            view = torch.cat([relative, receiver(per_point(r)), sender(per_point(r))], 3)
+            features = torch.cat([sender(h_points), receiver(per_point(h)), sender(per_point(h))], 3)
+        else:
+            view = torch.cat([torch.zeros_like(relative), relative], 3)
+            features = torch.cat([receiver(h_points), sender(h_points)], 3)
+        others = ~torch.eye(points, dtype=torch.bool, device=r.device)
+        pair_mask = mask[:, :points, None] & mask[:, None, :points] & others
+        view_mask = pair_mask[..., None].expand(*pair_mask.shape, view.shape[3])
+        flat = lambda x: x.reshape(batch, points * points, *x.shape[3:])  # noqa: E731
+        return flat(view), flat(features), flat(view_mask)
 
 
 class GAMultivectorAttentionBackbone(GAAttentionBackbone):
