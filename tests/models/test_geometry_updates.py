@@ -240,3 +240,26 @@ def test_moves_are_bounded_far_outside_the_training_range(local_frames):
     lengths = out.vectors.norm(dim=-1)
     assert lengths.max() <= 0.7 + 0.4 + 1e-9
     assert lengths[1].max() > 0.5  # the moves are not all tiny: the bound is what holds them
+
+
+@pytest.mark.parametrize("local_frames", [True, "pairs"])
+def test_feature_norm_keeps_symmetries_and_ignores_padding(local_frames):
+    positions, features, velocities, mask = cloud()
+    torch.manual_seed(0)
+    pairs = local_frames == "pairs"
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, rank=2, vector_inputs=True, geometry_updates=True,
+                                   local_frames=not pairs, pair_messages=pairs, feature_norm=True).double().eval()
+    with torch.no_grad():
+        backbone.update_gates.fill_(0.7)
+    out = backbone(positions, features, mask, vectors=velocities)
+    plain = GAAttentionBackbone(in_features=2, width=8, depth=2, rank=2, vector_inputs=True, geometry_updates=True,
+                                local_frames=not pairs, pair_messages=pairs).double().eval()
+    plain.load_state_dict(backbone.state_dict(), strict=False)
+    assert (plain(positions, features, mask, vectors=velocities).invariants - out.invariants).abs().max() > 1e-3
+    R = random_orthogonal(3, torch.Generator().manual_seed(5))
+    garbage = positions.clone()
+    garbage[0, 4:] = 40.0
+    moved = backbone(garbage @ R.T, features, mask, vectors=velocities @ R.T)
+    torch.testing.assert_close(moved.invariants, out.invariants, rtol=0, atol=1e-10)
+    torch.testing.assert_close(moved.vectors, out.vectors @ R.T, rtol=0, atol=1e-10)
+    assert torch.all(out.invariants[~mask] == 0)

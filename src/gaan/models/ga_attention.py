@@ -69,6 +69,7 @@ class GAAttentionBackbone(Backbone):
         local_frames: bool = False,
         local_vectors: str = "own",
         pair_messages: bool = False,
+        feature_norm: bool = False,
     ):
         super().__init__()
         import gaan.nn
@@ -100,6 +101,11 @@ class GAAttentionBackbone(Backbone):
             for _ in range(depth)
         )
         self.mlps = nn.ModuleList(mlp(width, 2 * width, width) for _ in range(depth))
+        # pre-norm residual blocks (as in pre-LN transformers): the residual stream grows with
+        # depth, each block's input is kept at unit scale; one more norm before the head
+        self.feature_norms = (
+            nn.ModuleList(nn.LayerNorm(width) for _ in range(2 * depth + 1)) if feature_norm else None
+        )
         # Scale-normalizing the geometry keeps attention logits in range for any unit system.
         self.norm = gaan.nn.MomentumLayerNormalization() if normalize else None
         if self.uses_vectors:
@@ -136,11 +142,12 @@ class GAAttentionBackbone(Backbone):
         r = self.lift(r)
         start = r
         for block, (attention, point_mlp) in enumerate(zip(self.attention, self.mlps)):
-            h_all = h
+            h_in = self.feature_norms[2 * block](h) * weights if self.feature_norms is not None else h
+            h_all = h_in
             if use_vectors:
                 # vector entries carry their owner's current state, flagged as vectors
-                owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
-                h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
+                owner = (h_in[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
+                h_all = torch.cat([h_in, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
             if self.local_frames:
                 out = attention(*self._local_views(r, h_all, full_mask, points, self.local_vectors))
             elif self.pair_messages:
@@ -162,12 +169,15 @@ class GAAttentionBackbone(Backbone):
                 step = self.update_gates[block] * moves * weights
                 r = torch.cat([r[:, :points] + step, r[:, points:]], 1)
             h = (h + out[:, :points]) * weights
-            h = (h + point_mlp(h)) * weights
+            mlp_in = self.feature_norms[2 * block + 1](h) if self.feature_norms is not None else h
+            h = (h + point_mlp(mlp_in)) * weights
         displacement = None
         if self.geometry_updates:
             displacement = self.unlift(r[:, :points] - start[:, :points])
             if self.norm is not None:
                 displacement = displacement * self.norm.norm.to(displacement.dtype)  # back to input units
+        if self.feature_norms is not None:
+            h = self.feature_norms[-1](h) * weights
         return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=displacement)
 
     def unlift(self, r: Tensor) -> Tensor:
