@@ -32,6 +32,11 @@ class GAAttentionBackbone(Backbone):
     through the layers' neighbour axis with reduction over that view. Pair distances
     |r_k - r_i| are then products of a single vector (as in EGNN messages), at the cost of
     about N times more tuples: meant for small clouds such as the N-body task.
+
+    `include_normalized_products=True` also feeds every product divided by its norm to the
+    layers: unit directions as covariants (a pair force is r_ik / |r_ik| times a function of
+    |r_ik|, instead of r_ik times a function that must grow like |r_ik|**-3) and cosines as
+    invariants, at no extra tuples.
     """
 
     layer_name = "VectorAttention"
@@ -52,6 +57,7 @@ class GAAttentionBackbone(Backbone):
         vector_inputs: bool = False,
         geometry_updates: bool = False,
         local_frames: bool = False,
+        include_normalized_products: bool = False,
     ):
         super().__init__()
         import gaan.nn
@@ -72,6 +78,7 @@ class GAAttentionBackbone(Backbone):
                 merge=merge,
                 join=join,
                 heads=heads,
+                include_normalized_products=include_normalized_products,
             )
             for _ in range(depth)
         )
