@@ -24,12 +24,15 @@ def cloud(batch=3, points=6, seed=0):
     return positions, features, velocities, mask
 
 
-def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False):
+def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False, vector_channels=0):
     torch.manual_seed(seed)
-    backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full",
-                              vector_inputs=vector_inputs, geometry_updates=True, local_frames=local_frames)
+    backbone = backbone_class(in_features=2, width=8, depth=3 if vector_channels else 2, rank=2, invariant_mode="full",
+                              vector_inputs=vector_inputs, geometry_updates=True, local_frames=local_frames,
+                              vector_channels=vector_channels)
     with torch.no_grad():
         backbone.update_gates.fill_(gate)  # trained gates are non-zero; 0 would hide the updates
+        if vector_channels:
+            backbone.hidden_gates.fill_(gate)
     head = CovariantVectorHead(width=8, num_vectors=1 if vector_inputs else 0)
     return backbone.double().eval(), head.double().eval()
 
@@ -42,10 +45,10 @@ def run(backbone, head, positions, features, velocities, mask):
 @pytest.mark.parametrize("backbone_class", BACKBONES)
 @pytest.mark.parametrize("vector_inputs", [False, True])
 @pytest.mark.parametrize("local_frames", [False, True])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_displacement_is_covariant_and_translation_invariant(backbone_class, vector_inputs, local_frames, seed):
+@pytest.mark.parametrize("seed,vector_channels", [(0, 0), (1, 0), (2, 2)])
+def test_displacement_is_covariant_and_translation_invariant(backbone_class, vector_inputs, local_frames, seed, vector_channels):
     positions, features, velocities, mask = cloud(seed=seed)
-    backbone, head = build(backbone_class, vector_inputs, seed, local_frames=local_frames)
+    backbone, head = build(backbone_class, vector_inputs, seed, local_frames=local_frames, vector_channels=vector_channels)
     out, prediction = run(backbone, head, positions, features, velocities, mask)
     R = random_orthogonal(3, torch.Generator().manual_seed(seed + 10))
     if backbone_class is GAMultivectorAttentionBackbone:
@@ -61,10 +64,11 @@ def test_displacement_is_covariant_and_translation_invariant(backbone_class, vec
 
 @pytest.mark.parametrize("backbone_class", BACKBONES)
 @pytest.mark.parametrize("local_frames", [False, True])
-def test_permuting_points_permutes_displacement(backbone_class, local_frames):
+@pytest.mark.parametrize("vector_channels", [0, 2])
+def test_permuting_points_permutes_displacement(backbone_class, local_frames, vector_channels):
     positions, features, velocities, mask = cloud()
     mask[:] = True
-    backbone, head = build(backbone_class, True, local_frames=local_frames)
+    backbone, head = build(backbone_class, True, local_frames=local_frames, vector_channels=vector_channels)
     out, _ = run(backbone, head, positions, features, velocities, mask)
     perm = torch.randperm(positions.shape[1], generator=torch.Generator().manual_seed(3))
     permuted, _ = run(backbone, head, positions[:, perm], features[:, perm], velocities[:, perm], mask)
@@ -72,9 +76,10 @@ def test_permuting_points_permutes_displacement(backbone_class, local_frames):
 
 
 @pytest.mark.parametrize("local_frames", [False, True])
-def test_padding_garbage_does_not_move_real_points(local_frames):
+@pytest.mark.parametrize("vector_channels", [0, 2])
+def test_padding_garbage_does_not_move_real_points(local_frames, vector_channels):
     positions, features, velocities, mask = cloud()
-    backbone, head = build(GAAttentionBackbone, True, local_frames=local_frames)
+    backbone, head = build(GAAttentionBackbone, True, local_frames=local_frames, vector_channels=vector_channels)
     out, _ = run(backbone, head, positions, features, velocities, mask)
     garbage, garbage_velocities = positions.clone(), velocities.clone()
     garbage[0, 4:] = 50.0
@@ -170,3 +175,35 @@ def test_normalized_products_keep_covariance_and_finite_gradients_at_the_origin(
     (out.vectors.square().sum() + out.invariants.square().sum()).backward()
     grads = [p.grad for p in backbone.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_hidden_vectors_start_inert_and_every_parameter_learns():
+    """vector_channels: with closed gates the hidden vectors stay zero (training starts from
+    the plain backbone), yet every parameter gets a gradient (none unused, as DDP needs),
+    and open gates change the displacement."""
+    positions, features, velocities, mask = cloud()
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=3, vector_inputs=True, geometry_updates=True,
+                                   local_frames=True, vector_channels=2).double()
+    plain = GAAttentionBackbone(in_features=2, width=8, depth=3, vector_inputs=True, geometry_updates=True,
+                                local_frames=True).double()
+    assert [layer.covariant_channels for layer in backbone.attention] == [3, 3, 1]
+    with torch.no_grad():
+        backbone.update_gates.fill_(0.5)
+    head = CovariantVectorHead(width=8, num_vectors=1).double()
+    target = torch.randn_like(positions)
+    torch.nn.functional.mse_loss(head(backbone(positions, features, mask, vectors=velocities)), target).backward()
+    unused = [name for name, p in backbone.named_parameters() if p.grad is None or p.grad.abs().max() == 0]
+    assert unused == [], unused
+    closed = backbone(positions, features, mask, vectors=velocities).vectors
+    with torch.no_grad():
+        backbone.hidden_gates.fill_(0.5)
+    assert (backbone(positions, features, mask, vectors=velocities).vectors - closed).abs().max() > 1e-7  # roundoff: 1e-17
+    assert plain.update_gates.shape == backbone.update_gates.shape
+
+
+def test_vector_channels_need_geometry_updates():
+    with pytest.raises(ValueError, match="model.vector_channels"):
+        GAAttentionBackbone(in_features=2, vector_channels=2)
+    with pytest.raises(ValueError, match="model.vector_channels"):
+        GAAttentionBackbone(in_features=2, geometry_updates=True, vector_channels=-1)

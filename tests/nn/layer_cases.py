@@ -34,6 +34,7 @@ class Case:
     include_normalized_products: bool = False
     convex_covariants: bool = False
     linear_terms: int = 0
+    covariant_channels: int = 1  # ignored by invariant-only layers
     n_dim: int = 4
 
     @property
@@ -64,6 +65,7 @@ class Case:
             include_normalized_products=self.include_normalized_products,
             convex_covariants=self.convex_covariants,
             linear_terms=self.linear_terms,
+            covariant_channels=self.covariant_channels,
             mlp_hidden=8,
         )
         return layer.to(dtype)

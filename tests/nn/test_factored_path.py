@@ -19,6 +19,8 @@ CASES = [
     (gnn.MultivectorAttention, 8, dict(rank=2, reduce=False, invariant_mode="full", merge="concat")),
     (gnn.Multivector2MultivectorAttention, 8, dict(rank=2, linear_terms=1)),
     (gnn.TiedMultivectorAttention, 4, dict(rank=2, dim=2, reduce=False)),
+    (gnn.TiedVectorAttention, 3, dict(rank=2, reduce=False, heads=2, covariant_channels=3)),
+    (gnn.Vector2VectorAttention, 3, dict(rank=2, reduce=True, covariant_channels=2)),
 ]
 
 

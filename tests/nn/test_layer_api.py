@@ -45,6 +45,13 @@ def test_output_shapes_documented():
     assert gnn.LabeledVectorAttention(D, reduce=False)(r, v, torch.randn(B, L, D)).shape == (B, L, N, 3)
     assert gnn.VectorAttention(D, dim=2)(torch.randn(B, N, 2), v).shape == (B, D)
     torch.testing.assert_close(gnn.Multivector2Vector()(m), r)
+    # several covariant channels: (..., C, components), labeled and neighbour axes included
+    vectors, invariants = gnn.TiedVectorAttention(D, reduce=False, covariant_channels=3)(r, v)
+    assert vectors.shape == (B, N, 3, 3) and invariants.shape == (B, N, D)
+    assert gnn.Vector2VectorAttention(D, covariant_channels=2)(r, v).shape == (B, 2, 3)
+    assert gnn.LabeledVectorAttention(D, covariant_channels=2)(r, v, torch.randn(B, L, D)).shape == (B, L, 2, 3)
+    neighbours = torch.randn(B, N, 4, 3), torch.randn(B, N, 4, D)
+    assert gnn.Vector2VectorAttention(D, covariant_channels=2)(*neighbours).shape == (B, N, 2, 3)
 
 
 @pytest.mark.parametrize("kind", ["VectorAttention", "Vector2VectorAttention", "TiedVectorAttention"])
@@ -118,6 +125,7 @@ def test_float32_and_float64_follow_the_module():
         (dict(heads=3), "heads=3 must divide n_dim=4"),
         (dict(dim=4), "dim must be one of"),
         (dict(linear_terms=2, parity=True), "linear_terms needs"),
+        (dict(covariant_channels=0), "covariant_channels must be an integer >= 1"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):

@@ -43,6 +43,7 @@ def layer_cases(draw) -> Case:
         include_normalized_products=draw(st.booleans()),
         convex_covariants=draw(st.booleans()),
         linear_terms=draw(st.sampled_from([0, 2])) if linear_allowed else 0,
+        covariant_channels=draw(st.sampled_from([1, 3])),
     )
 
 

@@ -33,6 +33,14 @@ class GAAttentionBackbone(Backbone):
     |r_k - r_i| are then products of a single vector (as in EGNN messages), at the cost of
     about N times more tuples: meant for small clouds such as the N-body task.
 
+    With `vector_channels=K > 0` (needs `geometry_updates`) every point also carries K hidden
+    covariant vectors, zero at the start: each block's tied layer has 1 + K covariant output
+    channels, the first moves the point, the others update the hidden vectors (through their
+    own gates, which start at 0; the last block has none to update), and the hidden vectors join the attention set as K more
+    entries per point, like input vectors (with a learned flag per channel): per-point
+    covariant state beyond the position (cost: (N + V + K)**2 instead of (N + V)**2 rank-2
+    tuples per point with local frames).
+
     `include_normalized_products=True` also feeds every product divided by its norm to the
     layers: unit directions as covariants (a pair force is r_ik / |r_ik| times a function of
     |r_ik|, instead of r_ik times a function that must grow like |r_ik|**-3) and cosines as
@@ -58,9 +66,16 @@ class GAAttentionBackbone(Backbone):
         geometry_updates: bool = False,
         local_frames: bool = False,
         include_normalized_products: bool = False,
+        vector_channels: int = 0,
     ):
         super().__init__()
         import gaan.nn
+
+        if vector_channels < 0 or int(vector_channels) != vector_channels:
+            raise ValueError(f"model.vector_channels must be an integer >= 0, got {vector_channels!r}")
+        if vector_channels and not geometry_updates:
+            raise ValueError("model.vector_channels > 0 needs model.geometry_updates=true (tied layers update the hidden vectors)")
+        self.vector_channels = int(vector_channels)
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
@@ -79,8 +94,10 @@ class GAAttentionBackbone(Backbone):
                 join=join,
                 heads=heads,
                 include_normalized_products=include_normalized_products,
+                # the last block's hidden updates would reach nothing (and be unused parameters under DDP)
+                **({"covariant_channels": 1 + self.vector_channels * (block < depth - 1)} if self.geometry_updates else {}),
             )
-            for _ in range(depth)
+            for block in range(depth)
         )
         self.mlps = nn.ModuleList(mlp(width, 2 * width, width) for _ in range(depth))
         # Scale-normalizing the geometry keeps attention logits in range for any unit system.
@@ -91,6 +108,9 @@ class GAAttentionBackbone(Backbone):
             self.vector_flag = nn.Parameter(torch.randn(width) / width**0.5)
         if self.geometry_updates:
             self.update_gates = nn.Parameter(torch.zeros(depth))
+        if self.vector_channels:
+            self.hidden_flags = nn.Parameter(torch.randn(self.vector_channels, width) / width**0.5)
+            self.hidden_gates = nn.Parameter(torch.zeros(depth - 1, self.vector_channels))
 
     def lift(self, r: Tensor) -> Tensor:
         """The geometry in the form the attention layers take (vectors here)."""
@@ -106,46 +126,61 @@ class GAAttentionBackbone(Backbone):
                 "must provide per-point 'vectors', e.g. task=nbody)"
             )
         use_vectors = self.uses_vectors and vectors.shape[2] > 0
-        points = positions.shape[1]
+        batch, points = positions.shape[:2]
         if use_vectors:
-            batch, _, count, dim = vectors.shape
+            count = vectors.shape[2]
             vector_mask = mask[:, :, None].expand(batch, points, count)
             v = self.vector_norm(vectors, mask=vector_mask) if self.vector_norm is not None else vectors
-            r = torch.cat([r, v.reshape(batch, points * count, dim)], 1)
-            full_mask = torch.cat([mask, vector_mask.reshape(batch, points * count)], 1)
-            vector_weights = vector_mask.reshape(batch, points * count, 1).to(h.dtype)
         else:
-            full_mask = mask
-        r = self.lift(r)
+            v = positions.new_zeros(batch, points, 0, positions.shape[-1])
+        r, v = self.lift(r), self.lift(v)
+        # hidden covariant vectors, updated by the blocks like the positions
+        u = r.new_zeros(batch, points, self.vector_channels, r.shape[-1])
+        # per-point extra entries of the attention set (input, then hidden vectors), point-major
+        extras = v.shape[2] + self.vector_channels
+        extra_mask = mask[:, :, None].expand(batch, points, extras).reshape(batch, points * extras)
+        full_mask = torch.cat([mask, extra_mask], 1)
+        extra_weights = extra_mask[..., None].to(h.dtype)
+        flags = []
+        if use_vectors:
+            flags.append(self.vector_flag.expand(v.shape[2], self.width))
+        if self.vector_channels:
+            flags.append(self.hidden_flags)
         start = r
         for block, (attention, point_mlp) in enumerate(zip(self.attention, self.mlps)):
-            h_all = h
-            if use_vectors:
-                # vector entries carry their owner's current state, flagged as vectors
-                owner = (h[:, :, None, :] + self.vector_flag).expand(batch, points, count, self.width)
-                h_all = torch.cat([h, owner.reshape(batch, points * count, self.width) * vector_weights], 1)
+            r_all, h_all = r, h
+            if extras:
+                # extra entries carry their owner's current state, flagged by kind
+                owner = h[:, :, None, :] + torch.cat(flags, 0)
+                h_all = torch.cat([h, owner.reshape(batch, points * extras, self.width) * extra_weights], 1)
+                r_all = torch.cat([r, torch.cat([v, u], 2).reshape(batch, points * extras, -1)], 1)
             if self.local_frames:
-                out = attention(*self._local_views(r, h_all, full_mask, points))
+                out = attention(*self._local_views(r_all, h_all, full_mask, points))
             else:
-                out = attention(r, h_all, mask=full_mask)
+                out = attention(r_all, h_all, mask=full_mask)
             if self.geometry_updates:
                 moves, out = out
                 moves = moves[:, :points]
-                # soft clip to unit length (one running mean point norm): far outside the
-                # training range a block's covariant output grows like |r|**2 and would throw
-                # points away; typical moves (~0.3) pass almost unchanged
-                moves = moves * torch.rsqrt(1 + moves.square().sum(-1, keepdim=True))
-                # only the point entries move; input vectors (velocities) stay as given
-                step = self.update_gates[block] * moves * weights
-                r = torch.cat([r[:, :points] + step, r[:, points:]], 1)
+                if moves.dim() == 4:  # (B, N, 1 + K, C): the position's move, then the hidden vectors'
+                    moves, hidden_moves = moves[:, :, 0], moves[:, :, 1:]
+                    u = u + self.hidden_gates[block][:, None] * self._soft_clip(hidden_moves) * weights[..., None]
+                # only the points move; input vectors (velocities) stay as given
+                r = r + self.update_gates[block] * self._soft_clip(moves) * weights
             h = (h + out[:, :points]) * weights
             h = (h + point_mlp(h)) * weights
         displacement = None
         if self.geometry_updates:
-            displacement = self.unlift(r[:, :points] - start[:, :points])
+            displacement = self.unlift(r - start)
             if self.norm is not None:
                 displacement = displacement * self.norm.norm.to(displacement.dtype)  # back to input units
         return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=displacement)
+
+    @staticmethod
+    def _soft_clip(moves: Tensor) -> Tensor:
+        """Soft clip to unit length (one running mean point norm): far outside the training
+        range a block's covariant output grows like |r|**2 and would throw points away;
+        typical moves (~0.3) pass almost unchanged."""
+        return moves * torch.rsqrt(1 + moves.square().sum(-1, keepdim=True))
 
     def unlift(self, r: Tensor) -> Tensor:
         """Vectors (B, N, 3) back from the form the attention layers take."""

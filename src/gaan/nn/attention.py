@@ -48,6 +48,8 @@ class GeometricAttention(nn.Module):
     :param dim: 2 or 3, the dimension of space
     :param score_net, value_net, scale_net: modules, factories ``(in, out) -> module``, or None
         for default two-layer MLPs with ``mlp_hidden`` units (default 2 * n_dim)
+    :param covariant_channels: covariant outputs per output point (C > 1: shape (..., C, components)),
+        each from its own tuple coefficients (scale net outputs) over the same attention
     :param return_attention: also return the attention weights, shaped (B, [L,] N, ..., N, heads)
     :param chunk_size: if set, tuples are processed in blocks of ``chunk_size`` first indices and,
         when training, recomputed in the backward pass (same function; the factored path only,
@@ -85,6 +87,7 @@ class GeometricAttention(nn.Module):
         activation: str = "silu",
         return_attention: bool = False,
         chunk_size: int | None = None,
+        covariant_channels: int = 1,
     ):
         super().__init__()
         covariant_mode = self.default_covariant_mode if covariant_mode is None else covariant_mode
@@ -92,6 +95,7 @@ class GeometricAttention(nn.Module):
         check_positive_int("rank", rank)
         check_positive_int("heads", heads)
         check_positive_int("linear_terms", linear_terms, minimum=0)
+        check_positive_int("covariant_channels", covariant_channels)
         check_choice("dim", dim, (2, 3))
         for name, value in (("invariant_mode", invariant_mode), ("covariant_mode", covariant_mode), ("linear_mode", linear_mode)):
             check_choice(name, value, gat.PRODUCT_MODES)
@@ -108,6 +112,7 @@ class GeometricAttention(nn.Module):
         self.linear_mode, self.linear_terms = linear_mode, linear_terms if rank > 1 else 0
         self.merge, self.join, self.parity, self.dim = merge, join, bool(parity), dim
         self.convex_covariants, self.return_attention = bool(convex_covariants), bool(return_attention)
+        self.covariant_channels = covariant_channels
         if chunk_size is not None:
             check_positive_int("chunk_size", chunk_size)
         self.chunk_size = chunk_size
@@ -120,7 +125,7 @@ class GeometricAttention(nn.Module):
         self.value_net = build_network(value_net, self.invariant_dims, n_dim, hidden, activation)
         self.score_net = build_network(score_net, n_dim, heads, hidden, activation)
         if self.output_kind != "invariant":
-            self.scale_net = build_network(scale_net, n_dim, heads, hidden, activation)
+            self.scale_net = build_network(scale_net, n_dim, heads * covariant_channels, hidden, activation)
 
         if merge == "concat":
             self.merge_kernels = nn.ParameterList(
@@ -284,9 +289,11 @@ class GeometricAttention(nn.Module):
             scale = self.scale_net(joined)
             if tuple_weights is not None:
                 scale = scale * tuple_weights
-            coefficient = (attention * scale.reshape(flat_shape)).sum(-1)  # (lead, P, T)
+            channels = self.covariant_channels
+            scale = scale.reshape(*flat_shape, channels)
+            coefficient = (attention.unsqueeze(-1) * scale).sum(-2)  # (lead, P, T, C)
             flat_covariant = covariant.reshape(*covariant.shape[: 1 + label_axes], per_output, -1, covariant.shape[-1])
-            outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
+            outputs.append(self._channels_out(coefficient.transpose(-1, -2) @ flat_covariant))
         if self.output_kind in ("invariant", "tied"):
             values = joined if tuple_weights is None else joined * tuple_weights
             values = values.reshape(*lead_shape, per_output, -1, self.n_dim)
@@ -297,7 +304,7 @@ class GeometricAttention(nn.Module):
                 pooled = torch.einsum("...th,...thc->...hc", attention, channels).flatten(-2)
             outputs.append(pooled)
 
-        outputs = [self._finish(x, mask, label_mask) for x in outputs]
+        outputs = self._finish_all(outputs, mask, label_mask)
         result = tuple(outputs) if len(outputs) > 1 else outputs[0]
         if self.return_attention:
             return result, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads)
@@ -453,7 +460,7 @@ class GeometricAttention(nn.Module):
 
         def head_of(name, g, h, shape):
             net = self.score_net if name == "score" else self.scale_net
-            return net[1:](self._addmm(g[name], h, g[f"{name}_matrix"][0], shape)).reshape(*shape, heads)
+            return net[1:](self._addmm(g[name], h, g[f"{name}_matrix"][0], shape)).reshape(*shape, heads, -1)
 
         def masked(g, scores):
             if scores.dtype in (torch.float16, torch.bfloat16):
@@ -479,7 +486,8 @@ class GeometricAttention(nn.Module):
                 else:
                     out.append(by_row.transpose(-1, -2) @ h3)
             if covariant_out:
-                out.append((by_row * head_of("scale", g, h, shape).reshape(count, rows, rest, heads)).sum(-1))
+                scale = head_of("scale", g, h, shape).reshape(count, rows, rest, heads, self.covariant_channels)
+                out.append((by_row.unsqueeze(-1) * scale).sum(-2))  # (count, rows, rest, C)
             return out
 
         def core(g):
@@ -487,7 +495,7 @@ class GeometricAttention(nn.Module):
             count, rows = g["score"][0].shape[:2]  # the first point's score term: (b, rows, 1, ..., H)
             shape = (count, rows) + (points,) * (rank - 1)
             h = hidden_of(g, shape)
-            scores = masked(g, head_of("score", g, h, shape))
+            scores = masked(g, head_of("score", g, h, shape)[..., 0])
             att = torch.softmax(scores.reshape(count, 1 if self.reduce else rows, -1, heads), dim=-2).to(h.dtype)
             return [att] + pooled_of(g, h, weighted_of(g, att).reshape(count, rows, rest, heads), shape)
 
@@ -501,13 +509,13 @@ class GeometricAttention(nn.Module):
         if covariant_out:
             per_output = 1 if self.reduce else points
             covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
-            coefficient = results[-1].reshape(batch, per_output, -1)
+            coefficient = results[-1].reshape(batch, per_output, -1, self.covariant_channels)
             flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
-            outputs.append((coefficient.unsqueeze(-2) @ flat_covariant).squeeze(-2))
+            outputs.append(self._channels_out(coefficient.transpose(-1, -2) @ flat_covariant))
         if invariant_out:
             weighted = weighted_of(groups, attention)
             outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
-        outputs = [self._finish(x, mask, None) for x in outputs]
+        outputs = self._finish_all(outputs, mask, None)
         result = tuple(outputs) if len(outputs) > 1 else outputs[0]
         if self.return_attention:
             return result, attention.reshape(*tuple_shape, heads)
@@ -544,7 +552,7 @@ class GeometricAttention(nn.Module):
 
         def scores_of(rows):
             g = rows_of(rows)
-            return head_of("score", g, hidden_of(g, shape_of(rows)), shape_of(rows))
+            return head_of("score", g, hidden_of(g, shape_of(rows)), shape_of(rows))[..., 0]
 
         scores = masked(groups, torch.cat([run(scores_of, rows) for rows in chunks], 1))
         attention = torch.softmax(scores.reshape(batch, 1 if self.reduce else points, -1, heads), dim=-2)
@@ -591,6 +599,19 @@ class GeometricAttention(nn.Module):
         # head h pools only its own block of channels
         blocks = out.reshape(batch, per_output, heads, heads, n_dim // heads)
         return blocks.diagonal(dim1=2, dim2=3).transpose(-1, -2).flatten(-2)
+
+    def _channels_out(self, output: Tensor) -> Tensor:
+        """(..., P, C, components) covariant outputs as (..., P, C * components) for _finish."""
+        return output.flatten(-2)
+
+    def _finish_all(self, outputs: list[Tensor], mask: Tensor | None, label_mask: Tensor | None) -> list[Tensor]:
+        """_finish each output; a covariant one (always first) gets its channel axis back
+        (..., C, components), or none when C == 1."""
+        finished = [self._finish(x, mask, label_mask) for x in outputs]
+        if self.output_kind != "invariant":
+            covariant = finished[0].unflatten(-1, (self.covariant_channels, -1))
+            finished[0] = covariant.squeeze(-2) if self.covariant_channels == 1 else covariant
+        return finished
 
     def _finish(self, output: Tensor, mask: Tensor | None, label_mask: Tensor | None) -> Tensor:
         """Drop the reduced axis and zero the outputs of padding."""
