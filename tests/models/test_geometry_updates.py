@@ -156,27 +156,6 @@ def test_moves_are_bounded_far_outside_the_training_range(local_frames):
     assert lengths[1].max() > 0.5  # the moves are not all tiny: the bound is what holds them
 
 
-@pytest.mark.parametrize("backbone_class", BACKBONES)
-def test_normalized_products_keep_covariance_and_finite_gradients_at_the_origin(backbone_class):
-    """Each local view holds its centre at the origin, whose normalized products are 0/0."""
-    positions, features, velocities, mask = cloud()
-    torch.manual_seed(0)
-    backbone = backbone_class(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", vector_inputs=True,
-                              geometry_updates=True, local_frames=True, include_normalized_products=True).double().eval()
-    with torch.no_grad():
-        backbone.update_gates.fill_(0.7)
-    assert backbone.attention[0].include_normalized_products
-    out = backbone(positions, features, mask, vectors=velocities)
-    R = random_orthogonal(3, torch.Generator().manual_seed(4))
-    R = R * torch.sign(torch.det(R))
-    rotated = backbone(positions @ R.T, features, mask, vectors=velocities @ R.T)
-    torch.testing.assert_close(rotated.vectors, out.vectors @ R.T, rtol=0, atol=1e-10)
-    torch.testing.assert_close(rotated.invariants, out.invariants, rtol=0, atol=1e-10)
-    (out.vectors.square().sum() + out.invariants.square().sum()).backward()
-    grads = [p.grad for p in backbone.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
-
-
 def test_hidden_vectors_start_inert_and_every_parameter_learns():
     """vector_channels: with closed gates the hidden vectors stay zero (training starts from
     the plain backbone), yet every parameter gets a gradient (none unused, as DDP needs),

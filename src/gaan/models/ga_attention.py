@@ -36,15 +36,10 @@ class GAAttentionBackbone(Backbone):
     With `vector_channels=K > 0` (needs `geometry_updates`) every point also carries K hidden
     covariant vectors, zero at the start: each block's tied layer has 1 + K covariant output
     channels, the first moves the point, the others update the hidden vectors (through their
-    own gates, which start at 0; the last block has none to update), and the hidden vectors join the attention set as K more
-    entries per point, like input vectors (with a learned flag per channel): per-point
-    covariant state beyond the position (cost: (N + V + K)**2 instead of (N + V)**2 rank-2
-    tuples per point with local frames).
-
-    `include_normalized_products=True` also feeds every product divided by its norm to the
-    layers: unit directions as covariants (a pair force is r_ik / |r_ik| times a function of
-    |r_ik|, instead of r_ik times a function that must grow like |r_ik|**-3) and cosines as
-    invariants, at no extra tuples.
+    own gates, which start at 0; the last block has none to update), and the hidden vectors
+    join the attention set as K more entries per point, like input vectors (with a learned
+    flag per channel): per-point covariant state beyond the position (cost: (N + V + K)**2
+    instead of (N + V)**2 rank-2 tuples per point with local frames).
     """
 
     layer_name = "VectorAttention"
@@ -65,7 +60,6 @@ class GAAttentionBackbone(Backbone):
         vector_inputs: bool = False,
         geometry_updates: bool = False,
         local_frames: bool = False,
-        include_normalized_products: bool = False,
         vector_channels: int = 0,
     ):
         super().__init__()
@@ -93,7 +87,6 @@ class GAAttentionBackbone(Backbone):
                 merge=merge,
                 join=join,
                 heads=heads,
-                include_normalized_products=include_normalized_products,
                 # the last block's hidden updates would reach nothing (and be unused parameters under DDP)
                 **({"covariant_channels": 1 + self.vector_channels * (block < depth - 1)} if self.geometry_updates else {}),
             )
