@@ -64,12 +64,12 @@ class GAAttentionBackbone(Backbone):
     ):
         super().__init__()
         import gaan.nn
+        from gaan.nn.validation import check_positive_int
 
-        if vector_channels < 0 or int(vector_channels) != vector_channels:
-            raise ValueError(f"model.vector_channels must be an integer >= 0, got {vector_channels!r}")
+        check_positive_int("model.vector_channels", vector_channels, minimum=0)
         if vector_channels and not geometry_updates:
             raise ValueError("model.vector_channels > 0 needs model.geometry_updates=true (tied layers update the hidden vectors)")
-        self.vector_channels = int(vector_channels)
+        self.vector_channels = vector_channels
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)

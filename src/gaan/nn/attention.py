@@ -289,8 +289,7 @@ class GeometricAttention(nn.Module):
             scale = self.scale_net(joined)
             if tuple_weights is not None:
                 scale = scale * tuple_weights
-            channels = self.covariant_channels
-            scale = scale.reshape(*flat_shape, channels)
+            scale = scale.reshape(*flat_shape, self.covariant_channels)
             coefficient = (attention.unsqueeze(-1) * scale).sum(-2)  # (lead, P, T, C)
             flat_covariant = covariant.reshape(*covariant.shape[: 1 + label_axes], per_output, -1, covariant.shape[-1])
             outputs.append(self._channels_out(coefficient.transpose(-1, -2) @ flat_covariant))
