@@ -139,12 +139,13 @@ class GAAttentionBackbone(Backbone):
             flags.append(self.vector_flag.expand(v.shape[2], self.width))
         if self.vector_channels:
             flags.append(self.hidden_flags)
+        flags = torch.cat(flags, 0) if flags else None  # (extras, width)
         start = r
         for block, (attention, point_mlp) in enumerate(zip(self.attention, self.mlps)):
             r_all, h_all = r, h
             if extras:
                 # extra entries carry their owner's current state, flagged by kind
-                owner = h[:, :, None, :] + torch.cat(flags, 0)
+                owner = h[:, :, None, :] + flags
                 h_all = torch.cat([h, owner.reshape(batch, points * extras, self.width) * extra_weights], 1)
                 r_all = torch.cat([r, torch.cat([v, u], 2).reshape(batch, points * extras, -1)], 1)
             if self.local_frames:

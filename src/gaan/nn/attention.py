@@ -292,7 +292,7 @@ class GeometricAttention(nn.Module):
             scale = scale.reshape(*flat_shape, self.covariant_channels)
             coefficient = (attention.unsqueeze(-1) * scale).sum(-2)  # (lead, P, T, C)
             flat_covariant = covariant.reshape(*covariant.shape[: 1 + label_axes], per_output, -1, covariant.shape[-1])
-            outputs.append(self._channels_out(coefficient.transpose(-1, -2) @ flat_covariant))
+            outputs.append(self._pool_covariants(coefficient, flat_covariant))
         if self.output_kind in ("invariant", "tied"):
             values = joined if tuple_weights is None else joined * tuple_weights
             values = values.reshape(*lead_shape, per_output, -1, self.n_dim)
@@ -510,7 +510,7 @@ class GeometricAttention(nn.Module):
             covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
             coefficient = results[-1].reshape(batch, per_output, -1, self.covariant_channels)
             flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
-            outputs.append(self._channels_out(coefficient.transpose(-1, -2) @ flat_covariant))
+            outputs.append(self._pool_covariants(coefficient, flat_covariant))
         if invariant_out:
             weighted = weighted_of(groups, attention)
             outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
@@ -599,9 +599,11 @@ class GeometricAttention(nn.Module):
         blocks = out.reshape(batch, per_output, heads, heads, n_dim // heads)
         return blocks.diagonal(dim1=2, dim2=3).transpose(-1, -2).flatten(-2)
 
-    def _channels_out(self, output: Tensor) -> Tensor:
-        """(..., P, C, components) covariant outputs as (..., P, C * components) for _finish."""
-        return output.flatten(-2)
+    @staticmethod
+    def _pool_covariants(coefficient: Tensor, covariant: Tensor) -> Tensor:
+        """Coefficients (..., P, T, C) times tuple covariants (..., P, T, components), summed
+        over tuples, as (..., P, C * components) for _finish (_finish_all restores C)."""
+        return (coefficient.transpose(-1, -2) @ covariant).flatten(-2)
 
     def _finish_all(self, outputs: list[Tensor], mask: Tensor | None, label_mask: Tensor | None) -> list[Tensor]:
         """_finish each output; a covariant one (always first) gets its channel axis back
