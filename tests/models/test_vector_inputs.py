@@ -25,10 +25,12 @@ def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
     return positions, features, vectors, mask
 
 
-def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone):
+def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone, free_flight: bool = False):
     torch.manual_seed(seed)
     backbone = backbone_class(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
-    head = CovariantVectorHead(width=8, num_vectors=count)
+    head = CovariantVectorHead(width=8, num_vectors=count, free_flight=free_flight)
+    if free_flight:
+        torch.nn.init.uniform_(head.free_flight, -1.0, 1.0)  # a trained, non-zero coefficient
     return backbone.double().eval(), head.double().eval()
 
 
@@ -39,9 +41,10 @@ def predict(backbone, head, positions, features, vectors, mask):
 @pytest.mark.parametrize("backbone_class", [GAAttentionBackbone, GAMultivectorAttentionBackbone])
 @pytest.mark.parametrize("count", [1, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count, seed):
+@pytest.mark.parametrize("free_flight", [False, True])
+def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count, seed, free_flight):
     positions, features, vectors, mask = nbody_like(count=count, seed=seed)
-    backbone, head = model(count, seed, backbone_class)
+    backbone, head = model(count, seed, backbone_class, free_flight)
     out = predict(backbone, head, positions, features, vectors, mask)
     R = rotation(seed)
     shift = torch.tensor([0.3, -1.0, 2.0])
@@ -90,3 +93,34 @@ def test_backbones_without_vector_support_ignore_vectors_but_pass_them_on():
     head = CovariantVectorHead(width=8, num_vectors=2).double()
     with pytest.raises(ValueError, match="task.head.num_vectors"):
         head(with_vectors)
+
+
+def test_free_flight_term_is_one_global_coefficient_per_input_vector():
+    positions, features, vectors, mask = nbody_like(count=2)
+    torch.manual_seed(0)
+    backbone = DeepSetsBackbone(in_features=2, width=8).double()  # features do not see the vectors
+    plain = CovariantVectorHead(width=8, num_vectors=2).double()
+    head = CovariantVectorHead(width=8, num_vectors=2, free_flight=True).double()
+    head.load_state_dict(plain.state_dict(), strict=False)
+    out = backbone(positions, features, mask, vectors=vectors)
+    # starts at 0: the same predictions as without the term
+    torch.testing.assert_close(head(out), plain(out), rtol=0, atol=0)
+    with torch.no_grad():
+        head.free_flight.copy_(torch.tensor([0.7, -1.3]))
+    # scaling one point's vectors far outside any range moves it by exactly (s(h_i) + c) * delta
+    delta = torch.zeros_like(vectors)
+    delta[1, 2] = torch.tensor([[40.0, -3.0, 5.0], [0.0, 60.0, -2.0]])
+    shifted = backbone(positions, features, mask, vectors=vectors + delta)
+    change = head(shifted) - head(out)
+    scale = head.vector_scale(out.invariants)[1, 2] + head.free_flight
+    torch.testing.assert_close(change[1, 2], (scale[:, None] * delta[1, 2]).sum(0), rtol=0, atol=1e-10)
+    change[1, 2] = 0
+    assert change.abs().max() == 0
+    # the coefficients are trained
+    head(out).square().sum().backward()
+    assert head.free_flight.grad.abs().min() > 0
+
+
+def test_free_flight_needs_input_vectors():
+    with pytest.raises(ValueError, match="task.head.free_flight"):
+        CovariantVectorHead(width=8, free_flight=True)

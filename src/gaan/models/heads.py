@@ -49,15 +49,23 @@ class CovariantVectorHead(nn.Module):
     (`BackboneOutput.input_vectors`, e.g. the N-body velocity) scaled by invariant MLP
     weights: a free-flight term (displacement ~ v dt) that covariance alone cannot build from
     centred positions.
+
+    With `free_flight=True` it also adds sum_v c_v * u_{i,v} with one learned coefficient per
+    input vector, shared by all points and starting at 0: unlike s_v(h_i) it does not depend
+    on the features, so a body far outside the training range (an ejected N-body particle)
+    still moves ballistically, and the rest of the model learns only the deviation from it.
     """
 
-    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0):
+    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, free_flight: bool = False):
         super().__init__()
         from gaan.nn import Vector2VectorAttention
 
         self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads)
         self.num_vectors = int(num_vectors)
         self.vector_scale = mlp(width, width, self.num_vectors) if self.num_vectors > 0 else None
+        if free_flight and self.num_vectors == 0:
+            raise ValueError("task.head.free_flight=true needs task.head.num_vectors > 0 (input vectors to carry)")
+        self.free_flight = nn.Parameter(torch.zeros(self.num_vectors)) if free_flight else None
 
     def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
         vectors = self.attention(out.positions, out.invariants, mask=out.mask)
@@ -72,6 +80,8 @@ class CovariantVectorHead(nn.Module):
                     "per point (batch.vectors); set task.head.num_vectors to match or to 0"
                 )
             scale = self.vector_scale(out.invariants)  # (B, N, V), invariant
+            if self.free_flight is not None:
+                scale = scale + self.free_flight
             vectors = vectors + (scale[..., None] * inputs).sum(2)
         return vectors * out.mask.unsqueeze(-1).to(vectors.dtype)
 
