@@ -2,6 +2,8 @@
 centroid frame or in every point's local frame (`local_frames=True`): the displacement they
 return is rotation-covariant, translation- and padding-invariant, permutation-equivariant,
 and actually reaches the covariant head."""
+import copy
+
 import pytest
 import torch
 
@@ -184,3 +186,39 @@ def test_vector_channels_need_geometry_updates():
         GAAttentionBackbone(in_features=2, vector_channels=2)
     with pytest.raises(ValueError, match="model.vector_channels"):
         GAAttentionBackbone(in_features=2, geometry_updates=True, vector_channels=-1)
+
+
+@pytest.mark.parametrize("local_frames", [False, True])
+def test_dropout_keeps_covariance_for_every_drop_mask_and_is_off_in_eval(local_frames):
+    positions, features, velocities, mask = cloud()
+    kwargs = dict(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", vector_inputs=True,
+                  geometry_updates=True, local_frames=local_frames)
+    torch.manual_seed(0)
+    plain = GAAttentionBackbone(**kwargs).double()
+    dropping = GAAttentionBackbone(**kwargs, dropout=0.4).double()
+    dropping.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        dropping.update_gates.fill_(0.7)
+        plain.update_gates.fill_(0.7)
+    plain.eval()
+    dropping.eval()
+    torch.testing.assert_close(dropping(positions, features, mask, vectors=velocities).vectors,
+                               plain(positions, features, mask, vectors=velocities).vectors, rtol=0, atol=0)
+    dropping.train()
+    twin = copy.deepcopy(dropping)  # training mode also updates the running norm: same state for both calls
+    R = random_orthogonal(3, torch.Generator().manual_seed(4))
+    torch.manual_seed(7)
+    out = dropping(positions, features, mask, vectors=velocities)
+    torch.manual_seed(7)  # the same drop mask
+    moved = twin(positions @ R.T + 2.0, features, mask, vectors=velocities @ R.T)
+    torch.testing.assert_close(moved.vectors, out.vectors @ R.T, rtol=0, atol=1e-10)
+    torch.testing.assert_close(moved.invariants, out.invariants, rtol=0, atol=1e-10)
+    assert torch.all(out.invariants[~mask] == 0)
+    # training mode really drops: another mask, another output
+    other = dropping(positions, features, mask, vectors=velocities)
+    assert (other.invariants - out.invariants)[mask].abs().max() > 1e-3
+
+
+def test_dropout_out_of_range_names_the_key():
+    with pytest.raises(ValueError, match="model.dropout"):
+        GAAttentionBackbone(in_features=2, dropout=1.0)

@@ -40,6 +40,10 @@ class GAAttentionBackbone(Backbone):
     join the attention set as K more entries per point, like input vectors (with a learned
     flag per channel): per-point covariant state beyond the position (cost: (N + V + K)**2
     instead of (N + V)**2 rank-2 tuples per point with local frames).
+
+    `dropout=p > 0` drops invariant channels of each block's two residual updates (attention
+    and point MLP) while training, a regularizer for small training sets; the covariant moves
+    are never dropped, so the output stays exactly covariant for any drop mask.
     """
 
     layer_name = "VectorAttention"
@@ -61,6 +65,7 @@ class GAAttentionBackbone(Backbone):
         geometry_updates: bool = False,
         local_frames: bool = False,
         vector_channels: int = 0,
+        dropout: float = 0.0,
     ):
         super().__init__()
         import gaan.nn
@@ -70,6 +75,9 @@ class GAAttentionBackbone(Backbone):
         if vector_channels and not geometry_updates:
             raise ValueError("model.vector_channels > 0 needs model.geometry_updates=true (tied layers update the hidden vectors)")
         self.vector_channels = vector_channels
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {dropout!r}")
+        self.dropout = nn.Dropout(dropout)
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
@@ -160,8 +168,8 @@ class GAAttentionBackbone(Backbone):
                     u = u + self.hidden_gates[block][:, None] * self._soft_clip(hidden_moves) * weights[..., None]
                 # only the points move; input vectors (velocities) stay as given
                 r = r + self.update_gates[block] * self._soft_clip(moves) * weights
-            h = (h + out[:, :points]) * weights
-            h = (h + point_mlp(h)) * weights
+            h = (h + self.dropout(out[:, :points])) * weights
+            h = (h + self.dropout(point_mlp(h))) * weights
         displacement = None
         if self.geometry_updates:
             displacement = self.unlift(r - start)
