@@ -222,3 +222,48 @@ def test_dropout_keeps_covariance_for_every_drop_mask_and_is_off_in_eval(local_f
 def test_dropout_out_of_range_names_the_key():
     with pytest.raises(ValueError, match="model.dropout"):
         GAAttentionBackbone(in_features=2, dropout=1.0)
+
+
+def _local_backbone(**extra):
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", vector_inputs=True,
+                                   geometry_updates=True, local_frames=True, **extra).double().eval()
+    with torch.no_grad():
+        backbone.update_gates.fill_(0.7)
+    return backbone
+
+
+def test_view_radius_keeps_covariance_and_permutation_equivariance():
+    positions, features, velocities, mask = cloud(seed=3)
+    mask[:] = True
+    backbone = _local_backbone(view_radius=0.8)
+    out = backbone(positions, features, mask, vectors=velocities)
+    R = random_orthogonal(3, torch.Generator().manual_seed(8))
+    perm = torch.randperm(positions.shape[1], generator=torch.Generator().manual_seed(2))
+    moved = backbone(positions[:, perm] @ R.T - 4.0, features[:, perm], mask, vectors=velocities[:, perm] @ R.T)
+    torch.testing.assert_close(moved.vectors, out.vectors[:, perm] @ R.T, rtol=0, atol=1e-10)
+    torch.testing.assert_close(moved.invariants, out.invariants[:, perm], rtol=0, atol=1e-10)
+
+
+def test_view_radius_makes_an_ejected_point_look_the_same_at_any_distance():
+    positions, features, velocities, mask = cloud(seed=4)
+    mask[:] = True
+    direction = torch.tensor([0.6, -0.8, 0.0])
+
+    def others(backbone, distance):
+        far = positions.clone()
+        far[:, 0] = distance * direction
+        return backbone(far, features, mask, vectors=velocities).invariants[:, 1:]
+
+    limited, plain = _local_backbone(view_radius=0.5), _local_backbone()
+    near, far = others(limited, 1e3), others(limited, 1e4)
+    assert (near - far).abs().max() < 1e-3 * near.abs().max()
+    # without the limit the other points' features keep changing with the distance
+    assert (others(plain, 1e3) - others(plain, 1e4)).abs().max() > 0.1 * near.abs().max()
+
+
+def test_view_radius_needs_local_frames_and_a_positive_value():
+    with pytest.raises(ValueError, match="model.view_radius needs model.local_frames"):
+        GAAttentionBackbone(in_features=2, view_radius=2.0)
+    with pytest.raises(ValueError, match="model.view_radius must be > 0"):
+        GAAttentionBackbone(in_features=2, local_frames=True, view_radius=0.0)

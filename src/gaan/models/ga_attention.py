@@ -41,6 +41,12 @@ class GAAttentionBackbone(Backbone):
     flag per channel): per-point covariant state beyond the position (cost: (N + V + K)**2
     instead of (N + V)**2 rank-2 tuples per point with local frames).
 
+    With `view_radius=R` (needs `local_frames`) each view's relative vectors are soft-limited
+    in length, r_k - r_i -> (r_k - r_i) / sqrt(1 + |r_k - r_i|**2 / R**2) (R in normalized
+    units; nearly unchanged well inside R, never longer than R): a body ejected far beyond the
+    training range is seen at most R away, so the invariants (which grow like |r|**2) stay in
+    the range the network was trained on. The map is one-to-one, nothing is lost inside.
+
     `dropout=p > 0` drops invariant channels of each block's two residual updates (attention
     and point MLP) while training, a regularizer for small training sets; the covariant moves
     are never dropped, so the output stays exactly covariant for any drop mask.
@@ -66,6 +72,7 @@ class GAAttentionBackbone(Backbone):
         local_frames: bool = False,
         vector_channels: int = 0,
         dropout: float = 0.0,
+        view_radius: float | None = None,
     ):
         super().__init__()
         import gaan.nn
@@ -78,6 +85,12 @@ class GAAttentionBackbone(Backbone):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {dropout!r}")
         self.dropout = nn.Dropout(dropout)
+        if view_radius is not None:
+            if not local_frames:
+                raise ValueError("model.view_radius needs model.local_frames=true (it limits each point's view)")
+            if not view_radius > 0:
+                raise ValueError(f"model.view_radius must be > 0 (or null), got {view_radius!r}")
+        self.view_radius = None if view_radius is None else float(view_radius)
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
@@ -157,7 +170,7 @@ class GAAttentionBackbone(Backbone):
                 h_all = torch.cat([h, owner.reshape(batch, points * extras, self.width) * extra_weights], 1)
                 r_all = torch.cat([r, torch.cat([v, u], 2).reshape(batch, points * extras, -1)], 1)
             if self.local_frames:
-                out = attention(*self._local_views(r_all, h_all, full_mask, points))
+                out = attention(*self._local_views(r_all, h_all, full_mask, points, self.view_radius))
             else:
                 out = attention(r_all, h_all, mask=full_mask)
             if self.geometry_updates:
@@ -189,11 +202,14 @@ class GAAttentionBackbone(Backbone):
         return r
 
     @staticmethod
-    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int):
-        """Each point's view (B, N, N + V, ...): every point relative to it, then its own V
-        input vectors as given (others' vectors reach it through their features and moves)."""
+    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int, radius: float | None = None):
+        """Each point's view (B, N, N + V, ...): every point relative to it (soft-limited to
+        `radius` if given), then its own V input vectors as given (others' vectors reach it
+        through their features and moves)."""
         batch = r.shape[0]
         relative = r[:, None, :points] - r[:, :points, None]
+        if radius is not None:
+            relative = relative * torch.rsqrt(1 + relative.square().sum(-1, keepdim=True) / radius**2)
         own = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
         view = torch.cat([relative, own(r)], 2)
         features = torch.cat([h[:, None, :points].expand(-1, points, -1, -1), own(h)], 2)
