@@ -70,13 +70,3 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean over dim 1 of (B, N, D) using only real points."""
     weights = mask.unsqueeze(-1).to(x.dtype)
     return (x * weights).sum(1) / weights.sum(1).clamp_min(1)
-
-
-def mlp(in_dim: int, hidden: int, out_dim: int, layers: int = 2) -> nn.Sequential:
-    dims = [in_dim] + [hidden] * (layers - 1) + [out_dim]
-    modules: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-        modules.append(nn.Linear(a, b))
-        if i < len(dims) - 2:
-            modules.append(nn.SiLU())
-    return nn.Sequential(*modules)

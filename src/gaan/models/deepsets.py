@@ -5,15 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gaan.models.base import Backbone, BackboneOutput, masked_mean, mlp
+from gaan.models.base import Backbone, BackboneOutput, masked_mean
+from gaan.nn.mlp import mlp
 
 
 class DeepSetsBackbone(Backbone):
     def __init__(self, in_features: int, width: int = 32, depth: int = 2):
         super().__init__()
         self.width = width
-        self.embed = mlp(in_features + 1, width, width)
-        self.blocks = nn.ModuleList(mlp(2 * width, width, width) for _ in range(depth))
+        self.embed = mlp(in_features + 1, width, hidden=width)
+        self.blocks = nn.ModuleList(mlp(2 * width, width, hidden=width) for _ in range(depth))
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
         weights = mask.unsqueeze(-1).to(features.dtype)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gaan.models.base import Backbone, BackboneOutput, mlp
+from gaan.models.base import Backbone, BackboneOutput
+from gaan.nn.mlp import mlp
 
 
 class GAAttentionBackbone(Backbone):
@@ -113,7 +114,7 @@ class GAAttentionBackbone(Backbone):
             )
             for block in range(depth)
         )
-        self.mlps = nn.ModuleList(mlp(width, 2 * width, width) for _ in range(depth))
+        self.mlps = nn.ModuleList(mlp(width, width, hidden=2 * width) for _ in range(depth))
         # Scale-normalizing the geometry keeps attention logits in range for any unit system.
         self.norm = gaan.nn.MomentumLayerNormalization() if normalize else None
         if self.uses_vectors:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gaan.models.base import BackboneOutput, masked_mean, mlp
+from gaan.models.base import BackboneOutput, masked_mean
+from gaan.nn.mlp import mlp
 
 
 class ClassificationHead(nn.Module):
@@ -17,7 +18,7 @@ class ClassificationHead(nn.Module):
 
     def __init__(self, width: int, num_classes: int, hidden: int | None = None):
         super().__init__()
-        self.net = mlp(width, hidden or width, num_classes)
+        self.net = mlp(width, num_classes, hidden=hidden or width)
 
     def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
         return self.net(masked_mean(out.invariants, out.mask))
@@ -31,7 +32,7 @@ class ScalarHead(nn.Module):
         if pool not in ("sum", "mean"):
             raise ValueError(f"head.pool must be 'sum' or 'mean', got {pool!r}")
         self.pool = pool
-        self.net = mlp(width, hidden or width, 1)
+        self.net = mlp(width, 1, hidden=hidden or width)
 
     def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
         per_point = self.net(out.invariants).squeeze(-1) * out.mask.to(out.invariants.dtype)
@@ -62,7 +63,7 @@ class CovariantVectorHead(nn.Module):
 
         self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads)
         self.num_vectors = int(num_vectors)
-        self.vector_scale = mlp(width, width, self.num_vectors) if self.num_vectors > 0 else None
+        self.vector_scale = mlp(width, self.num_vectors, hidden=width) if self.num_vectors > 0 else None
         if free_flight and self.num_vectors == 0:
             raise ValueError("task.head.free_flight=true needs task.head.num_vectors > 0 (input vectors to carry)")
         self.free_flight = nn.Parameter(torch.zeros(self.num_vectors)) if free_flight else None

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gaan.models.base import Backbone, BackboneOutput, mlp
+from gaan.models.base import Backbone, BackboneOutput
+from gaan.nn.mlp import mlp
 
 
 def legendre(l: int, x: Tensor) -> Tensor:
@@ -49,7 +50,7 @@ class SteinhardtBackbone(Backbone):
         self.l_values = tuple(int(l) for l in l_values)
         if not self.l_values or min(self.l_values) < 0:
             raise ValueError(f"model.l_values must be non-negative integers, got {l_values}")
-        self.net = mlp(len(self.l_values) + in_features, width, width, layers=depth + 1)
+        self.net = mlp(len(self.l_values) + in_features, width, hidden=width, layers=depth + 1)
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
         order = steinhardt_order(positions, mask, self.l_values)
