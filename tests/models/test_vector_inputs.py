@@ -25,12 +25,12 @@ def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
     return positions, features, vectors, mask
 
 
-def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone, free_flight: bool = False):
+def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone, free_flight: float | None = None):
     torch.manual_seed(seed)
     backbone = backbone_class(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
     head = CovariantVectorHead(width=8, num_vectors=count, free_flight=free_flight)
-    if free_flight:
-        torch.nn.init.uniform_(head.free_flight, -1.0, 1.0)  # a trained, non-zero coefficient
+    if free_flight is not None:
+        torch.nn.init.uniform_(head.free_flight, -1.0, 1.0)  # a trained coefficient
     return backbone.double().eval(), head.double().eval()
 
 
@@ -41,7 +41,7 @@ def predict(backbone, head, positions, features, vectors, mask):
 @pytest.mark.parametrize("backbone_class", [GAAttentionBackbone, GAMultivectorAttentionBackbone])
 @pytest.mark.parametrize("count", [1, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("free_flight", [False, True])
+@pytest.mark.parametrize("free_flight", [None, 1.0])
 def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count, seed, free_flight):
     positions, features, vectors, mask = nbody_like(count=count, seed=seed)
     backbone, head = model(count, seed, backbone_class, free_flight)
@@ -100,11 +100,11 @@ def test_free_flight_term_is_one_global_coefficient_per_input_vector():
     torch.manual_seed(0)
     backbone = DeepSetsBackbone(in_features=2, width=8).double()  # features do not see the vectors
     plain = CovariantVectorHead(width=8, num_vectors=2).double()
-    head = CovariantVectorHead(width=8, num_vectors=2, free_flight=True).double()
+    head = CovariantVectorHead(width=8, num_vectors=2, free_flight=1.0).double()
     head.load_state_dict(plain.state_dict(), strict=False)
     out = backbone(positions, features, mask, vectors=vectors)
-    # starts at 0: the same predictions as without the term
-    torch.testing.assert_close(head(out), plain(out), rtol=0, atol=0)
+    # starts at c0 = 1: the predictions without the term plus the input vectors themselves
+    torch.testing.assert_close(head(out), plain(out) + out.input_vectors.sum(2), rtol=0, atol=1e-12)
     with torch.no_grad():
         head.free_flight.copy_(torch.tensor([0.7, -1.3]))
     # scaling one point's vectors far outside any range moves it by exactly (s(h_i) + c) * delta
@@ -122,5 +122,7 @@ def test_free_flight_term_is_one_global_coefficient_per_input_vector():
 
 
 def test_free_flight_needs_input_vectors():
-    with pytest.raises(ValueError, match="task.head.free_flight"):
-        CovariantVectorHead(width=8, free_flight=True)
+    with pytest.raises(ValueError, match="task.head.free_flight needs task.head.num_vectors"):
+        CovariantVectorHead(width=8, free_flight=1.0)
+    with pytest.raises(ValueError, match="starting value"):
+        CovariantVectorHead(width=8, num_vectors=1, free_flight=True)
