@@ -25,12 +25,10 @@ def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
     return positions, features, vectors, mask
 
 
-def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone, free_flight: float | None = None):
+def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone):
     torch.manual_seed(seed)
     backbone = backbone_class(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
-    head = CovariantVectorHead(width=8, num_vectors=count, free_flight=free_flight)
-    if free_flight is not None:
-        torch.nn.init.uniform_(head.free_flight, -1.0, 1.0)  # a trained coefficient
+    head = CovariantVectorHead(width=8, num_vectors=count)
     return backbone.double().eval(), head.double().eval()
 
 
@@ -41,10 +39,9 @@ def predict(backbone, head, positions, features, vectors, mask):
 @pytest.mark.parametrize("backbone_class", [GAAttentionBackbone, GAMultivectorAttentionBackbone])
 @pytest.mark.parametrize("count", [1, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("free_flight", [None, 1.0])
-def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count, seed, free_flight):
+def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count, seed):
     positions, features, vectors, mask = nbody_like(count=count, seed=seed)
-    backbone, head = model(count, seed, backbone_class, free_flight)
+    backbone, head = model(count, seed, backbone_class)
     out = predict(backbone, head, positions, features, vectors, mask)
     R = rotation(seed)
     shift = torch.tensor([0.3, -1.0, 2.0])
@@ -93,36 +90,3 @@ def test_backbones_without_vector_support_ignore_vectors_but_pass_them_on():
     head = CovariantVectorHead(width=8, num_vectors=2).double()
     with pytest.raises(ValueError, match="task.head.num_vectors"):
         head(with_vectors)
-
-
-def test_free_flight_term_is_one_global_coefficient_per_input_vector():
-    positions, features, vectors, mask = nbody_like(count=2)
-    torch.manual_seed(0)
-    backbone = DeepSetsBackbone(in_features=2, width=8).double()  # features do not see the vectors
-    plain = CovariantVectorHead(width=8, num_vectors=2).double()
-    head = CovariantVectorHead(width=8, num_vectors=2, free_flight=1.0).double()
-    head.load_state_dict(plain.state_dict(), strict=False)
-    out = backbone(positions, features, mask, vectors=vectors)
-    # starts at c0 = 1: the predictions without the term plus the input vectors themselves
-    torch.testing.assert_close(head(out), plain(out) + out.input_vectors.sum(2), rtol=0, atol=1e-12)
-    with torch.no_grad():
-        head.free_flight.copy_(torch.tensor([0.7, -1.3]))
-    # scaling one point's vectors far outside any range moves it by exactly (s(h_i) + c) * delta
-    delta = torch.zeros_like(vectors)
-    delta[1, 2] = torch.tensor([[40.0, -3.0, 5.0], [0.0, 60.0, -2.0]])
-    shifted = backbone(positions, features, mask, vectors=vectors + delta)
-    change = head(shifted) - head(out)
-    scale = head.vector_scale(out.invariants)[1, 2] + head.free_flight
-    torch.testing.assert_close(change[1, 2], (scale[:, None] * delta[1, 2]).sum(0), rtol=0, atol=1e-10)
-    change[1, 2] = 0
-    assert change.abs().max() == 0
-    # the coefficients are trained
-    head(out).square().sum().backward()
-    assert head.free_flight.grad.abs().min() > 0
-
-
-def test_free_flight_needs_input_vectors():
-    with pytest.raises(ValueError, match="task.head.free_flight needs task.head.num_vectors"):
-        CovariantVectorHead(width=8, free_flight=1.0)
-    with pytest.raises(ValueError, match="starting value"):
-        CovariantVectorHead(width=8, num_vectors=1, free_flight=True)

@@ -50,32 +50,15 @@ class CovariantVectorHead(nn.Module):
     (`BackboneOutput.input_vectors`, e.g. the N-body velocity) scaled by invariant MLP
     weights: a free-flight term (displacement ~ v dt) that covariance alone cannot build from
     centred positions.
-
-    With `free_flight=c0` (a number) it also adds sum_v c_v * u_{i,v} with one learned
-    coefficient per input vector, shared by all points and starting at c0 (for velocities: the
-    time between input and target, so training starts from ballistic motion and the rest of
-    the model learns only the deviation from it). Unlike s_v(h_i) it does not depend on the
-    features, so a body far outside the training range (an ejected N-body particle) still
-    moves ballistically. (Started at 0, the other terms learn the motion first and the
-    coefficient stays near 0: measured on N-body, 0.02 after 4,500 steps.)
     """
 
-    def __init__(
-        self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, free_flight: float | None = None
-    ):
+    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0):
         super().__init__()
         from gaan.nn import Vector2VectorAttention
 
         self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads)
         self.num_vectors = int(num_vectors)
         self.vector_scale = mlp(width, self.num_vectors, hidden=width) if self.num_vectors > 0 else None
-        if free_flight is not None and self.num_vectors == 0:
-            raise ValueError("task.head.free_flight needs task.head.num_vectors > 0 (input vectors to carry)")
-        if isinstance(free_flight, bool):
-            raise ValueError(f"task.head.free_flight is the coefficient's starting value (a number, e.g. 1.0) or null, got {free_flight!r}")
-        self.free_flight = (
-            nn.Parameter(torch.full((self.num_vectors,), float(free_flight))) if free_flight is not None else None
-        )
 
     def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
         vectors = self.attention(out.positions, out.invariants, mask=out.mask)
@@ -90,8 +73,6 @@ class CovariantVectorHead(nn.Module):
                     "per point (batch.vectors); set task.head.num_vectors to match or to 0"
                 )
             scale = self.vector_scale(out.invariants)  # (B, N, V), invariant
-            if self.free_flight is not None:
-                scale = scale + self.free_flight
             vectors = vectors + (scale[..., None] * inputs).sum(2)
         return vectors * out.mask.unsqueeze(-1).to(vectors.dtype)
 
