@@ -160,6 +160,14 @@ def test_short_run_learns_logs_checkpoints_and_repeats_bit_for_bit(tmp_path):
     )
     assert evaluate(eval_cfg)["test/acc"] == pytest.approx(first["test/acc"])
 
+    # a checkpoint of an option that no longer exists names it
+    stale = torch.load(best, weights_only=False)
+    stale["gaan_config"]["model"]["retired_option"] = 0.5
+    torch.save(stale, tmp_path / "stale.ckpt")
+    eval_cfg.ckpt_path = str(tmp_path / "stale.ckpt")
+    with pytest.raises(ValueError, match=r"stale.ckpt was trained with .*model.retired_option=0.5"):
+        evaluate(eval_cfg)
+
 
 def test_missing_data_names_path_and_fix(tmp_path):
     from gaan.data import MissingDataError, PointCloudDataModule, require_path

@@ -27,6 +27,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         # the weights fix the architecture: use the stored model config
         OmegaConf.set_struct(cfg, False)
         cfg.model = OmegaConf.create(stored["model"])  # replace, not merge: keys differ per model
+        check_stored_model_keys(cfg.model, ckpt_path)
         cfg.optimizer = OmegaConf.create(stored.get("optimizer") or {"_target_": "torch.optim.Adam"})
         OmegaConf.set_struct(cfg, True)
     else:
@@ -41,6 +42,22 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg, module, callbacks=[], loggers=instantiate_group(cfg.get("logger"), "logger"))
     results = trainer.test(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
     return {k: float(v) for k, v in (results[0] if results else {}).items()}
+
+
+def check_stored_model_keys(model_cfg: DictConfig, ckpt_path: Path) -> None:
+    """A checkpoint trained with an option that this version no longer has (a reverted
+    experiment) names the option instead of failing inside the model's constructor."""
+    import inspect
+
+    parameters = inspect.signature(hydra.utils.get_class(model_cfg._target_).__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [f"model.{key}={model_cfg[key]!r}" for key in model_cfg if key != "_target_" and key not in parameters]
+    if unknown:
+        raise ValueError(
+            f"{ckpt_path} was trained with model options this version of gaan does not have: {', '.join(unknown)}; "
+            "evaluate it with the gaan commit that trained it (removed options are listed in docs/results.md)"
+        )
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
