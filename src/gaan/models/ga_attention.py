@@ -192,25 +192,26 @@ class GAAttentionBackbone(Backbone):
         return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=displacement)
 
     @staticmethod
-    def _soft_clip(moves: Tensor) -> Tensor:
-        """Soft clip to unit length (one running mean point norm): far outside the training
-        range a block's covariant output grows like |r|**2 and would throw points away;
-        typical moves (~0.3) pass almost unchanged."""
-        return moves * torch.rsqrt(1 + moves.square().sum(-1, keepdim=True))
+    def _soft_clip(x: Tensor, radius: float = 1.0) -> Tensor:
+        """x / sqrt(1 + |x|**2 / radius**2): never longer than `radius`, nearly unchanged well
+        inside it. Moves are clipped to unit length (one running mean point norm): far outside
+        the training range a block's covariant output grows like |r|**2 and would throw points
+        away; typical moves (~0.3) pass almost unchanged."""
+        return x * torch.rsqrt(1 + x.square().sum(-1, keepdim=True) / radius**2)
 
     def unlift(self, r: Tensor) -> Tensor:
         """Vectors (B, N, 3) back from the form the attention layers take."""
         return r
 
-    @staticmethod
-    def _local_views(r: Tensor, h: Tensor, mask: Tensor, points: int, radius: float | None = None):
+    @classmethod
+    def _local_views(cls, r: Tensor, h: Tensor, mask: Tensor, points: int, radius: float | None = None):
         """Each point's view (B, N, N + V, ...): every point relative to it (soft-limited to
         `radius` if given), then its own V input vectors as given (others' vectors reach it
         through their features and moves)."""
         batch = r.shape[0]
         relative = r[:, None, :points] - r[:, :points, None]
         if radius is not None:
-            relative = relative * torch.rsqrt(1 + relative.square().sum(-1, keepdim=True) / radius**2)
+            relative = cls._soft_clip(relative, radius)
         own = lambda x: x[:, points:].reshape(batch, points, -1, *x.shape[2:])  # noqa: E731
         view = torch.cat([relative, own(r)], 2)
         features = torch.cat([h[:, None, :points].expand(-1, points, -1, -1), own(h)], 2)
