@@ -267,3 +267,33 @@ def test_view_radius_needs_local_frames_and_a_positive_value():
         GAAttentionBackbone(in_features=2, view_radius=2.0)
     with pytest.raises(ValueError, match="model.view_radius must be > 0"):
         GAAttentionBackbone(in_features=2, local_frames=True, view_radius=0.0)
+
+
+@pytest.mark.parametrize("backbone_class", BACKBONES)
+@pytest.mark.parametrize("local_frames", [False, True])
+@pytest.mark.parametrize("vector_channels", [0, 2])
+def test_parity_makes_the_prediction_reflection_covariant(backbone_class, local_frames, vector_channels):
+    """parity=True (backbone and head): a rotoreflection of the inputs transforms the moves and
+    the prediction the same way (O(3)); without it the pair covariants are pseudovectors
+    (a x b) and a mirror image gets a different prediction."""
+    positions, features, velocities, mask = cloud(seed=4)
+    R = random_orthogonal(3, torch.Generator().manual_seed(14), proper=False)
+    errors = {}
+    for parity in (True, False):
+        torch.manual_seed(4)
+        backbone = backbone_class(in_features=2, width=8, depth=3, rank=2, invariant_mode="full", vector_inputs=True,
+                                  geometry_updates=True, local_frames=local_frames, vector_channels=vector_channels,
+                                  parity=parity).double().eval()
+        with torch.no_grad():
+            backbone.update_gates.fill_(0.7)
+            if vector_channels:
+                backbone.hidden_gates.fill_(0.7)
+        head = CovariantVectorHead(width=8, num_vectors=1, parity=parity).double().eval()
+        out, prediction = run(backbone, head, positions, features, velocities, mask)
+        mirrored, mirrored_prediction = run(backbone, head, positions @ R.T, features, velocities @ R.T, mask)
+        assert out.vectors[mask].abs().max() > 1e-3
+        errors[parity] = max((mirrored.vectors - out.vectors @ R.T).abs().max(), (mirrored_prediction - prediction @ R.T).abs().max())
+        if parity:
+            torch.testing.assert_close(mirrored.invariants, out.invariants, rtol=0, atol=1e-10)
+    assert errors[True] < 1e-10
+    assert errors[False] > 1e-4

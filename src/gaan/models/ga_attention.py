@@ -48,6 +48,11 @@ class GAAttentionBackbone(Backbone):
     training range is seen at most R away, so the invariants (which grow like |r|**2) stay in
     the range the network was trained on. The map is one-to-one, nothing is lost inside.
 
+    With `parity=True` the layers keep only reflection-invariant invariants and proper
+    (reflection-covariant) vectors, e.g. a b a instead of the pseudovector a x b for a pair
+    product: the backbone is then O(3)- rather than SO(3)-equivariant, the symmetry of
+    mirror-symmetric physics such as Coulomb dynamics.
+
     `dropout=p > 0` drops invariant channels of each block's two residual updates (attention
     and point MLP) while training, a regularizer for small training sets; the covariant moves
     are never dropped, so the output stays exactly covariant for any drop mask.
@@ -74,6 +79,7 @@ class GAAttentionBackbone(Backbone):
         vector_channels: int = 0,
         dropout: float = 0.0,
         view_radius: float | None = None,
+        parity: bool = False,
     ):
         super().__init__()
         import gaan.nn
@@ -109,6 +115,7 @@ class GAAttentionBackbone(Backbone):
                 merge=merge,
                 join=join,
                 heads=heads,
+                parity=bool(parity),
                 # the last block's hidden updates would reach nothing (and be unused parameters under DDP)
                 **({"covariant_channels": 1 + self.vector_channels * (block < depth - 1)} if self.geometry_updates else {}),
             )

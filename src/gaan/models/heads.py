@@ -52,11 +52,12 @@ class CovariantVectorHead(nn.Module):
     centred positions.
     """
 
-    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0):
+    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, parity: bool = False):
         super().__init__()
         from gaan.nn import Vector2VectorAttention
 
-        self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads)
+        # parity: proper vectors only (a b a, not the pseudovector a x b), for O(3) tasks
+        self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads, parity=bool(parity))
         self.num_vectors = int(num_vectors)
         self.vector_scale = mlp(width, self.num_vectors, hidden=width) if self.num_vectors > 0 else None
 
