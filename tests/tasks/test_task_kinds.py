@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 
 import lightning as L
@@ -149,3 +150,32 @@ def test_nan_loss_stops_run_with_step_and_keeps_last_good_checkpoint(tmp_path):
     assert checkpoint["global_step"] == 2
     weights = [checkpoint["state_dict"][name] for name, _ in module.named_parameters()]
     assert weights and all(torch.isfinite(w).all() for w in weights)
+
+
+def test_sign_symmetric_features_average_evaluation_over_the_flip():
+    """Evaluation predictions are the mean over the features as given and with the listed ones
+    negated on every point: exactly invariant to that flip, while training runs the raw network."""
+    batch = toy_batch(8)
+    batch.features = torch.randn(batch.features.shape, generator=torch.Generator().manual_seed(1))
+    flipped = dataclasses.replace(batch, features=batch.features * torch.tensor([-1.0, 1, -1, 1, 1, 1]))
+    torch.manual_seed(0)
+    raw = VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam())
+    symmetric = VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS,
+                                     optimizer=adam(), sign_symmetric_features=[0, 2])
+    symmetric.load_state_dict(raw.state_dict())
+    raw.eval(), symmetric.eval()
+    with torch.no_grad():
+        plain, mirror = raw.predict_batch(batch)["vectors"], raw.predict_batch(flipped)["vectors"]
+        assert (plain - mirror).abs().max() > 1e-3  # the network itself is not invariant
+        averaged = symmetric.predict_batch(batch)["vectors"]
+        torch.testing.assert_close(averaged, (plain + mirror) / 2)
+        torch.testing.assert_close(symmetric.predict_batch(flipped)["vectors"], averaged)
+        symmetric.train()
+        torch.testing.assert_close(symmetric.predict_batch(batch)["vectors"], plain)
+
+
+@pytest.mark.parametrize("indices", [[6], [-1], [0, 0], [True]])
+def test_sign_symmetric_features_must_be_feature_indices(indices):
+    with pytest.raises(ValueError, match=r"task.module.sign_symmetric_features.*\[0, 6\)"):
+        VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
+                             sign_symmetric_features=indices)

@@ -42,6 +42,7 @@ class PointCloudTask(L.LightningModule):
         log_figures: bool = True,
     ):
         super().__init__()
+        self.in_features = in_features
         self.backbone = backbone(in_features=in_features)
         self.head = head(width=self.backbone.width)
         self.optimizer_factory = optimizer

@@ -2,6 +2,7 @@
 labeled vectors (backmapping). Each fixes its loss, metrics and the meaning of "best"."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import torch
@@ -195,19 +196,40 @@ class EnergyForceTask(PointCloudTask):
 
 
 class VectorRegressionTask(PointCloudTask):
-    """Per-point covariant vectors (e.g. N-body positions after a time step); masked MSE."""
+    """Per-point covariant vectors (e.g. N-body positions after a time step); masked MSE.
+
+    `sign_symmetric_features`: indices of input features whose sign can be flipped on every
+    point at once without changing the target (N-body: the charges, since the forces depend on
+    q_i q_j only). In evaluation (validation, test, predict) the prediction is the mean of the
+    network on the batch and on its flipped copy, which is then exactly invariant to the flip;
+    training runs the network once per batch (no extra cost).
+    """
 
     best_metric, best_mode = "mse", "min"
 
-    def __init__(self, *args, target_key: str = "vectors", **kwargs):
+    def __init__(self, *args, target_key: str = "vectors", sign_symmetric_features: Sequence[int] = (), **kwargs):
         self.target_key = target_key
         super().__init__(*args, **kwargs)
+        indices = list(sign_symmetric_features or ())
+        bad = [i for i in indices if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.in_features]
+        if bad or len(set(indices)) != len(indices):
+            raise ValueError(
+                f"task.module.sign_symmetric_features={indices}: each must be a distinct feature index "
+                f"in [0, {self.in_features}) (the datamodule's per-point features)"
+            )
+        self.sign_symmetric_features = indices
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection({"mse": MeanMetric()})
 
     def predict_batch(self, batch):
-        return {"vectors": self.head(self.encode(batch))}
+        vectors = self.head(self.encode(batch))
+        if self.sign_symmetric_features and not self.training:
+            signs = torch.ones(batch.features.shape[-1], dtype=batch.features.dtype, device=batch.features.device)
+            signs[self.sign_symmetric_features] = -1
+            flipped = dataclasses.replace(batch, features=batch.features * signs)
+            vectors = 0.5 * (vectors + self.head(self.encode(flipped)))
+        return {"vectors": vectors}
 
     def compute_loss(self, predictions, batch):
         return masked_mean_error((predictions["vectors"] - batch.targets[self.target_key]).square(), batch.mask)
