@@ -90,3 +90,22 @@ def test_backbones_without_vector_support_ignore_vectors_but_pass_them_on():
     head = CovariantVectorHead(width=8, num_vectors=2).double()
     with pytest.raises(ValueError, match="task.head.num_vectors"):
         head(with_vectors)
+
+
+def test_ballistic_time_adds_free_flight_exactly_and_stays_covariant():
+    positions, features, vectors, mask = nbody_like(seed=3)
+    torch.manual_seed(3)
+    backbone = GAAttentionBackbone(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True).double().eval()
+    plain = CovariantVectorHead(width=8, num_vectors=0).double().eval()
+    ballistic = CovariantVectorHead(width=8, num_vectors=0, ballistic_time=0.5).double().eval()
+    ballistic.load_state_dict(plain.state_dict())
+    out = backbone(positions, features, mask, vectors=vectors)
+    torch.testing.assert_close(ballistic(out), plain(out) + 0.5 * vectors[:, :, 0] * mask[..., None], rtol=0, atol=1e-12)
+    R = rotation(3)
+    moved = ballistic(backbone(positions @ R.T, features, mask, vectors=vectors @ R.T))
+    torch.testing.assert_close(moved, ballistic(out) @ R.T, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="task.head.ballistic_time"):
+        CovariantVectorHead(width=8, ballistic_time="1")
+    without_vectors = GAAttentionBackbone(in_features=2, width=8).double()(positions, features, mask)
+    with pytest.raises(ValueError, match="task.head.ballistic_time needs"):
+        ballistic(without_vectors)

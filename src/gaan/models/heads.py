@@ -50,10 +50,19 @@ class CovariantVectorHead(nn.Module):
     (`BackboneOutput.input_vectors`, e.g. the N-body velocity) scaled by invariant MLP
     weights: a free-flight term (displacement ~ v dt) that covariance alone cannot build from
     centred positions.
+
+    With `ballistic_time=T` it adds T times the point's first input vector unscaled (free flight
+    over T for a velocity), so the network only learns the deviation from straight-line motion:
+    a body unlike any in training (one ejected far away) still moves ballistically rather than
+    by an invariant weight s(h) evaluated outside its training range.
     """
 
-    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, parity: bool = False):
+    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, parity: bool = False,
+                 ballistic_time: float | None = None):
         super().__init__()
+        if ballistic_time is not None and (isinstance(ballistic_time, bool) or not isinstance(ballistic_time, (int, float))):
+            raise ValueError(f"task.head.ballistic_time must be a number (time units of the input vectors) or null, got {ballistic_time!r}")
+        self.ballistic_time = None if ballistic_time is None else float(ballistic_time)
         from gaan.nn import Vector2VectorAttention
 
         # parity: proper vectors only (a b a, not the pseudovector a x b), for O(3) tasks
@@ -75,6 +84,10 @@ class CovariantVectorHead(nn.Module):
                 )
             scale = self.vector_scale(out.invariants)  # (B, N, V), invariant
             vectors = vectors + (scale[..., None] * inputs).sum(2)
+        if self.ballistic_time is not None:
+            if out.input_vectors is None or out.input_vectors.shape[2] == 0:
+                raise ValueError("task.head.ballistic_time needs per-point input vectors (batch.vectors, e.g. N-body velocities)")
+            vectors = vectors + self.ballistic_time * out.input_vectors[:, :, 0]
         return vectors * out.mask.unsqueeze(-1).to(vectors.dtype)
 
 
