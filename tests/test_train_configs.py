@@ -154,10 +154,18 @@ def test_short_run_learns_logs_checkpoints_and_repeats_bit_for_bit(tmp_path):
     from gaan.eval import evaluate
 
     best = next((out / "checkpoints").glob("best-epoch*.ckpt"))
-    # a different model= on the command line is ignored: the checkpoint fixes the architecture
+    # a different model= or head on the command line is ignored: the checkpoint fixes the architecture
     eval_cfg = compose_config(
-        ["model=deepsets", f"ckpt_path={best}", *small("synthetic_cubic"), *paths(tmp_path / "eval")], config_name="eval"
+        ["model=deepsets", "+task.head.hidden=7", f"ckpt_path={best}", *small("synthetic_cubic"), *paths(tmp_path / "eval")],
+        config_name="eval",
     )
+    assert evaluate(eval_cfg)["test/acc"] == pytest.approx(first["test/acc"])
+
+    # a since-removed option stored as off changes nothing: dropped, same result
+    retired_off = torch.load(best, weights_only=False)
+    retired_off["gaan_config"]["task"]["head"]["retired_switch"] = False
+    torch.save(retired_off, tmp_path / "retired_off.ckpt")
+    eval_cfg.ckpt_path = str(tmp_path / "retired_off.ckpt")
     assert evaluate(eval_cfg)["test/acc"] == pytest.approx(first["test/acc"])
 
     # a checkpoint of an option that no longer exists names it

@@ -27,14 +27,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         # the weights fix the architecture: use the stored model config
         OmegaConf.set_struct(cfg, False)
         cfg.model = OmegaConf.create(stored["model"])  # replace, not merge: keys differ per model
-        check_stored_model_keys(cfg.model, ckpt_path)
+        check_stored_keys("model", cfg.model, ckpt_path)
+        # the head is architecture too (e.g. task.head.parity changes the function, not the weights)
+        cfg.task.head = OmegaConf.create(stored["task"]["head"])
+        check_stored_keys("task.head", cfg.task.head, ckpt_path)
         cfg.optimizer = OmegaConf.create(stored.get("optimizer") or {"_target_": "torch.optim.Adam"})
         OmegaConf.set_struct(cfg, True)
     else:
         OmegaConf.set_struct(cfg, False)
         cfg.optimizer = {"_target_": "torch.optim.Adam"}  # unused by testing, required to build
         OmegaConf.set_struct(cfg, True)
-        log.info("Model from checkpoint: %s", stored["model"].get("_target_"))
+        log.info("%s has no gaan_config (not written by train.py): model and head come from the command line", ckpt_path)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.task.datamodule)
@@ -44,20 +47,25 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return {k: float(v) for k, v in (results[0] if results else {}).items()}
 
 
-def check_stored_model_keys(model_cfg: DictConfig, ckpt_path: Path) -> None:
+def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> None:
     """A checkpoint trained with an option that this version no longer has (a reverted
-    experiment) names the option instead of failing inside the model's constructor."""
+    experiment) names the option instead of failing inside the constructor. A removed option
+    stored as off (null or false) is dropped: the function without it is the same."""
     import inspect
 
-    parameters = inspect.signature(hydra.utils.get_class(model_cfg._target_).__init__).parameters
+    parameters = inspect.signature(hydra.utils.get_class(group_cfg._target_).__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
-    unknown = [f"model.{key}={model_cfg[key]!r}" for key in model_cfg if key != "_target_" and key not in parameters]
+    removed = [key for key in group_cfg if key != "_target_" and key not in parameters]
+    unknown = [f"{group}.{key}={group_cfg[key]!r}" for key in removed if group_cfg[key] not in (None, False)]
     if unknown:
         raise ValueError(
-            f"{ckpt_path} was trained with model options this version of gaan does not have: {', '.join(unknown)}; "
+            f"{ckpt_path} was trained with {group} options this version of gaan does not have: {', '.join(unknown)}; "
             "evaluate it with the gaan commit that trained it (removed options are listed in docs/results.md)"
         )
+    for key in removed:
+        log.info("%s: dropping %s.%s=%s (an option this version does not have, stored as off)", ckpt_path, group, key, group_cfg[key])
+        del group_cfg[key]
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
