@@ -53,6 +53,13 @@ class GAAttentionBackbone(Backbone):
     product: the backbone is then O(3)- rather than SO(3)-equivariant, the symmetry of
     mirror-symmetric physics such as Coulomb dynamics.
 
+    With `pair_product_features=[c, ...]` (needs `local_frames`) those input feature columns
+    (e.g. N-body charges) are not embedded per point: in point i's view, point k gets
+    x_i[c] * x_k[c] instead (EGNN's edge attribute q_i q_k), embedded by every block's own
+    linear map and added to k's features there. Negating those columns for every point at
+    once then changes nothing: the backbone is exactly invariant to it (for charges, a
+    symmetry of Coulomb dynamics the network otherwise has to learn).
+
     `dropout=p > 0` drops invariant channels of each block's two residual updates (attention
     and point MLP) while training, a regularizer for small training sets; the covariant moves
     are never dropped, so the output stays exactly covariant for any drop mask.
@@ -80,6 +87,7 @@ class GAAttentionBackbone(Backbone):
         dropout: float = 0.0,
         view_radius: float | None = None,
         parity: bool = False,
+        pair_product_features: list[int] | tuple[int, ...] = (),
     ):
         super().__init__()
         import gaan.nn
@@ -98,13 +106,17 @@ class GAAttentionBackbone(Backbone):
             if not view_radius > 0:
                 raise ValueError(f"model.view_radius must be > 0 (or null), got {view_radius!r}")
         self.view_radius = None if view_radius is None else float(view_radius)
+        self.pair_product_features = self._check_pair_product_features(pair_product_features, in_features, local_frames)
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
         attention_layer = getattr(gaan.nn, self.tied_layer_name if self.geometry_updates else self.layer_name)
         self.width = width
         self.uses_vectors = bool(vector_inputs)
-        self.embed = nn.Linear(in_features, width)
+        self.embed = nn.Linear(in_features - len(self.pair_product_features), width)
+        if self.pair_product_features:
+            count = len(self.pair_product_features)
+            self.pair_embeds = nn.ModuleList(nn.Linear(count, width, bias=False) for _ in range(depth))
         self.attention = nn.ModuleList(
             attention_layer(
                 width,
@@ -140,6 +152,12 @@ class GAAttentionBackbone(Backbone):
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor, vectors: Tensor | None = None) -> BackboneOutput:
         weights = mask.unsqueeze(-1).to(features.dtype)
+        pair_products = None
+        if self.pair_product_features:
+            columns = list(self.pair_product_features)
+            pair_values = features[..., columns] * weights  # (B, N, P)
+            pair_products = pair_values[:, :, None, :] * pair_values[:, None, :, :]  # (B, N, N, P): centre x point
+            features = features[..., [c for c in range(features.shape[-1]) if c not in columns]]
         r = self.norm(positions, mask=mask) * weights if self.norm is not None else positions
         h = self.embed(features) * weights
         if self.uses_vectors and vectors is None:
@@ -178,7 +196,11 @@ class GAAttentionBackbone(Backbone):
                 h_all = torch.cat([h, owner.reshape(batch, points * extras, self.width) * extra_weights], 1)
                 r_all = torch.cat([r, torch.cat([v, u], 2).reshape(batch, points * extras, -1)], 1)
             if self.local_frames:
-                out = attention(*self._local_views(r_all, h_all, full_mask, points, self.view_radius))
+                view, view_features, view_mask = self._local_views(r_all, h_all, full_mask, points, self.view_radius)
+                if pair_products is not None:
+                    pair_terms = self.pair_embeds[block](pair_products)  # (B, N, N, width) for the N point entries
+                    view_features = torch.cat([view_features[:, :, :points] + pair_terms, view_features[:, :, points:]], 2)
+                out = attention(view, view_features, view_mask)
             else:
                 out = attention(r_all, h_all, mask=full_mask)
             if self.geometry_updates:
@@ -197,6 +219,21 @@ class GAAttentionBackbone(Backbone):
             if self.norm is not None:
                 displacement = displacement * self.norm.norm.to(displacement.dtype)  # back to input units
         return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=displacement)
+
+    @staticmethod
+    def _check_pair_product_features(columns, in_features: int, local_frames: bool) -> tuple[int, ...]:
+        columns = tuple(int(c) for c in (columns or ()))
+        if not columns:
+            return ()
+        if not local_frames:
+            raise ValueError("model.pair_product_features needs model.local_frames=true (products are taken per view)")
+        if len(set(columns)) != len(columns) or not all(0 <= c < in_features for c in columns):
+            raise ValueError(
+                f"model.pair_product_features must be distinct feature columns in [0, {in_features}), got {list(columns)}"
+            )
+        if len(columns) == in_features:
+            raise ValueError("model.pair_product_features must leave at least one feature column to embed per point")
+        return columns
 
     @staticmethod
     def _soft_clip(x: Tensor, radius: float = 1.0) -> Tensor:
