@@ -113,7 +113,9 @@ class GAAttentionBackbone(Backbone):
         attention_layer = getattr(gaan.nn, self.tied_layer_name if self.geometry_updates else self.layer_name)
         self.width = width
         self.uses_vectors = bool(vector_inputs)
-        self.embed = nn.Linear(in_features - len(self.pair_product_features), width)
+        # the columns embedded per point: all but the pair-product ones (fixed, so chosen once)
+        self.point_feature_columns = [c for c in range(in_features) if c not in self.pair_product_features]
+        self.embed = nn.Linear(len(self.point_feature_columns), width)
         if self.pair_product_features:
             count = len(self.pair_product_features)
             self.pair_embeds = nn.ModuleList(nn.Linear(count, width, bias=False) for _ in range(depth))
@@ -157,7 +159,7 @@ class GAAttentionBackbone(Backbone):
             columns = list(self.pair_product_features)
             pair_values = features[..., columns] * weights  # (B, N, P)
             pair_products = pair_values[:, :, None, :] * pair_values[:, None, :, :]  # (B, N, N, P): centre x point
-            features = features[..., [c for c in range(features.shape[-1]) if c not in columns]]
+            features = features[..., self.point_feature_columns]
         r = self.norm(positions, mask=mask) * weights if self.norm is not None else positions
         h = self.embed(features) * weights
         if self.uses_vectors and vectors is None:
