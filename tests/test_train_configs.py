@@ -75,6 +75,17 @@ def test_every_task_model_pair_composes_and_instantiates(task, model, tmp_path):
     assert module.run_config["model"]["_target_"] == cfg.model._target_
 
 
+@pytest.mark.parametrize("flush", [True, False])
+def test_flush_denormal_key_sets_cpu_subnormal_handling(flush, tmp_path):
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats")
+    cfg = compose_config([f"flush_denormal={flush}", *small("synthetic_cubic"), *paths(tmp_path)])
+    module = build_module(cfg, __import__("hydra").utils.instantiate(cfg.task.datamodule))
+    build_trainer(cfg, module, [], [])
+    subnormal = torch.tensor([1e-40]) * 1.0  # below float32's smallest normal, 1.18e-38
+    assert (subnormal.item() == 0.0) == flush
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

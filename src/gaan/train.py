@@ -112,7 +112,11 @@ def build_module(cfg: DictConfig, datamodule) -> Any:
 
 def build_trainer(cfg: DictConfig, module, callbacks: list, loggers: list):
     import lightning as L
+    import torch
 
+    # Subnormal floats (e.g. attention weights far below the softmax maximum) take a slow path
+    # on x86 CPUs: flushing them to zero made a trained N-body model's step 2-2.5x faster.
+    torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
     trainer_kwargs: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     if module.needs_grad_in_eval:
         trainer_kwargs["inference_mode"] = False  # forces = -dE/dx need autograd in val/test
