@@ -36,3 +36,22 @@ def test_tiny_grid_writes_table_and_results(bench, tmp_path, capsys, extra):
 def test_unknown_compile_choice_is_rejected(bench):
     with pytest.raises(SystemExit):
         bench.main(["--compile", "everything"])
+
+
+def test_flush_denormal_bench_times_a_checkpoint_both_ways(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("gaan_bench_flush", BENCH.parent / "flush_denormal.py")
+    flush_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flush_bench)
+    from gaan.train import compose_config, run
+
+    overrides = ["model.width=8", "task.datamodule.num_samples=96", "task.datamodule.batch_size=32",
+                 f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"]
+    quiet = ["trainer.max_epochs=1", "test=false", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null",
+             "trainer.enable_progress_bar=false"]
+    run(compose_config([*overrides, *quiet, f"paths.output_dir={tmp_path}/out"]))
+    ckpt = tmp_path / "out" / "checkpoints" / "last.ckpt"
+    result = flush_bench.main([str(ckpt), *overrides, "--steps", "1"])
+    assert result["unflushed_s"] > 0 and result["flushed_s"] > 0
+    assert "flushed" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="overrides.yaml"):
+        flush_bench.main([str(ckpt), "--steps", "1"])  # no Hydra run dir: the overrides must be given

@@ -1,0 +1,75 @@
+"""Training-step time of a trained checkpoint with subnormal floats flushed to zero or not.
+
+A trained network can produce many subnormal floats (|x| < 1.2e-38 in float32: e.g. SiLU and
+softmax tails), which x86 CPUs handle on a slow path. The config key `flush_denormal` (default
+true) flushes them; this prints the step time both ways, on the checkpoint's own task batch,
+and their ratio (the peer: the same step without flushing).
+
+    python bench/flush_denormal.py logs/nbody/runs/<run>/checkpoints/last.ckpt
+    python bench/flush_denormal.py <ckpt> experiment=nbody_ga_attn model.dropout=0.2  # explicit overrides
+
+Without overrides, the run's own `.hydra/overrides.yaml` (beside `checkpoints/`) is used.
+"""
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import hydra
+import torch
+import yaml
+
+from gaan.train import build_module, compose_config
+
+
+def run_overrides(ckpt: Path) -> list[str]:
+    stored = ckpt.resolve().parent.parent / ".hydra" / "overrides.yaml"
+    if not stored.is_file():
+        raise FileNotFoundError(f"{stored} not found: pass the run's overrides after the checkpoint")
+    return [o for o in yaml.safe_load(stored.read_text()) if not o.startswith(("ckpt_path=", "paths."))]
+
+
+def step_seconds(module, batch, steps: int) -> list[float]:
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = module.training_step(batch, 0)
+        loss = loss["loss"] if isinstance(loss, dict) else loss
+        loss.backward()
+        module.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("ckpt", type=Path)
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per setting (after one warm-up step)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    overrides = args.overrides or run_overrides(args.ckpt)
+    cfg = compose_config([*overrides, "paths.output_dir=/tmp/gaan_bench_flush_denormal"])
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule)
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    module = build_module(cfg, datamodule)
+    module.load_state_dict(torch.load(args.ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    module.train()
+
+    medians = {}
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        step_seconds(module, batch, 1)  # warm-up
+        medians[flush] = statistics.median(step_seconds(module, batch, args.steps))
+    torch.set_flush_denormal(False)
+    ratio = medians[False] / medians[True]
+    print(f"{args.ckpt}: step {medians[False]:.3f} s without flushing, {medians[True]:.3f} s flushed: {ratio:.2f}x")
+    return {"unflushed_s": medians[False], "flushed_s": medians[True], "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()
