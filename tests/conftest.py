@@ -13,7 +13,7 @@ def float32_default_dtype():
     torch.set_default_dtype(torch.float32)
     yield
     torch.set_default_dtype(previous)
-    torch.set_flush_denormal(False)  # build_trainer sets it process-wide (config flush_denormal)
+    torch.set_flush_denormal(False)  # train/eval runs set it (config flush_denormal)
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -76,14 +79,22 @@ def test_every_task_model_pair_composes_and_instantiates(task, model, tmp_path):
 
 
 @pytest.mark.parametrize("flush", [True, False])
-def test_flush_denormal_key_sets_cpu_subnormal_handling(flush, tmp_path):
+def test_flush_denormal_key_reaches_every_cpu_thread(flush, tmp_path):
     if not torch.set_flush_denormal(False):
         pytest.skip("this CPU cannot flush subnormal floats")
-    cfg = compose_config([f"flush_denormal={flush}", *small("synthetic_cubic"), *paths(tmp_path)])
-    module = build_module(cfg, __import__("hydra").utils.instantiate(cfg.task.datamodule))
-    build_trainer(cfg, module, [], [])
-    subnormal = torch.tensor([1e-40]) * 1.0  # below float32's smallest normal, 1.18e-38
-    assert (subnormal.item() == 0.0) == flush
+    # a fresh process: the flag is per thread, and the intra-op pool must inherit it from run()
+    script = (
+        "import torch; from gaan.train import compose_config, run; "
+        f"run(compose_config(['flush_denormal={flush}', 'train=false', 'test=false', "
+        f"'paths.output_dir={tmp_path}/out', 'paths.data_dir={tmp_path}/data', 'paths.log_dir={tmp_path}/logs'])); "
+        "subnormal = torch.full((4_000_000,), 1e-40) * 1.0; "  # below float32's smallest normal, 1.18e-38
+        "print('nonzero', int((subnormal != 0).sum()))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    nonzero = int(out.stdout.split("nonzero")[-1])
+    assert nonzero == (0 if flush else 4_000_000)
 
 
 @pytest.mark.parametrize(

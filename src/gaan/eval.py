@@ -8,7 +8,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group
+from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, set_flush_denormal
 
 log = logging.getLogger("gaan.eval")
 
@@ -16,6 +16,7 @@ log = logging.getLogger("gaan.eval")
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     import lightning as L
 
+    set_flush_denormal(cfg)
     ckpt_path = Path(cfg.ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
