@@ -1,4 +1,4 @@
-"""Train and test a model: `python train.py task=<name> model=<name> [overrides]` (see docs/harness.md)."""
+"""Train and test a model: `python train.py task=<name> model=<name> [overrides]` (see README.md, "Experiments")."""
 from gaan.train import cli
 
 if __name__ == "__main__":
