@@ -122,6 +122,7 @@ def set_flush_denormal(cfg: DictConfig) -> None:
 
 def build_trainer(cfg: DictConfig, module, callbacks: list, loggers: list):
     import lightning as L
+
     trainer_kwargs: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     if module.needs_grad_in_eval:
         trainer_kwargs["inference_mode"] = False  # forces = -dE/dx need autograd in val/test
