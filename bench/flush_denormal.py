@@ -12,15 +12,17 @@ Without overrides, the run's own `.hydra/overrides.yaml` (beside `checkpoints/`)
 """
 
 import argparse
-import statistics
-import time
+import sys
 from pathlib import Path
 
 import hydra
 import torch
 import yaml
 
-from gaan.train import build_module, compose_config
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import time_steps  # noqa: E402
+
+from gaan.train import build_module, compose_config  # noqa: E402
 
 
 def run_overrides(ckpt: Path) -> list[str]:
@@ -30,16 +32,15 @@ def run_overrides(ckpt: Path) -> list[str]:
     return [o for o in yaml.safe_load(stored.read_text()) if not o.startswith(("ckpt_path=", "paths."))]
 
 
-def step_seconds(module, batch, steps: int) -> list[float]:
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
+def training_step(module, batch, flush: bool):
+    def step():
+        torch.set_flush_denormal(flush)
         loss = module.training_step(batch, 0)
         loss = loss["loss"] if isinstance(loss, dict) else loss
         loss.backward()
         module.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
-    return times
+
+    return step
 
 
 def main(argv=None) -> dict[str, float]:
@@ -59,11 +60,9 @@ def main(argv=None) -> dict[str, float]:
     module.load_state_dict(torch.load(args.ckpt, map_location="cpu", weights_only=False)["state_dict"])
     module.train()
 
-    medians = {}
-    for flush in (False, True):
-        torch.set_flush_denormal(flush)
-        step_seconds(module, batch, 1)  # warm-up
-        medians[flush] = statistics.median(step_seconds(module, batch, args.steps))
+    # the two settings take turns step by step (bench.time_steps), so machine load hits both
+    steps = {flush: training_step(module, batch, flush) for flush in (False, True)}
+    medians = time_steps(steps, torch.device("cpu"), min_steps=args.steps, min_time=0.0)
     torch.set_flush_denormal(False)
     ratio = medians[False] / medians[True]
     print(f"{args.ckpt}: step {medians[False]:.3f} s without flushing, {medians[True]:.3f} s flushed: {ratio:.2f}x")
