@@ -66,6 +66,12 @@ class GAAttentionBackbone(Backbone):
     once then changes nothing: the backbone is exactly invariant to it (for charges, a
     symmetry of Coulomb dynamics the network otherwise has to learn).
 
+    With `inverse_distance_softening=s` (needs `local_frames`) entry k of point i's view also
+    gets (s / sqrt(d**2 + s**2))**p, p = 1, 2, 3, of their distance d (normalized units, after
+    `view_radius`), embedded by every block's own linear map like the pair products: inverse
+    powers such as Coulomb's 1 / d**2, which MLPs of the polynomial invariants (|r|**2, r . v)
+    approximate badly near d = 0, where close pairs orbit fast and decide the N-body error.
+
     `dropout=p > 0` drops invariant channels of each block's two residual updates (attention
     and point MLP) while training, a regularizer for small training sets; the covariant moves
     are never dropped, so the output stays exactly covariant for any drop mask.
@@ -95,6 +101,7 @@ class GAAttentionBackbone(Backbone):
         parity: bool = False,
         pair_product_features: list[int] | tuple[int, ...] = (),
         origin_feature: int | None = None,
+        inverse_distance_softening: float | None = None,
     ):
         super().__init__()
         import gaan.nn
@@ -127,8 +134,15 @@ class GAAttentionBackbone(Backbone):
         # the columns embedded per point: all but the pair-product ones (fixed, so chosen once)
         self.point_feature_columns = [c for c in range(in_features) if c not in self.pair_product_features]
         self.embed = nn.Linear(len(self.point_feature_columns), width)
-        if self.pair_product_features:
-            count = len(self.pair_product_features)
+        if inverse_distance_softening is not None:
+            if not local_frames:
+                raise ValueError("model.inverse_distance_softening needs model.local_frames=true (distances are taken per view)")
+            if not inverse_distance_softening > 0:
+                raise ValueError(f"model.inverse_distance_softening must be > 0 (or null), got {inverse_distance_softening!r}")
+        self.inverse_distance_softening = None if inverse_distance_softening is None else float(inverse_distance_softening)
+        # per-view pair inputs: the pair products, then the inverse-distance powers
+        count = len(self.pair_product_features) + (len(self.INVERSE_DISTANCE_POWERS) if self.inverse_distance_softening else 0)
+        if count:
             self.pair_embeds = nn.ModuleList(nn.Linear(count, width, bias=False) for _ in range(depth))
         self.attention = nn.ModuleList(
             attention_layer(
@@ -210,8 +224,11 @@ class GAAttentionBackbone(Backbone):
                 r_all = torch.cat([r, torch.cat([v, u], 2).reshape(batch, points * extras, -1)], 1)
             if self.local_frames:
                 view, view_features, view_mask = self._local_views(r_all, h_all, full_mask, points, self.view_radius)
-                if pair_products is not None:
-                    pair_terms = self.pair_embeds[block](pair_products)  # (B, N, N, width) for the N point entries
+                pair_inputs = [] if pair_products is None else [pair_products]
+                if self.inverse_distance_softening is not None:
+                    pair_inputs.append(self.inverse_distance_features(view[:, :, :points], self.inverse_distance_softening))
+                if pair_inputs:
+                    pair_terms = self.pair_embeds[block](torch.cat(pair_inputs, -1))  # (B, N, N, width) for the N point entries
                     view_features = torch.cat([view_features[:, :, :points] + pair_terms, view_features[:, :, points:]], 2)
                 out = attention(view, view_features, view_mask)
             else:
@@ -232,6 +249,19 @@ class GAAttentionBackbone(Backbone):
             if self.norm is not None:
                 displacement = displacement * self.norm.norm.to(displacement.dtype)  # back to input units
         return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=displacement)
+
+    INVERSE_DISTANCE_POWERS = (1, 2, 3)
+
+    @classmethod
+    def inverse_distance_features(cls, relative: Tensor, softening: float) -> Tensor:
+        """(s / sqrt(d**2 + s**2))**p for p in INVERSE_DISTANCE_POWERS, of the distances d of a
+        view's entries (B, N, N, C) to its centre: (B, N, N, 3), ~(s / d)**p far away, at most 1
+        at contact; zero for the centre itself (no pair)."""
+        squared = relative.square().sum(-1, keepdim=True)
+        base = softening * torch.rsqrt(squared + softening**2)
+        points = relative.shape[1]
+        not_self = 1 - torch.eye(points, dtype=relative.dtype, device=relative.device)[..., None]
+        return torch.cat([base**p for p in cls.INVERSE_DISTANCE_POWERS], -1) * not_self
 
     @staticmethod
     def _check_pair_product_features(columns, in_features: int, local_frames: bool) -> tuple[int, ...]:
