@@ -15,7 +15,7 @@ from torch import Tensor, nn
 @dataclass
 class BackboneOutput:
     invariants: Tensor  # (B, N, width), zero at padded points
-    positions: Tensor  # (B, N, 3) positions relative to the cloud's origin (its centroid by default), zero when padded
+    positions: Tensor  # (B, N, 3) positions relative to the cloud centroid, zero when padded
     mask: Tensor  # (B, N) bool
     vectors: Tensor | None = None  # (B, N, 3) covariant vectors, if the backbone makes them
     # (B, N, V, 3) the batch's covariant input vectors (masked), passed through for heads that
@@ -34,24 +34,13 @@ class Backbone(nn.Module):
 
     width: int
     uses_vectors: bool = False
-    # feature column whose values weight the origin (e.g. a crystal's is-centre flag): the
-    # cloud is then seen from that point rather than from its centroid; None: the centroid
-    origin_feature: int | None = None
 
     def forward(
         self, positions: Tensor, features: Tensor, mask: Tensor | None = None, vectors: Tensor | None = None
     ) -> BackboneOutput:
         if mask is None:
             mask = torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
-        origin_weights = None
-        if self.origin_feature is not None:
-            origin_weights = features[..., self.origin_feature] * mask.to(features.dtype)
-            if not bool((origin_weights.sum(1) > 0).all()):
-                raise ValueError(
-                    f"model.origin_feature={self.origin_feature}: every cloud needs a real point with a positive "
-                    "value in that feature column (e.g. the crystal task's is-centre flag, with include_center=true)"
-                )
-        centred = center_positions(positions, mask, origin_weights)
+        centred = center_positions(positions, mask)
         if vectors is not None:
             if vectors.dim() != 4 or vectors.shape[:2] != positions.shape[:2] or vectors.shape[-1] != positions.shape[-1]:
                 raise ValueError(
@@ -70,13 +59,11 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
 
-def center_positions(positions: Tensor, mask: Tensor, origin_weights: Tensor | None = None) -> Tensor:
-    """Subtract each cloud's origin (translation invariance): the centroid over real points, or
-    the mean weighted by `origin_weights` (B, N) (zero at padded points) when given."""
+def center_positions(positions: Tensor, mask: Tensor) -> Tensor:
+    """Subtract each cloud's centroid over real points (translation invariance)."""
     weights = mask.unsqueeze(-1).to(positions.dtype)
-    origin_w = weights if origin_weights is None else origin_weights.unsqueeze(-1).to(positions.dtype)
-    origin = (positions * origin_w).sum(1, keepdim=True) / origin_w.sum(1, keepdim=True).clamp_min(1e-12)
-    return (positions - origin) * weights
+    centroid = (positions * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp_min(1)
+    return (positions - centroid) * weights
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:

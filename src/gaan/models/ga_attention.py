@@ -48,12 +48,6 @@ class GAAttentionBackbone(Backbone):
     training range is seen at most R away, so the invariants (which grow like |r|**2) stay in
     the range the network was trained on. The map is one-to-one, nothing is lost inside.
 
-    With `origin_feature=c` the cloud is seen from the mean position of the points weighted by
-    feature column c (e.g. the crystal task's is-centre flag: the neighbour vectors from the
-    central particle, as in the original GA attention work) instead of from its centroid, which
-    moves with every neighbour that enters or leaves the environment. Still translation
-    invariant, and permutation equivariant because the origin comes from features, not order.
-
     With `parity=True` the layers keep only reflection-invariant invariants and proper
     (reflection-covariant) vectors, e.g. a b a instead of the pseudovector a x b for a pair
     product: the backbone is then O(3)- rather than SO(3)-equivariant, the symmetry of
@@ -100,7 +94,6 @@ class GAAttentionBackbone(Backbone):
         view_radius: float | None = None,
         parity: bool = False,
         pair_product_features: list[int] | tuple[int, ...] = (),
-        origin_feature: int | None = None,
         inverse_distance_softening: float | None = None,
     ):
         super().__init__()
@@ -121,10 +114,6 @@ class GAAttentionBackbone(Backbone):
                 raise ValueError(f"model.view_radius must be > 0 (or null), got {view_radius!r}")
         self.view_radius = None if view_radius is None else float(view_radius)
         self.pair_product_features = self._check_pair_product_features(pair_product_features, in_features, local_frames)
-        if origin_feature is not None:
-            if not -in_features <= int(origin_feature) < in_features:
-                raise ValueError(f"model.origin_feature must be a feature column in [-{in_features}, {in_features}) or null, got {origin_feature!r}")
-            self.origin_feature = int(origin_feature) % in_features
 
         self.geometry_updates = bool(geometry_updates)
         self.local_frames = bool(local_frames)
