@@ -34,3 +34,15 @@ def transform_multivectors(m: Tensor, q: Tensor) -> Tensor:
 
 def random_multivectors(shape, dim: int, generator: torch.Generator, dtype=torch.float64) -> Tensor:
     return torch.randn(*shape, 2**dim, generator=generator, dtype=dtype)
+
+
+def random_cloud_with_velocities(batch: int = 3, points: int = 6, seed: int = 0, padded_from: int = 4):
+    """Positions (B, N, 3), two features per point, one velocity per point (B, N, 1, 3) and a
+    mask whose first cloud is padded from point `padded_from` on."""
+    g = torch.Generator().manual_seed(seed)
+    positions = torch.randn(batch, points, 3, generator=g)
+    features = torch.randn(batch, points, 2, generator=g)
+    velocities = torch.randn(batch, points, 1, 3, generator=g)
+    mask = torch.ones(batch, points, dtype=torch.bool)
+    mask[0, padded_from:] = False
+    return positions, features, velocities, mask

@@ -7,23 +7,13 @@ import copy
 import pytest
 import torch
 
-from geometry_helpers import random_orthogonal
+from geometry_helpers import random_cloud_with_velocities as cloud, random_orthogonal
 
 from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorAttentionBackbone
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 BACKBONES = [GAAttentionBackbone, GAMultivectorAttentionBackbone]
-
-
-def cloud(batch=3, points=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    positions = torch.randn(batch, points, 3, generator=g)
-    features = torch.randn(batch, points, 2, generator=g)
-    velocities = torch.randn(batch, points, 1, 3, generator=g)
-    mask = torch.ones(batch, points, dtype=torch.bool)
-    mask[0, 4:] = False
-    return positions, features, velocities, mask
 
 
 def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False, vector_channels=0):

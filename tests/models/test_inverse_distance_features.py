@@ -4,7 +4,7 @@ model stays rotation-covariant and permutation-equivariant, and a close pair cha
 import pytest
 import torch
 
-from geometry_helpers import random_orthogonal
+from geometry_helpers import random_cloud_with_velocities, random_orthogonal
 
 from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorAttentionBackbone
 
@@ -13,14 +13,8 @@ pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 BACKBONES = [GAAttentionBackbone, GAMultivectorAttentionBackbone]
 
 
-def cloud(seed=0, batch=3, points=5):
-    g = torch.Generator().manual_seed(seed)
-    positions = torch.randn(batch, points, 3, generator=g)
-    features = torch.randn(batch, points, 2, generator=g)
-    velocities = torch.randn(batch, points, 1, 3, generator=g)
-    mask = torch.ones(batch, points, dtype=torch.bool)
-    mask[0, 3:] = False
-    return positions, features, velocities, mask
+def cloud(seed=0):
+    return random_cloud_with_velocities(points=5, seed=seed, padded_from=3)
 
 
 def build(backbone_class, softening, seed=0, pair_product_features=()):

@@ -107,12 +107,7 @@ class GAAttentionBackbone(Backbone):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {dropout!r}")
         self.dropout = nn.Dropout(dropout)
-        if view_radius is not None:
-            if not local_frames:
-                raise ValueError("model.view_radius needs model.local_frames=true (it limits each point's view)")
-            if not view_radius > 0:
-                raise ValueError(f"model.view_radius must be > 0 (or null), got {view_radius!r}")
-        self.view_radius = None if view_radius is None else float(view_radius)
+        self.view_radius = self._check_view_length("view_radius", view_radius, local_frames, "it limits each point's view")
         self.pair_product_features = self._check_pair_product_features(pair_product_features, in_features, local_frames)
 
         self.geometry_updates = bool(geometry_updates)
@@ -123,12 +118,9 @@ class GAAttentionBackbone(Backbone):
         # the columns embedded per point: all but the pair-product ones (fixed, so chosen once)
         self.point_feature_columns = [c for c in range(in_features) if c not in self.pair_product_features]
         self.embed = nn.Linear(len(self.point_feature_columns), width)
-        if inverse_distance_softening is not None:
-            if not local_frames:
-                raise ValueError("model.inverse_distance_softening needs model.local_frames=true (distances are taken per view)")
-            if not inverse_distance_softening > 0:
-                raise ValueError(f"model.inverse_distance_softening must be > 0 (or null), got {inverse_distance_softening!r}")
-        self.inverse_distance_softening = None if inverse_distance_softening is None else float(inverse_distance_softening)
+        self.inverse_distance_softening = self._check_view_length(
+            "inverse_distance_softening", inverse_distance_softening, local_frames, "distances are taken per view"
+        )
         # per-view pair inputs: the pair products, then the inverse-distance powers
         count = len(self.pair_product_features) + (len(self.INVERSE_DISTANCE_POWERS) if self.inverse_distance_softening else 0)
         if count:
@@ -251,6 +243,17 @@ class GAAttentionBackbone(Backbone):
         points = relative.shape[1]
         not_self = 1 - torch.eye(points, dtype=relative.dtype, device=relative.device)[..., None]
         return torch.cat([base**p for p in cls.INVERSE_DISTANCE_POWERS], -1) * not_self
+
+    @staticmethod
+    def _check_view_length(key: str, value: float | None, local_frames: bool, why: str) -> float | None:
+        """An optional length of the local views (normalized units): null, or > 0 with local frames."""
+        if value is None:
+            return None
+        if not local_frames:
+            raise ValueError(f"model.{key} needs model.local_frames=true ({why})")
+        if not value > 0:
+            raise ValueError(f"model.{key} must be > 0 (or null), got {value!r}")
+        return float(value)
 
     @staticmethod
     def _check_pair_product_features(columns, in_features: int, local_frames: bool) -> tuple[int, ...]:
