@@ -1,6 +1,6 @@
 """`inverse_distance_softening`: each local-view entry also gets softened inverse powers of its
 distance to the view's centre. The values are what the docstring says, padding is ignored, the
-model stays rotation-covariant and permutation-equivariant, and a close pair changes the output."""
+model stays rotation-covariant and permutation-equivariant, and the features change the output."""
 import pytest
 import torch
 
