@@ -66,6 +66,14 @@ class GAAttentionBackbone(Backbone):
     powers such as Coulomb's 1 / d**2, which MLPs of the polynomial invariants (|r|**2, r . v)
     approximate badly near d = 0, where close pairs orbit fast and decide the N-body error.
 
+    With `relative_motion_vectors=[c, ...]` (needs `local_frames` and `vector_inputs`) entry k of
+    point i's view also gets, for each of those input vector channels, invariants of the pair's
+    relative motion: with r = r_k - r_i (as in the view) and w = v_k - v_i (normalized units),
+    r . w (approach or recession), |r ^ w| (the pair's angular momentum, sqrt(|r|**2 |w|**2 -
+    (r . w)**2), any dimension) and |w|**2, embedded like the pair products. A point's view holds
+    its own input vectors only, so without these the orbit of a close pair (which decides the
+    N-body error) is seen only through the other point's features and moves.
+
     `dropout=p > 0` drops invariant channels of each block's two residual updates (attention
     and point MLP) while training, a regularizer for small training sets; the covariant moves
     are never dropped, so the output stays exactly covariant for any drop mask.
@@ -95,6 +103,7 @@ class GAAttentionBackbone(Backbone):
         parity: bool = False,
         pair_product_features: list[int] | tuple[int, ...] = (),
         inverse_distance_softening: float | None = None,
+        relative_motion_vectors: list[int] | tuple[int, ...] = (),
     ):
         super().__init__()
         import gaan.nn
@@ -121,8 +130,13 @@ class GAAttentionBackbone(Backbone):
         self.inverse_distance_softening = self._check_view_length(
             "inverse_distance_softening", inverse_distance_softening, local_frames, "distances are taken per view"
         )
-        # per-view pair inputs: the pair products, then the inverse-distance powers
-        count = len(self.pair_product_features) + (len(self.INVERSE_DISTANCE_POWERS) if self.inverse_distance_softening else 0)
+        self.relative_motion_vectors = self._check_relative_motion_vectors(relative_motion_vectors, local_frames, vector_inputs)
+        # per-view pair inputs: the pair products, the inverse-distance powers, the relative motion
+        count = (
+            len(self.pair_product_features)
+            + (len(self.INVERSE_DISTANCE_POWERS) if self.inverse_distance_softening else 0)
+            + self.RELATIVE_MOTION_SIZE * len(self.relative_motion_vectors)
+        )
         if count:
             self.pair_embeds = nn.ModuleList(nn.Linear(count, width, bias=False) for _ in range(depth))
         self.attention = nn.ModuleList(
@@ -181,6 +195,11 @@ class GAAttentionBackbone(Backbone):
             v = self.vector_norm(vectors, mask=vector_mask) if self.vector_norm is not None else vectors
         else:
             v = positions.new_zeros(batch, points, 0, positions.shape[-1])
+        if self.relative_motion_vectors and max(self.relative_motion_vectors) >= v.shape[2]:
+            raise ValueError(
+                f"model.relative_motion_vectors={list(self.relative_motion_vectors)}: the batch has only "
+                f"{v.shape[2]} input vector channel(s) per point"
+            )
         r, v = self.lift(r), self.lift(v)
         # hidden covariant vectors, updated by the blocks like the positions
         u = r.new_zeros(batch, points, self.vector_channels, r.shape[-1])
@@ -208,6 +227,9 @@ class GAAttentionBackbone(Backbone):
                 pair_inputs = [] if pair_products is None else [pair_products]
                 if self.inverse_distance_softening is not None:
                     pair_inputs.append(self.inverse_distance_features(view[:, :, :points], self.inverse_distance_softening))
+                if self.relative_motion_vectors:
+                    moving = v[:, :, list(self.relative_motion_vectors)]
+                    pair_inputs.append(self.relative_motion_features(view[:, :, :points], moving, mask))
                 if pair_inputs:
                     pair_terms = self.pair_embeds[block](torch.cat(pair_inputs, -1))  # (B, N, N, width) for the N point entries
                     view_features = torch.cat([view_features[:, :, :points] + pair_terms, view_features[:, :, points:]], 2)
@@ -243,6 +265,40 @@ class GAAttentionBackbone(Backbone):
         points = relative.shape[1]
         not_self = 1 - torch.eye(points, dtype=relative.dtype, device=relative.device)[..., None]
         return torch.cat([base**p for p in cls.INVERSE_DISTANCE_POWERS], -1) * not_self
+
+    RELATIVE_MOTION_SIZE = 3
+
+    @classmethod
+    def relative_motion_features(cls, relative: Tensor, vectors: Tensor, mask: Tensor) -> Tensor:
+        """For views' relative vectors r (B, N, N, C) and per-point vectors v (B, N, V, C): with
+        w = v_k - v_i, (r . w, |r ^ w|, |w|**2) per channel, (B, N, N, 3 V); zero on the
+        diagonal (r = w = 0) and for pairs with a padded point."""
+        w = vectors[:, None, :, :, :] - vectors[:, :, None, :, :]  # (B, N, N, V, C): k's minus i's
+        r = relative[:, :, :, None, :]
+        dot = (r * w).sum(-1)
+        speed2 = w.square().sum(-1)
+        # Lagrange's identity: |r ^ w|**2 in any dimension; x / sqrt(x + eps) is sqrt(x) to
+        # ~eps / x but, unlike sqrt, has a finite gradient at 0 (the diagonal, parallel motion)
+        wedge2 = (r.square().sum(-1) * speed2 - dot.square()).clamp_min(0)
+        wedge = wedge2 * torch.rsqrt(wedge2 + cls.WEDGE_EPS)
+        pair_mask = (mask[:, None, :] & mask[:, :, None]).to(relative.dtype)[..., None]
+        return torch.cat([dot, wedge, speed2], -1) * pair_mask
+
+    WEDGE_EPS = 1e-12
+
+    @staticmethod
+    def _check_relative_motion_vectors(channels, local_frames: bool, vector_inputs: bool) -> tuple[int, ...]:
+        channels = tuple(int(c) for c in (channels or ()))
+        if not channels:
+            return ()
+        if not (local_frames and vector_inputs):
+            raise ValueError(
+                "model.relative_motion_vectors needs model.local_frames=true and model.vector_inputs=true "
+                "(pair differences of input vectors, taken per view)"
+            )
+        if len(set(channels)) != len(channels) or min(channels) < 0:
+            raise ValueError(f"model.relative_motion_vectors must be distinct input vector channels >= 0, got {list(channels)}")
+        return channels
 
     @staticmethod
     def _check_view_length(key: str, value: float | None, local_frames: bool, why: str) -> float | None:
