@@ -201,6 +201,8 @@ class GAAttentionBackbone(Backbone):
                 f"{v.shape[2]} input vector channel(s) per point"
             )
         r, v = self.lift(r), self.lift(v)
+        # the input vectors stay as given through the blocks (only the views' positions move)
+        motion_vectors = v[:, :, list(self.relative_motion_vectors)] if self.relative_motion_vectors else None
         # hidden covariant vectors, updated by the blocks like the positions
         u = r.new_zeros(batch, points, self.vector_channels, r.shape[-1])
         # per-point extra entries of the attention set (input, then hidden vectors), point-major
@@ -228,8 +230,7 @@ class GAAttentionBackbone(Backbone):
                 if self.inverse_distance_softening is not None:
                     pair_inputs.append(self.inverse_distance_features(view[:, :, :points], self.inverse_distance_softening))
                 if self.relative_motion_vectors:
-                    moving = v[:, :, list(self.relative_motion_vectors)]
-                    pair_inputs.append(self.relative_motion_features(view[:, :, :points], moving, mask))
+                    pair_inputs.append(self.relative_motion_features(view[:, :, :points], motion_vectors, mask))
                 if pair_inputs:
                     pair_terms = self.pair_embeds[block](torch.cat(pair_inputs, -1))  # (B, N, N, width) for the N point entries
                     view_features = torch.cat([view_features[:, :, :points] + pair_terms, view_features[:, :, points:]], 2)
