@@ -133,6 +133,37 @@ def test_unknown_choice_raises_and_hint_lists_choices(tmp_path):
     assert "ga_attn_mv" in config_hint(["trainer.max_epochs=3"])  # no group named: list the main ones
 
 
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    """Seeds launched side by side must not share a run folder (they would overwrite each
+    other's checkpoints). Two launches 0.3 ms apart within one second: the clock of Hydra's
+    `now` resolver is pinned to those instants so that the test does not depend on timing."""
+    from datetime import datetime
+
+    import hydra.core.utils
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    class PinnedClock(datetime):
+        instant = datetime(2026, 1, 2, 3, 4, 5)
+
+        @classmethod
+        def now(cls, tz=None):
+            return cls.instant
+
+    monkeypatch.setattr(hydra.core.utils, "datetime", PinnedClock)
+    folders = []
+    for microsecond in (100, 400):
+        PinnedClock.instant = datetime(2026, 1, 2, 3, 4, 5, microsecond)
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("train", return_hydra_config=True, overrides=paths(tmp_path))
+            folders.append((cfg.hydra.run.dir, cfg.hydra.sweep.dir))
+    GlobalHydra.instance().clear()
+    (run_a, sweep_a), (run_b, sweep_b) = folders
+    assert run_a.startswith(f"{tmp_path}/logs/") and "/runs/2026-01-02_03-04-05" in run_a
+    assert run_a != run_b and sweep_a != sweep_b
+
+
 def test_resolve_ckpt_path_last_picks_newest_run(tmp_path):
     import os
 
