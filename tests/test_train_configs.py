@@ -230,6 +230,31 @@ def test_short_run_learns_logs_checkpoints_and_repeats_bit_for_bit(tmp_path):
         evaluate(eval_cfg)
 
 
+def test_eval_of_several_checkpoints_tests_their_ensemble(tmp_path):
+    """`ckpt_path=[a,b]`: members of different widths, each rebuilt from its checkpoint; the
+    ensemble averages class probabilities, so its test cross-entropy is at most the members'
+    mean (convexity of -log), and the same checkpoint twice is the checkpoint alone."""
+    from gaan.eval import evaluate
+
+    best = {}
+    for seed, width in ((1, 16), (2, 8)):
+        run(compose_config([f"seed={seed}", f"model.width={width}", "trainer.max_epochs=2", *QUIET,
+                            *small("synthetic_cubic"), *paths(tmp_path / str(seed))]))
+        best[seed] = next((tmp_path / str(seed) / "out" / "checkpoints").glob("best-epoch*.ckpt"))
+
+    def test_loss(*checkpoints, tag="eval"):
+        listing = ",".join(str(c) for c in checkpoints)
+        cfg = compose_config([f"ckpt_path=[{listing}]", *small("synthetic_cubic"), *paths(tmp_path / tag)], config_name="eval")
+        return evaluate(cfg)["test/loss"]
+
+    alone = [test_loss(best[1]), test_loss(best[2])]
+    assert abs(alone[0] - alone[1]) > 1e-4
+    assert test_loss(best[1], best[1]) == pytest.approx(alone[0], rel=1e-5)
+    assert test_loss(best[1], best[2]) < sum(alone) / 2
+    with pytest.raises(FileNotFoundError, match="ckpt_path=.*missing.ckpt: no such checkpoint file"):
+        test_loss(best[1], tmp_path / "missing.ckpt")
+
+
 def test_missing_data_names_path_and_fix(tmp_path):
     from gaan.data import MissingDataError, PointCloudDataModule, require_path
 

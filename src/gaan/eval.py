@@ -1,50 +1,76 @@
-"""Hydra entry point: `python eval.py task=<name> ckpt_path=<file>` tests a checkpoint."""
+"""Hydra entry point: `python eval.py task=<name> ckpt_path=<file>` tests a checkpoint;
+`'ckpt_path=[a.ckpt,b.ckpt,...]'` tests the ensemble of several (mean prediction)."""
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, set_flush_denormal
 
 log = logging.getLogger("gaan.eval")
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    import lightning as L
+def checkpoint_paths(ckpt_path) -> list[Path]:
+    """`ckpt_path=<file>` or `'ckpt_path=[a.ckpt,b.ckpt]'` (an ensemble); each file must exist."""
+    paths = [Path(p) for p in (ckpt_path if isinstance(ckpt_path, (list, ListConfig)) else [ckpt_path])]
+    if not paths:
+        raise ValueError("ckpt_path=[]: name at least one checkpoint file")
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
+    return paths
 
-    set_flush_denormal(cfg)
-    ckpt_path = Path(cfg.ckpt_path)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+
+def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictConfig:
+    """The command line's config with the architecture (model, task.head) the checkpoint stores."""
+    cfg = copy.deepcopy(cfg)  # members must not share (and overwrite) nested nodes
     stored = checkpoint.get("gaan_config")
+    OmegaConf.set_struct(cfg, False)
     if stored is not None:
         if stored["task"]["name"] != cfg.task.name:
             raise ValueError(f"{ckpt_path} was trained on task={stored['task']['name']}, not task={cfg.task.name}")
         # the weights fix the architecture: use the stored model config
-        OmegaConf.set_struct(cfg, False)
         cfg.model = OmegaConf.create(stored["model"])  # replace, not merge: keys differ per model
         check_stored_keys("model", cfg.model, ckpt_path)
         # the head is architecture too (e.g. task.head.parity changes the function, not the weights)
         cfg.task.head = OmegaConf.create(stored["task"]["head"])
         check_stored_keys("task.head", cfg.task.head, ckpt_path)
         cfg.optimizer = OmegaConf.create(stored.get("optimizer") or {"_target_": "torch.optim.Adam"})
-        OmegaConf.set_struct(cfg, True)
     else:
-        OmegaConf.set_struct(cfg, False)
         cfg.optimizer = {"_target_": "torch.optim.Adam"}  # unused by testing, required to build
-        OmegaConf.set_struct(cfg, True)
         log.info("%s has no gaan_config (not written by train.py): model and head come from the command line", ckpt_path)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test metrics of one checkpoint, or of the ensemble of several (mean prediction; members
+    may differ in architecture, not in task)."""
+    import lightning as L
+
+    set_flush_denormal(cfg)
+    paths = checkpoint_paths(cfg.ckpt_path)
+    checkpoints = [torch.load(path, map_location="cpu", weights_only=False) for path in paths]
+    member_cfgs = [member_config(cfg, checkpoint, path) for checkpoint, path in zip(checkpoints, paths)]
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.task.datamodule)
-    module = build_module(cfg, datamodule)
-    trainer = build_trainer(cfg, module, callbacks=[], loggers=instantiate_group(cfg.get("logger"), "logger"))
-    results = trainer.test(module, datamodule=datamodule, ckpt_path=str(ckpt_path))
+    members = []
+    for member_cfg, checkpoint in zip(member_cfgs, checkpoints):
+        module = build_module(member_cfg, datamodule)
+        module.load_state_dict(checkpoint["state_dict"])
+        members.append(module)
+    lead, *others = members
+    lead.ensemble_members.extend(others)
+    if others:
+        log.info("Ensemble of %d checkpoints: %s", len(paths), ", ".join(map(str, paths)))
+    trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=instantiate_group(cfg.get("logger"), "logger"))
+    results = trainer.test(lead, datamodule=datamodule)
     return {k: float(v) for k, v in (results[0] if results else {}).items()}
 
 

@@ -179,3 +179,63 @@ def test_sign_symmetric_features_must_be_feature_indices(indices):
     with pytest.raises(ValueError, match=r"task.module.sign_symmetric_features.*\[0, 6\)"):
         VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
                              sign_symmetric_features=indices)
+
+
+def ensemble_of(kind: str, size: int):
+    """A lead module of task kind `kind` with size - 1 differently initialised members."""
+    members = []
+    for seed in range(size):
+        torch.manual_seed(seed)
+        members.append(TASKS[kind]().eval())
+    lead = members[0]
+    lead.ensemble_members.extend(members[1:])
+    return lead, members
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_ensemble_predicts_the_mean_of_its_members(kind):
+    lead, members = ensemble_of(kind, 3)
+    batch = toy_batch(4)
+    combined = lead.predict(batch)
+    each = [m.predict_batch(batch) for m in members]
+    assert set(combined) == set(each[0])
+    for key in combined:
+        assert (each[0][key] - each[1][key]).abs().max() > 1e-4  # members really differ
+        torch.testing.assert_close(combined[key], torch.stack([p[key] for p in each]).mean(0))
+
+
+def test_classification_ensemble_averages_probabilities_not_logits():
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        members.append(ClassificationTask(
+            backbone=DeepSetsBackbone, head=functools.partial(ClassificationHead, num_classes=3),
+            in_features=N_POINTS, optimizer=adam(), num_classes=3,
+        ).eval())
+    members[0].ensemble_members.append(members[1])
+    batch = toy_batch(4)
+    probabilities = [m.predict_batch(batch)["logits"].softmax(-1) for m in members]
+    combined = members[0].predict(batch)["logits"]
+    torch.testing.assert_close(combined.softmax(-1), (probabilities[0] + probabilities[1]) / 2)
+    torch.testing.assert_close(combined.exp().sum(-1), torch.ones(4))  # log-probabilities
+
+
+def test_ensemble_of_rotation_covariant_members_stays_covariant():
+    from geometry_helpers import random_orthogonal
+
+    from gaan.models import GAAttentionBackbone
+
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        members.append(VectorRegressionTask(
+            backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, rank=2),
+            head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
+        ).double().eval())
+    members[0].ensemble_members.append(members[1])
+    batch = toy_batch(3).to(torch.float64)
+    rotation = random_orthogonal(3, torch.Generator().manual_seed(5))
+    rotated = dataclasses.replace(batch, positions=batch.positions @ rotation.T)
+    with torch.no_grad():
+        plain, turned = members[0].predict(batch)["vectors"], members[0].predict(rotated)["vectors"]
+    torch.testing.assert_close(turned, plain @ rotation.T)

@@ -59,6 +59,9 @@ class PointCloudTask(L.LightningModule):
         self.val_best.persistent(True)  # in checkpoints, so val/<m>_best survives a resume
         self._test_outputs: list[tuple[Tensor, Tensor]] = []
         self.run_config: dict | None = None  # set by gaan.train; saved in checkpoints
+        # further trained modules of the same task whose predictions are averaged with this
+        # one's (`eval.py 'ckpt_path=[a.ckpt,b.ckpt]'`); empty for training
+        self.ensemble_members = nn.ModuleList()
 
     # ---- to implement -------------------------------------------------------------------
     def make_metrics(self) -> MetricCollection:
@@ -80,6 +83,11 @@ class PointCloudTask(L.LightningModule):
     def make_figure(self, predictions: Tensor, targets: Tensor):
         return None
 
+    def average_predictions(self, predictions: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Ensemble prediction from the members' predictions: the mean of each entry. Equivariant
+        and invariant entries stay so, as the mean of rotated predictions is the rotated mean."""
+        return {key: torch.stack([p[key] for p in predictions]).mean(0) for key in predictions[0]}
+
     def expand_metric_values(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         """Turn computed metric values into scalars for logging (e.g. split a per-class
         vector into one entry per class)."""
@@ -95,11 +103,18 @@ class PointCloudTask(L.LightningModule):
             self.backbone.compile()
             self.head.compile()
 
+    def predict(self, batch: PointCloudBatch) -> dict[str, Tensor]:
+        """This module's predictions, averaged with its ensemble members' when it has any."""
+        predictions = self.predict_batch(batch)
+        if not len(self.ensemble_members):
+            return predictions
+        return self.average_predictions([predictions, *(m.predict_batch(batch) for m in self.ensemble_members)])
+
     def split_metrics(self, split: str) -> MetricCollection:
         return getattr(self, f"{split}_metrics")
 
     def _shared_step(self, batch: PointCloudBatch, split: str) -> tuple[Tensor, dict[str, Tensor]]:
-        predictions = self.predict_batch(batch)
+        predictions = self.predict(batch)
         loss = self.compute_loss(predictions, batch)
         self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=split != "train")
         self.update_metrics(self.split_metrics(split), predictions, batch)

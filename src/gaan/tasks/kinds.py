@@ -3,6 +3,7 @@ labeled vectors (backmapping). Each fixes its loss, metrics and the meaning of "
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Sequence
 
 import torch
@@ -94,6 +95,11 @@ class ClassificationTask(PointCloudTask):
 
     def predict_batch(self, batch: PointCloudBatch) -> dict[str, Tensor]:
         return {"logits": self.head(self.encode(batch))}
+
+    def average_predictions(self, predictions):
+        # average the class probabilities, not the logits; the log of the mean is again a logit
+        log_probabilities = torch.stack([F.log_softmax(p["logits"], -1) for p in predictions])
+        return {"logits": torch.logsumexp(log_probabilities, 0) - math.log(len(predictions))}
 
     def compute_loss(self, predictions, batch) -> Tensor:
         return F.cross_entropy(predictions["logits"], batch.targets[self.target_key])
