@@ -253,6 +253,14 @@ def test_eval_of_several_checkpoints_tests_their_ensemble(tmp_path):
     assert test_loss(best[1], best[2]) < sum(alone) / 2
     with pytest.raises(FileNotFoundError, match="ckpt_path=.*missing.ckpt: no such checkpoint file"):
         test_loss(best[1], tmp_path / "missing.ckpt")
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(best[2].read_bytes()[:1000])
+    with pytest.raises(ValueError, match="ckpt_path=.*truncated.ckpt: not a readable checkpoint"):
+        test_loss(best[1], truncated)
+    weights_only = tmp_path / "weights_only.ckpt"
+    torch.save(torch.load(best[2], weights_only=False)["state_dict"], weights_only)
+    with pytest.raises(ValueError, match="weights_only.ckpt: no 'state_dict' in it"):
+        test_loss(weights_only)
 
 
 def test_missing_data_names_path_and_fix(tmp_path):

@@ -26,6 +26,16 @@ def checkpoint_paths(ckpt_path) -> list[Path]:
     return paths
 
 
+def load_checkpoint(path: Path) -> dict:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated or not a torch file: say which one
+        raise ValueError(f"ckpt_path={path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"ckpt_path={path}: no 'state_dict' in it; pass a Lightning checkpoint written by train.py")
+    return checkpoint
+
+
 def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictConfig:
     """The command line's config with the architecture (model, task.head) the checkpoint stores."""
     cfg = copy.deepcopy(cfg)  # members must not share (and overwrite) nested nodes
@@ -55,7 +65,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     set_flush_denormal(cfg)
     paths = checkpoint_paths(cfg.ckpt_path)
-    checkpoints = [torch.load(path, map_location="cpu", weights_only=False) for path in paths]
+    checkpoints = [load_checkpoint(path) for path in paths]
     member_cfgs = [member_config(cfg, checkpoint, path) for checkpoint, path in zip(checkpoints, paths)]
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
