@@ -261,6 +261,11 @@ def test_eval_of_several_checkpoints_tests_their_ensemble(tmp_path):
     torch.save(torch.load(best[2], weights_only=False)["state_dict"], weights_only)
     with pytest.raises(ValueError, match="weights_only.ckpt: no 'state_dict' in it"):
         test_loss(weights_only)
+    other_task = torch.load(best[2], weights_only=False)
+    other_task["gaan_config"]["task"]["name"] = "crystal"
+    torch.save(other_task, tmp_path / "crystal.ckpt")
+    with pytest.raises(ValueError, match="crystal.ckpt was trained on task=crystal, not task=synthetic_cubic"):
+        test_loss(best[1], tmp_path / "crystal.ckpt")
 
 
 def test_missing_data_names_path_and_fix(tmp_path):
