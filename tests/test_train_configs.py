@@ -242,9 +242,9 @@ def test_eval_of_several_checkpoints_tests_their_ensemble(tmp_path):
                             *small("synthetic_cubic"), *paths(tmp_path / str(seed))]))
         best[seed] = next((tmp_path / str(seed) / "out" / "checkpoints").glob("best-epoch*.ckpt"))
 
-    def test_loss(*checkpoints, tag="eval"):
+    def test_loss(*checkpoints):
         listing = ",".join(str(c) for c in checkpoints)
-        cfg = compose_config([f"ckpt_path=[{listing}]", *small("synthetic_cubic"), *paths(tmp_path / tag)], config_name="eval")
+        cfg = compose_config([f"ckpt_path=[{listing}]", *small("synthetic_cubic"), *paths(tmp_path / "eval")], config_name="eval")
         return evaluate(cfg)["test/loss"]
 
     alone = [test_loss(best[1]), test_loss(best[2])]

@@ -181,12 +181,13 @@ def test_sign_symmetric_features_must_be_feature_indices(indices):
                              sign_symmetric_features=indices)
 
 
-def ensemble_of(kind: str, size: int):
-    """A lead module of task kind `kind` with size - 1 differently initialised members."""
+def ensemble_of(make_task, size: int):
+    """`size` modules from `make_task`, each initialised from its own seed, in eval mode; the
+    first (the lead) has the others as ensemble members."""
     members = []
     for seed in range(size):
         torch.manual_seed(seed)
-        members.append(TASKS[kind]().eval())
+        members.append(make_task().eval())
     lead = members[0]
     lead.ensemble_members.extend(members[1:])
     return lead, members
@@ -194,7 +195,7 @@ def ensemble_of(kind: str, size: int):
 
 @pytest.mark.parametrize("kind", sorted(TASKS))
 def test_ensemble_predicts_the_mean_of_its_members(kind):
-    lead, members = ensemble_of(kind, 3)
+    lead, members = ensemble_of(TASKS[kind], 3)
     batch = toy_batch(4)
     combined = lead.predict(batch)
     each = [m.predict_batch(batch) for m in members]
@@ -205,17 +206,13 @@ def test_ensemble_predicts_the_mean_of_its_members(kind):
 
 
 def test_classification_ensemble_averages_probabilities_not_logits():
-    members = []
-    for seed in range(2):
-        torch.manual_seed(seed)
-        members.append(ClassificationTask(
-            backbone=DeepSetsBackbone, head=functools.partial(ClassificationHead, num_classes=3),
-            in_features=N_POINTS, optimizer=adam(), num_classes=3,
-        ).eval())
-    members[0].ensemble_members.append(members[1])
+    lead, members = ensemble_of(lambda: ClassificationTask(
+        backbone=DeepSetsBackbone, head=functools.partial(ClassificationHead, num_classes=3),
+        in_features=N_POINTS, optimizer=adam(), num_classes=3,
+    ), 2)
     batch = toy_batch(4)
     probabilities = [m.predict_batch(batch)["logits"].softmax(-1) for m in members]
-    combined = members[0].predict(batch)["logits"]
+    combined = lead.predict(batch)["logits"]
     torch.testing.assert_close(combined.softmax(-1), (probabilities[0] + probabilities[1]) / 2)
     torch.testing.assert_close(combined.exp().sum(-1), torch.ones(4))  # log-probabilities
 
@@ -225,17 +222,13 @@ def test_ensemble_of_rotation_covariant_members_stays_covariant():
 
     from gaan.models import GAAttentionBackbone
 
-    members = []
-    for seed in range(2):
-        torch.manual_seed(seed)
-        members.append(VectorRegressionTask(
-            backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, rank=2),
-            head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
-        ).double().eval())
-    members[0].ensemble_members.append(members[1])
+    lead, _ = ensemble_of(lambda: VectorRegressionTask(
+        backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, rank=2),
+        head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
+    ).double(), 2)
     batch = toy_batch(3).to(torch.float64)
     rotation = random_orthogonal(3, torch.Generator().manual_seed(5))
     rotated = dataclasses.replace(batch, positions=batch.positions @ rotation.T)
     with torch.no_grad():
-        plain, turned = members[0].predict(batch)["vectors"], members[0].predict(rotated)["vectors"]
+        plain, turned = lead.predict(batch)["vectors"], lead.predict(rotated)["vectors"]
     torch.testing.assert_close(turned, plain @ rotation.T)
