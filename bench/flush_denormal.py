@@ -22,6 +22,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import time_steps  # noqa: E402
 
+from gaan.eval import load_checkpoint  # noqa: E402
 from gaan.train import build_module, compose_config  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def main(argv=None) -> dict[str, float]:
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
     module = build_module(cfg, datamodule)
-    module.load_state_dict(torch.load(args.ckpt, map_location="cpu", weights_only=False)["state_dict"])
+    module.load_state_dict(load_checkpoint(args.ckpt)["state_dict"])
     module.train()
 
     # the two settings take turns step by step (bench.time_steps), so machine load hits both
