@@ -7,10 +7,13 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, set_flush_denormal
+from gaan.checkpoints import load_checkpoint
+from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
+from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, log_results, set_flush_denormal
+
+__all__ = ["checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
 
 log = logging.getLogger("gaan.eval")
 
@@ -24,16 +27,6 @@ def checkpoint_paths(ckpt_path) -> list[Path]:
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
     return paths
-
-
-def load_checkpoint(path: Path) -> dict:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # truncated or not a torch file: say which one
-        raise ValueError(f"ckpt_path={path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"ckpt_path={path}: no 'state_dict' in it; pass a Lightning checkpoint written by train.py")
-    return checkpoint
 
 
 def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictConfig:
@@ -63,12 +56,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     may differ in architecture, not in task)."""
     import lightning as L
 
+    route_lightning_logs_to_root()
+    quiet_known_noise()
     set_flush_denormal(cfg)
     paths = checkpoint_paths(cfg.ckpt_path)
     checkpoints = [load_checkpoint(path) for path in paths]
     member_cfgs = [member_config(cfg, checkpoint, path) for checkpoint, path in zip(checkpoints, paths)]
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.task.datamodule)
     members = []
     for member_cfg, checkpoint in zip(member_cfgs, checkpoints):
@@ -79,9 +74,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     lead.ensemble_members.extend(others)
     if others:
         log.info("Ensemble of %d checkpoints: %s", len(paths), ", ".join(map(str, paths)))
-    trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=instantiate_group(cfg.get("logger"), "logger"))
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=loggers, progress_bar=interactive_console())
     results = trainer.test(lead, datamodule=datamodule)
-    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+    metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    if trainer.is_global_zero:
+        log_results(metrics, cfg.paths.output_dir, prefixes=("test/",))
+    return metrics
 
 
 def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> None:
@@ -107,11 +106,8 @@ def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> Non
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def main(cfg: DictConfig) -> None:
-    import gaan.train
-
-    gaan.train._CONFIG_COMPOSED = True
     evaluate(cfg)
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, config_name="eval")
