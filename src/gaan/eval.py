@@ -10,6 +10,7 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gaan.checkpoints import load_checkpoint
+from gaan.models.config_migration import migrate_model_config
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, log_results, set_flush_denormal
 
@@ -38,7 +39,9 @@ def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictCon
         if stored["task"]["name"] != cfg.task.name:
             raise ValueError(f"{ckpt_path} was trained on task={stored['task']['name']}, not task={cfg.task.name}")
         # the weights fix the architecture: use the stored model config
-        cfg.model = OmegaConf.create(stored["model"])  # replace, not merge: keys differ per model
+        # replace, not merge: keys differ per model; configs stored before the composable GA
+        # backbone are rewritten in today's form (same weights)
+        cfg.model = OmegaConf.create(migrate_model_config(stored["model"]))
         check_stored_keys("model", cfg.model, ckpt_path)
         # the head is architecture too (e.g. task.head.parity changes the function, not the weights)
         cfg.task.head = OmegaConf.create(stored["task"]["head"])

@@ -61,3 +61,21 @@ def test_model_config_stored_before_loads_its_weights(preset):
 def test_configs_of_other_models_are_left_alone():
     config = {"_target_": "gaan.models.DeepSetsBackbone", "width": 8, "depth": 2}
     assert migrate_model_config(config) == config
+
+
+def test_eval_rebuilds_a_checkpoint_stored_before_with_its_weights():
+    """eval.py takes the architecture from the checkpoint: a flat stored model config loads."""
+    from omegaconf import OmegaConf
+
+    from gaan.eval import member_config
+
+    record = RECORDS["nbody_ga_attn"]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("eval", overrides=["task=nbody", "ckpt_path=old.ckpt"])
+        trained = compose("train", overrides=["experiment=nbody_ga_attn"])
+    checkpoint = {"gaan_config": {"task": {"name": "nbody", "head": OmegaConf.to_container(trained.task.head)},
+                                  "model": record["model_config"], "optimizer": {"_target_": "torch.optim.Adam"}}}
+    rebuilt = member_config(cfg, checkpoint, Path("old.ckpt"))
+    backbone = hydra.utils.instantiate(rebuilt.model, _partial_=True)(in_features=record["in_features"])
+    backbone.load_state_dict(record["state_dict"], strict=True)
+    assert_same_outputs(outputs(backbone, record), record)
