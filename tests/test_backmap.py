@@ -1,0 +1,229 @@
+"""gaan-backmap, end to end, with a checkpoint trained here in seconds (saved like train.py
+saves them: state_dict + gaan_config): predictions move with a rotated and translated input,
+written files re-read, C-alpha-only and multi-model input work, bad input gets a named error
+and leaves no output."""
+import os
+import re
+from pathlib import Path
+
+import biotite.structure as struc
+import biotite.structure.io.pdb as pdb
+import numpy as np
+import prody
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from gaan.backmap import Backmapper, BackmapError, backmap_file, backmap_structure, main
+from gaan.data import collate_point_clouds
+from gaan.data.protein import (
+    NUM_ATOM_LABELS,
+    NUM_ENVIRONMENT_FEATURES,
+    RESIDUE_ATOMS,
+    bead_positions,
+    chain_breaks,
+    read_structure,
+    residue_environments,
+    residue_table,
+)
+from gaan.train import build_module
+
+DATA = Path(prody.__file__).parent / "tests" / "datafiles"
+UBIQUITIN = DATA / "pdb1ubi.pdb"
+
+
+class _Features:
+    num_features = NUM_ENVIRONMENT_FEATURES
+
+
+def train_checkpoint(path: Path, beads: str = "ca", steps: int = 60) -> tuple[float, float]:
+    """A small GA model trained for `steps` Adam steps on ubiquitin's residues, saved with its
+    config like train.py's checkpoints; returns the loss before and after."""
+    stored = {
+        "task": {
+            "name": "protein",
+            "datamodule": {"beads": beads, "k": 8},
+            "module": {"_target_": "gaan.tasks.LabeledVectorTask", "target_key": "atoms"},
+            "head": {"_target_": "gaan.models.LabeledVectorHead", "num_labels": NUM_ATOM_LABELS},
+        },
+        "model": {"_target_": "gaan.models.GAAttentionBackbone", "width": 16, "depth": 1, "attention": {"rank": 2}},
+        "optimizer": {"_target_": "torch.optim.Adam"},
+        "scheduler": None,
+    }
+    torch.manual_seed(0)
+    module = build_module(OmegaConf.create(stored), _Features())
+    table = residue_table(read_structure(UBIQUITIN)[0])
+    samples = residue_environments(
+        bead_positions(table, beads), table.res_names, table.chain_ids, table.res_ids, k=8, beads=beads,
+        chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete, targets_only=True,
+    )
+    batch = collate_point_clouds(samples, per_label_targets=("atoms",))
+    optimizer = torch.optim.Adam(module.parameters(), lr=3e-2)
+    losses = []
+    for _ in range(steps):
+        loss = module.compute_loss(module.predict(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    torch.save({"state_dict": module.state_dict(), "gaan_config": stored}, path)
+    return losses[0], losses[-1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "protein_ca.ckpt"
+    first, last = train_checkpoint(path)
+    assert last < 0.5 * first  # it learned something: the predictions are not all at the bead
+    return path
+
+
+@pytest.fixture(scope="module")
+def backmapper(checkpoint) -> Backmapper:
+    return Backmapper.load(checkpoint)
+
+
+def random_rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_rotated_and_translated_input_moves_every_predicted_atom(backmapper):
+    stack = read_structure(UBIQUITIN)
+    rotation, shift = random_rotation(3), np.array([12.0, -40.0, 7.5])
+    moved = stack.copy()
+    moved.coord = (stack.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
+    original = backmap_structure(stack, backmapper).predicted
+    transformed = backmap_structure(moved, backmapper).predicted
+    np.testing.assert_array_equal(original.atom_name, transformed.atom_name)
+    expected = original.coord.astype(np.float64) @ rotation.T + shift
+    assert np.abs(transformed.coord - expected).max() < 2e-3  # float32 in, float32 out
+    # the predictions are not trivial: most atoms lie away from their C-alpha
+    offsets = np.linalg.norm(original.coord[0] - np.repeat(bead_positions(residue_table(stack[0]), "ca"), [len(RESIDUE_ATOMS[n]) for n in residue_table(stack[0]).res_names], axis=0), axis=1)
+    assert np.median(offsets) > 1.0
+
+
+def test_cli_writes_a_structure_that_rereads_with_the_input_residues(checkpoint, tmp_path, capsys):
+    output = tmp_path / "ubq_out.pdb"
+    assert main([str(UBIQUITIN), "-o", str(output), "--ckpt", str(checkpoint), "--batch-size", "16", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| gaan-backmap |" in printed and "residues/s" in printed and "| LEU |" in printed
+    written = pdb.PDBFile.read(output).get_structure(model=1)
+    source = read_structure(UBIQUITIN)[0]
+    source_starts, written_starts = struc.get_residue_starts(source), struc.get_residue_starts(written)
+    for field in ("chain_id", "res_id", "ins_code", "res_name"):
+        np.testing.assert_array_equal(getattr(written, field)[written_starts], getattr(source, field)[source_starts])
+    for start, end in zip(written_starts, [*written_starts[1:], written.array_length()]):
+        assert tuple(written.atom_name[start:end]) == RESIDUE_ATOMS[written.res_name[start]]
+    assert set(written.element) <= {"C", "N", "O", "S"}
+    # the input's C-alphas are kept exactly (to the file's precision)
+    np.testing.assert_allclose(written.coord[written.atom_name == "CA"], source.coord[source.atom_name == "CA"], atol=1e-3)
+
+
+def test_rotated_input_file_gives_the_rotated_output_file(checkpoint, tmp_path):
+    source = pdb.PDBFile.read(UBIQUITIN).get_structure(model=1)
+    rotation, shift = random_rotation(5), np.array([-3.0, 8.0, 20.0])
+    moved = source.copy()
+    moved.coord = (source.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
+    moved.box = None
+    moved_file = pdb.PDBFile()
+    moved_file.set_structure(moved)
+    moved_file.write(tmp_path / "moved.pdb")
+    assert main([str(UBIQUITIN), "-o", str(tmp_path / "a.pdb"), "--ckpt", str(checkpoint)]) == 0
+    assert main([str(tmp_path / "moved.pdb"), "-o", str(tmp_path / "b.pdb"), "--ckpt", str(checkpoint)]) == 0
+    a = pdb.PDBFile.read(tmp_path / "a.pdb").get_structure(model=1)
+    b = pdb.PDBFile.read(tmp_path / "b.pdb").get_structure(model=1)
+    # both files carry 3 decimals: allow the rounding of input and output
+    assert np.abs(b.coord - (a.coord.astype(np.float64) @ rotation.T + shift)).max() < 0.02
+
+
+def test_ca_only_input(checkpoint, tmp_path, capsys):
+    output = tmp_path / "ca_only.pdb"
+    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--ckpt", str(checkpoint)]) == 0
+    assert "beads only: no RMSD table" in capsys.readouterr().out
+    written = pdb.PDBFile.read(output).get_structure(model=1)
+    assert struc.get_residue_count(written) == 76
+    assert written.array_length() == sum(len(RESIDUE_ATOMS[n]) for n in written.res_name[struc.get_residue_starts(written)])
+    # the same C-alphas as the all-atom file give the same prediction
+    assert main([str(UBIQUITIN), "-o", str(tmp_path / "full.pdb"), "--ckpt", str(checkpoint)]) == 0
+    full = pdb.PDBFile.read(tmp_path / "full.pdb").get_structure(model=1)
+    np.testing.assert_allclose(written.coord, full.coord, atol=2e-3)
+
+
+def test_every_model_or_one(checkpoint, tmp_path):
+    source = DATA / "pdb2k39_truncated.pdb"  # ubiquitin NMR: 3 models
+    models = read_structure(source)
+    assert models.stack_depth() == 3
+    assert main([str(source), "-o", str(tmp_path / "all.pdb"), "--ckpt", str(checkpoint)]) == 0
+    every = pdb.PDBFile.read(tmp_path / "all.pdb").get_structure()
+    assert every.stack_depth() == 3
+    for m in range(3):
+        np.testing.assert_allclose(every.coord[m][every.atom_name == "CA"], models.coord[m][models.atom_name == "CA"], atol=1e-3)
+    assert main([str(source), "-o", str(tmp_path / "second.pdb"), "--ckpt", str(checkpoint), "--model", "2"]) == 0
+    second = pdb.PDBFile.read(tmp_path / "second.pdb").get_structure()
+    assert second.stack_depth() == 1
+    np.testing.assert_allclose(second.coord[0], every.coord[1], atol=1e-3)
+
+
+def test_chains_and_a_chain_break(backmapper):
+    """Two chains, the second with residues 30-39 missing: every residue given is predicted,
+    in its chain, and the gap stays a gap."""
+    atoms = read_structure(UBIQUITIN)[0]
+    other = atoms[(atoms.res_id < 30) | (atoms.res_id >= 40)].copy()
+    other.chain_id[:] = "B"
+    other.coord += 30.0
+    both = struc.stack([struc.concatenate([atoms, other])])
+    predicted = backmap_structure(both, backmapper).predicted[0]
+    starts = struc.get_residue_starts(predicted)
+    assert list(np.unique(predicted.chain_id)) == ["A", "B"]
+    assert (predicted.chain_id[starts] == "B").sum() == 66
+    assert not np.isin(np.arange(30, 40), predicted.res_id[predicted.chain_id == "B"]).any()
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def ubiquitin_lines() -> list[str]:
+    return [line.rstrip("\n") for line in UBIQUITIN.read_text().splitlines() if line.startswith(("ATOM", "HETATM"))]
+
+
+@pytest.mark.parametrize(
+    "name, lines, message",
+    [
+        ("empty.pdb", [], r"empty\.pdb.*no ATOM"),
+        ("truncated.pdb", ubiquitin_lines()[:100] + [ubiquitin_lines()[100][:40]], r"truncated\.pdb: line 101.*truncated"),
+        ("malformed.pdb", ubiquitin_lines()[:50] + [ubiquitin_lines()[50][:32] + "x.yz" + ubiquitin_lines()[50][36:]] + ubiquitin_lines()[51:], r"malformed\.pdb: line 51.*coordinates"),
+        ("nan.pdb", ubiquitin_lines()[:5] + [ubiquitin_lines()[5][:30] + "     nan" + ubiquitin_lines()[5][38:]] + ubiquitin_lines()[6:], r"nan\.pdb: line 6.*non-finite"),
+        ("unknown.pdb", [line[:17] + "BAD" + line[20:] if " 3 " in line[22:27] else line for line in ubiquitin_lines()], r"unknown\.pdb: line 18: residue BAD A3"),
+        ("water.pdb", [line for line in ubiquitin_lines() if "HOH" in line], r"water\.pdb.*no protein residues"),
+    ],
+)
+def test_bad_input_is_named_and_leaves_no_output(checkpoint, tmp_path, capsys, name, lines, message):
+    source = write_lines(tmp_path / name, lines)
+    output = tmp_path / "out" / "result.pdb"
+    assert main([str(source), "-o", str(output), "--ckpt", str(checkpoint)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("gaan-backmap: error:")
+    assert re.search(message, error), error
+    assert not output.exists() and not (output.parent.exists() and os.listdir(output.parent))
+
+
+def test_a_failed_run_keeps_the_previous_output(checkpoint, tmp_path):
+    output = write_lines(tmp_path / "result.pdb", ["previous"])
+    assert main([str(write_lines(tmp_path / "empty.pdb", [])), "-o", str(output), "--ckpt", str(checkpoint)]) == 1
+    assert output.read_text() == "previous\n"
+
+
+def test_checkpoint_errors_are_named(checkpoint, tmp_path):
+    with pytest.raises(BackmapError, match="trained on ca beads"):
+        backmap_file(UBIQUITIN, tmp_path / "x.pdb", ckpt=checkpoint, beads="centroid")
+    with pytest.raises(BackmapError, match="no such checkpoint"):
+        backmap_file(UBIQUITIN, tmp_path / "x.pdb", ckpt=tmp_path / "missing.ckpt")
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="truncated.ckpt.*not a readable checkpoint"):
+        backmap_file(UBIQUITIN, tmp_path / "x.pdb", ckpt=truncated)
+    assert not (tmp_path / "x.pdb").exists()
