@@ -60,6 +60,14 @@ class LastCheckpoint(ModelCheckpoint):
         if not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        # A resume writes to a new run folder: the earlier run's last.ckpt path is not this
+        # run's, and stock ModelCheckpoint warns about the changed folder on every resume.
+        if self.dirpath and state_dict.get("dirpath") != self.dirpath:
+            state_dict = {**state_dict, "dirpath": self.dirpath, "last_model_path": "", "best_model_path": "",
+                          "kth_best_model_path": "", "best_k_models": {}}
+        super().load_state_dict(state_dict)
+
 
 class SigkillAtStep(L.Callback):
     """Fault injection for resume tests: the process kills itself with SIGKILL (like
