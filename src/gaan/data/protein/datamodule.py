@@ -19,7 +19,7 @@ from gaan.data.protein.structure import read_structure
 log = logging.getLogger(__name__)
 
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz", ".cif.gz")
-CACHE_FORMAT = 1  # bump when the sample layout changes
+CACHE_FORMAT = 2  # bump when the sample layout changes
 
 
 def file_sha256(path: Path) -> str:

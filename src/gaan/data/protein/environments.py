@@ -19,7 +19,13 @@ from gaan.data.protein.residues import (
 CHAIN_OFFSETS = (-2, -1, 0, 1, 2)
 FARTHER_BEFORE, FARTHER_AFTER, OTHER_SEGMENT = 5, 6, 7  # same chain |offset| > 2; other chain or across a break
 NUM_CHAIN_CLASSES = 8
-NUM_ENVIRONMENT_FEATURES = NUM_RESIDUE_TYPES + NUM_CHAIN_CLASSES
+# The handedness vector: the normalised cross product of the chain directions at residue i,
+# (r_{i-1} - r_i) x (r_{i+1} - r_i) (or the nearest pair of sequence neighbours that exists),
+# added as one more point flagged by the last feature column. It rotates with the input but
+# flips sign differently under reflections, so even a reflection-blind (O(3)) network gets the
+# chirality of L-amino acids (where C-beta sits) from it.
+FRAME_LENGTH = 3.8  # Angstrom: about one C-alpha spacing, so the point is of the beads' scale
+NUM_ENVIRONMENT_FEATURES = NUM_RESIDUE_TYPES + NUM_CHAIN_CLASSES + 1
 _QUERY_BLOCK = 4096  # residues per KD-tree query: bounds the index arrays for huge structures
 
 
@@ -62,9 +68,11 @@ def residue_environments(
     targets_only: skip residues without targets (training data).
     `beads` is recorded only (the geometry is whatever bead_positions holds).
 
-    Each sample: positions (k', 3) float32 relative to bead i, features (k', 21 + 8) float32
-    (residue type one-hot, chain position one-hot: offsets -2..+2, farther before / after in
-    the same segment, other chain or across a break), labels (L,) int64 atom label ids of
+    Each sample: positions (k' [+ 1], 3) float32 relative to bead i, features (k' [+ 1], 21 + 8 + 1)
+    float32 (residue type one-hot, chain position one-hot: offsets -2..+2, farther before / after
+    in the same segment, other chain or across a break; the frame flag), where the last point, if
+    residue i has two sequence neighbours with beads, is the handedness vector (FRAME_LENGTH times
+    the unit normal of the chain at i; see above), labels (L,) int64 atom label ids of
     residue i (`atom_label_index`), targets {"atoms": (L, 3) float32 atom - bead i} when known,
     residue_index (int, row in the inputs). k' = min(k, number of beads).
     """
@@ -91,6 +99,7 @@ def residue_environments(
     if targets_only:
         wanted = [r for r in wanted if has_targets[r]]
     wanted = np.asarray(wanted, dtype=np.int64)
+    frames = _handedness_vectors(positions, segment)
     samples: list[dict] = []
     label_cache = {name: torch.from_numpy(residue_label_ids(name)) for name in RESIDUE_ATOMS}
     eye_types = np.eye(NUM_RESIDUE_TYPES, dtype=np.float32)
@@ -108,12 +117,20 @@ def residue_environments(
         offset = index_in_segment[neighbours] - index_in_segment[rows][:, None]
         chain_class = np.where(offset < -2, FARTHER_BEFORE, np.where(offset > 2, FARTHER_AFTER, offset + 2))
         chain_class = np.where(same, chain_class, OTHER_SEGMENT)
-        features = np.concatenate([eye_types[types[neighbours]], eye_chain[chain_class]], -1)
+        features = np.concatenate(
+            [eye_types[types[neighbours]], eye_chain[chain_class], np.zeros((*neighbours.shape, 1), np.float32)], -1
+        )
         for n, r in enumerate(rows):
             name = names[r]
+            point_positions, point_features = relative[n], features[n]
+            if np.isfinite(frames[r]).all():
+                frame_features = np.zeros((1, NUM_ENVIRONMENT_FEATURES), np.float32)
+                frame_features[0, -1] = 1.0
+                point_positions = np.concatenate([point_positions, frames[r][None]])
+                point_features = np.concatenate([point_features, frame_features])
             sample = {
-                "positions": torch.from_numpy(relative[n].astype(np.float32)),
-                "features": torch.from_numpy(features[n]),
+                "positions": torch.from_numpy(point_positions.astype(np.float32)),
+                "features": torch.from_numpy(point_features),
                 "labels": label_cache[name],
                 "targets": {},
                 "residue_index": int(r),
@@ -123,3 +140,23 @@ def residue_environments(
                 sample["targets"]["atoms"] = torch.from_numpy((atoms[r, :count] - positions[r]).astype(np.float32))
             samples.append(sample)
     return samples
+
+
+def _handedness_vectors(positions: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """(R, 3) FRAME_LENGTH * unit((p_a - p_i) x (p_b - p_i)) for the first sequence-neighbour
+    pair (a, b) of residue i in (i-1, i+1), (i+1, i+2), (i-2, i-1) that lies in i's segment with
+    finite beads and a non-degenerate cross product; NaN where there is none."""
+    count = len(positions)
+    frames = np.full((count, 3), np.nan)
+    rows = np.arange(count)
+    for a_offset, b_offset in ((-1, 1), (1, 2), (-2, -1)):
+        a, b = rows + a_offset, rows + b_offset
+        valid = (a >= 0) & (b >= 0) & (a < count) & (b < count) & ~np.isfinite(frames).all(1)
+        a, b = np.clip(a, 0, count - 1), np.clip(b, 0, count - 1)
+        valid &= (segment[a] == segment) & (segment[b] == segment)
+        normal = np.cross(positions[a] - positions, positions[b] - positions)
+        length = np.linalg.norm(normal, axis=-1)
+        valid &= np.isfinite(length) & (length > 1e-3)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frames[valid] = FRAME_LENGTH * normal[valid] / length[valid, None]
+    return frames
