@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,46 @@ def test_unknown_task_prints_hydra_error_and_choices(tmp_path):
     assert result.returncode == 1
     assert "Could not find 'task/nope'" in result.stderr
     assert "Hint: task=nope is not one of [" in result.stderr and "synthetic_cubic" in result.stderr
+
+
+# Lines every run used to print that carry nothing a user acts on (issue 23)
+NOISE = ("LeafSpec", "💡", "litlogger", "litmodels", "Total FLOPs", "already configured with model summary",
+         "log_every_n_steps", "anonymous setting", "fftpack", "setup plugin", "dirpath has changed")
+
+
+def test_default_console_shows_summary_epochs_metrics_and_outputs_and_no_noise(tmp_path):
+    """Output redirected (as in every cluster job): a config summary, one line per epoch, the
+    metrics table and where the outputs are; no line printed twice, none of the known noise."""
+    result = train("debug=limit", "model=deepsets", "task.datamodule.num_samples=192", "task.datamodule.batch_size=32",
+                   *paths(tmp_path), f"hydra.run.dir={tmp_path}/run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert not [marker for marker in NOISE if marker in console], console
+    lines = [line.split("] - ", 1)[-1] for line in console.splitlines() if line.strip() and not line.startswith(("┃", "│", "┏", "┡", "└"))]
+    assert len(lines) == len(set(lines)), console  # Lightning's INFO lines used to come twice
+    assert lines[0].startswith("Run: task=synthetic_cubic model=deepsets") and "Test metric" in console
+    epochs = [line for line in lines if line.startswith("Epoch ")]
+    assert [e.split(" | ")[0] for e in epochs] == ["Epoch 1/3 step 5", "Epoch 2/3 step 10", "Epoch 3/3 step 15"]
+    assert lines[-1] == f"Outputs in {tmp_path}/run"
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert all(e in log for e in epochs) and "Final metrics: test/acc=" in log
+
+
+def test_hint_only_after_config_errors_and_it_names_the_close_key(tmp_path):
+    typo = train("trainer.max_epoch=3", *paths(tmp_path))
+    assert typo.returncode == 1 and "Hint: trainer.max_epoch is not a config key; did you mean trainer.max_epochs" in typo.stderr
+    missing = train(f"ckpt_path={tmp_path}/missing.ckpt", *paths(tmp_path))
+    assert missing.returncode == 1 and "missing.ckpt: no such checkpoint file" in missing.stderr
+    assert "Hint" not in missing.stderr  # nothing wrong with the config: no hint
+
+
+def test_no_module_sets_another_modules_private_state():
+    assignment = re.compile(r"\bgaan(\.\w+)+\._\w+\s*=[^=]")
+    offenders = [f"{path}:{n}" for path in (REPO / "src" / "gaan").rglob("*.py")
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if assignment.search(line)]
+    offenders += [f"{name}:{n}" for name in ("train.py", "eval.py")
+                  for n, line in enumerate((REPO / name).read_text().splitlines(), 1) if assignment.search(line)]
+    assert not offenders
 
 
 def final_row(run_dir: Path) -> dict:

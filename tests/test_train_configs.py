@@ -388,3 +388,24 @@ def test_ema_weights_are_validated_tested_saved_and_evaluated(tmp_path):
     # eval.py (no EMA callback) reads the averaged weights: the run's test metrics must be theirs
     eval_cfg = compose_config([f"ckpt_path={best}", *small("synthetic_cubic"), *paths(tmp_path / "eval")], config_name="eval")
     assert evaluate(eval_cfg)["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("logger_name, message, source_module", [
+    ("freud.msd", "Using SciPy's fftpack for FFTs", "freud.msd"),
+    ("alembic.runtime.plugins", "setup plugin %s", "alembic.runtime.plugins"),
+    ("lightning.pytorch.utilities.rank_zero", "💡 Tip: For seamless cloud logging", "lightning.pytorch.trainer.connectors.logger_connector.logger_connector"),
+])
+def test_known_noise_is_filtered_by_its_exact_message_only(logger_name, message, source_module, caplog):
+    """Each filter matches a line the library really prints (its source has it) and nothing else
+    from the same logger."""
+    import importlib
+    import inspect
+
+    from gaan.console import quiet_known_noise
+
+    assert message.split(" %s")[0] in inspect.getsource(importlib.import_module(source_module))
+    quiet_known_noise()
+    caplog.set_level(logging.INFO, logger=logger_name)
+    logging.getLogger(logger_name).info(message, "x")
+    logging.getLogger(logger_name).info("something else %s", "x")
+    assert [r.getMessage() for r in caplog.records if r.name == logger_name] == ["something else x"]
