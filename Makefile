@@ -8,7 +8,7 @@ VENV_PYTHON := $(VENV)/bin/python
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: setup train test test-all bench clean
+.PHONY: setup train test test-all bench results clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV_PYTHON) bench/bench.py $(ARGS)
+
+# collect finished runs' records (logs/**/record.json) into results/records/ and regenerate the
+# tables in docs/results.md and README.md
+results: $(STAMP)
+	$(VENV_PYTHON) -m gaan.results --write $(ARGS)
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache .hypothesis
