@@ -136,16 +136,19 @@ def resolve_logs_path(word: str, tmp_path: Path) -> str:
         return word
     key, _, value = word.rpartition("=")
 
-    def newest(pattern: str) -> str:
+    def newest(pattern: str, taken: tuple[str, ...] = ()) -> str:
         pattern = re.sub(r"<[^>]+>", "*", pattern).replace("...", "**")
         pattern = re.sub(r"epoch\d+", "epoch*", pattern)
         found = sorted(glob.glob(str(tmp_path / pattern), recursive=True), key=lambda p: Path(p).stat().st_mtime)
-        assert found, f"nothing under {tmp_path} matches {pattern}"
+        found = [p for p in found if p not in taken]
+        assert found, f"nothing under {tmp_path} matches {pattern} (besides {taken})"
         return found[-1]
 
     if value.startswith("["):
-        parts = value.strip("[]").split(",")
-        value = "[" + ",".join(newest(p) for p in parts) + "]"
+        chosen: list[str] = []
+        for part in value.strip("[]").split(","):  # `<a>`, `<b>`: different files
+            chosen.append(newest(part, tuple(chosen)))
+        value = "[" + ",".join(chosen) + "]"
     else:
         value = newest(value)
     return f"{key}={value}" if key else value

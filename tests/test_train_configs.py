@@ -409,3 +409,20 @@ def test_known_noise_is_filtered_by_its_exact_message_only(logger_name, message,
     logging.getLogger(logger_name).info(message, "x")
     logging.getLogger(logger_name).info("something else %s", "x")
     assert [r.getMessage() for r in caplog.records if r.name == logger_name] == ["something else x"]
+
+
+def test_console_log_lines_follow_the_current_stdout(monkeypatch):
+    """A live progress bar (rich) swaps sys.stdout for a proxy that prints lines above the bar:
+    the console handler Hydra configures must write to that, not to the stream it started with."""
+    import io
+    import sys
+
+    from gaan.console import CurrentStdoutHandler
+
+    cfg = compose_config(["paths.output_dir=unused"], return_hydra_config=True)
+    assert cfg.hydra.job_logging.handlers.console["class"] == "gaan.console.CurrentStdoutHandler"
+    handler = CurrentStdoutHandler(stream=sys.stdout)
+    swapped = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", swapped)
+    handler.emit(logging.makeLogRecord({"msg": "Epoch 1/3 step 5"}))
+    assert swapped.getvalue() == "Epoch 1/3 step 5\n"

@@ -59,3 +59,21 @@ def interactive_console() -> bool:
     """A terminal or a notebook shows live progress bars; a file (cluster jobs, `> log`)
     keeps only their last frame, so runs then log one line per epoch instead."""
     return sys.stdout.isatty() or "ipykernel" in sys.modules
+
+
+class CurrentStdoutHandler(logging.StreamHandler):
+    """The console log handler (conf/hydra/default.yaml): writes to `sys.stdout` as it is at each
+    record, not as it was when logging was configured. A live progress bar (rich) swaps in a
+    proxy that prints lines above the bar; a handler holding the original stream wrote through
+    the bar and left broken frames on the terminal."""
+
+    def __init__(self, stream=None):  # `stream` (Hydra's ext://sys.stdout) is read per record instead
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
