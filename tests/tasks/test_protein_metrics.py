@@ -56,9 +56,10 @@ def test_known_displacement_gives_its_rmsd(ubiquitin):
     directions = rng.normal(size=(int(side_chain.sum()), 3))
     moved.coord[side_chain] += 0.5 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
     summary = backmap_metric_sums(moved, ubiquitin).summary()
+    scored = moved.atom_name != "OXT"  # the terminal OXT is not scored
     assert summary["rmsd_backbone"] == 0.0
     assert summary["rmsd_side_chain"] == pytest.approx(0.5, abs=1e-5)
-    assert summary["rmsd_all"] == pytest.approx(0.5 * np.sqrt(side_chain.mean()), abs=1e-5)
+    assert summary["rmsd_all"] == pytest.approx(0.5 * np.sqrt(side_chain[scored].mean()), abs=1e-5)
 
 
 def swapped_names(atoms: struc.AtomArray, residue: str, pairs) -> struc.AtomArray:
@@ -197,7 +198,7 @@ def test_per_type_tables_add_up_and_pool(ubiquitin):
     moved.coord += rng.normal(scale=0.3, size=moved.coord.shape)
     sums = backmap_metric_sums(moved, ubiquitin)
     per_type = sums.per_residue_type()
-    assert sum(row["atoms"] for row in per_type.values()) == sums.atoms["all"] == ubiquitin.array_length()
+    assert sum(row["atoms"] for row in per_type.values()) == sums.atoms["all"] == ubiquitin.array_length() - 1  # no OXT
     pooled = np.sqrt(sum(row["rmsd_all"] ** 2 * row["atoms"] for row in per_type.values()) / sums.atoms["all"])
     assert pooled == pytest.approx(sums.summary()["rmsd_all"])
     twice = pooled_metrics([sums, backmap_metric_sums(moved, ubiquitin)])
@@ -221,3 +222,19 @@ def test_torch_best_assignment_takes_the_better_order():
     predicted_masked[1, 2] = torch.tensor([100.0, 0, 0])
     chosen = best_assignment_targets(predicted_masked, target, partner, mask)
     assert torch.equal(chosen[1, 1], target[1, 2])
+
+
+def test_terminal_carboxylate_oxygens_are_equivalent_and_oxt_is_not_scored(ubiquitin):
+    assert (ubiquitin.atom_name == "OXT").sum() == 1
+    swapped = swapped_names(ubiquitin, "GLY", [("O", "OXT")])  # only the C-terminal GLY 76 has an OXT
+    assert backmap_metric_sums(swapped, ubiquitin).summary()["rmsd_all"] == 0.0
+    without_oxt = ubiquitin[ubiquitin.atom_name != "OXT"]
+    sums = backmap_metric_sums(without_oxt, ubiquitin)
+    assert sums.atoms["all"] == ubiquitin.array_length() - 1 and sums.summary()["rmsd_all"] == 0.0
+    # the terminal O placed on the reference's OXT scores 0, elsewhere it counts
+    moved = without_oxt.copy()
+    last_o = np.flatnonzero(moved.atom_name == "O")[-1]
+    moved.coord[last_o] = ubiquitin.coord[ubiquitin.atom_name == "OXT"][0]
+    assert backmap_metric_sums(moved, ubiquitin).summary()["rmsd_all"] == 0.0
+    moved.coord[last_o] += np.array([0.0, 0.0, 1.0])
+    assert backmap_metric_sums(moved, ubiquitin).squared_error["backbone"] == pytest.approx(1.0, abs=1e-4)

@@ -5,7 +5,8 @@ Pure numpy / torch functions, used by the protein task and by `gaan-backmap` / t
 - heavy-atom RMSD over all atoms, the backbone (N, CA, C, O) and the side chains, in the input's
   frame (no superposition: the beads fix the frame), taking for the chemically equivalent atoms
   (ASP OD1/OD2, GLU OE1/OE2, ARG NH1/NH2, the PHE/TYR ring flip CD1/CD2 + CE1/CE2) the better of
-  the two assignments per residue;
+  the two assignments per residue; the terminal OXT is not scored, and a C-terminal O is scored
+  against the closer of the reference's O and OXT (the carboxylate's oxygens are equivalent);
 - chi1 (N-CA-CB-gamma dihedral) within 40 degrees of the reference;
 - clashes per 1,000 atoms: pairs of atoms of residues at least 2 apart in one chain, or on
   different chains, closer than the sum of their van der Waals radii (Bondi, from biotite)
@@ -130,7 +131,8 @@ def best_assignment_targets(predicted: Tensor, target: Tensor, partner: Tensor, 
 def dihedral_degrees(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
     """Dihedral angles p0-p1-p2-p3 in degrees, (..., 3) arrays -> (...)."""
     b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # coincident atoms: NaN, counted as wrong
+        b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
     v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
     w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
     x = (v * w).sum(-1)
@@ -277,12 +279,16 @@ def rmsd_sums(predicted: struc.AtomArray, reference: struc.AtomArray, sums: Back
     """Add the squared errors of the atoms both structures have (equivalent atoms assigned the
     better way per residue) to `sums`, overall and per residue type."""
     p_index, r_index = match_atoms(predicted, reference)
+    # the terminal OXT is not scored (not every tool writes it; the CCD's residue atoms exclude it)
+    scored = predicted.atom_name[p_index] != "OXT"
+    p_index, r_index = p_index[scored], r_index[scored]
     if len(p_index) == 0:
         return
     matched = predicted[p_index]
     residue_index = residue_positions(predicted)[p_index]
     partner = swap_partner_index(matched.res_name, matched.atom_name, residue_index)
-    reference_coords = best_assignment(matched.coord.astype(float), reference.coord[r_index].astype(float), partner, residue_index)
+    reference_coords = terminal_oxygen_choice(matched, reference, reference.coord[r_index].astype(float))
+    reference_coords = best_assignment(matched.coord.astype(float), reference_coords, partner, residue_index)
     error = np.square(matched.coord - reference_coords).sum(-1)
     backbone = np.isin(matched.atom_name, BACKBONE_ATOMS)
     for part, selection in (("all", np.ones_like(backbone)), ("backbone", backbone), ("side_chain", ~backbone)):
@@ -294,6 +300,21 @@ def rmsd_sums(predicted: struc.AtomArray, reference: struc.AtomArray, sums: Back
             counts = sums.per_type_atoms.setdefault(str(name), {"all": 0, "backbone": 0, "side_chain": 0})
             errors[part] += float(error[chosen].sum())
             counts[part] += int(chosen.sum())
+
+
+def terminal_oxygen_choice(matched: struc.AtomArray, reference: struc.AtomArray, reference_coords: np.ndarray) -> np.ndarray:
+    """`reference_coords` with the O of each residue whose reference has an OXT (a C-terminal
+    carboxylate, two equivalent oxygens) scored against the closer of the reference's O and OXT."""
+    has_oxt = reference.atom_name == "OXT"
+    if not has_oxt.any():
+        return reference_coords
+    oxt_of = dict(zip(residue_keys(reference)[has_oxt], reference.coord[has_oxt].astype(float)))
+    out = reference_coords.copy()
+    for n in np.flatnonzero(matched.atom_name == "O"):
+        alternative = oxt_of.get(residue_keys(matched[n : n + 1])[0])
+        if alternative is not None and np.linalg.norm(matched.coord[n] - alternative) < np.linalg.norm(matched.coord[n] - out[n]):
+            out[n] = alternative
+    return out
 
 
 def chi1_angles(atoms: struc.AtomArray) -> dict[str, tuple[str, float]]:
