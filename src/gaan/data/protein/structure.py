@@ -168,6 +168,17 @@ def _keep_atoms(path: Path, model: dict, unknown_residues: list[str]) -> tuple[n
     # a chain id whose residue numbers restart (two copies of one chain, no TER) starts a new
     # copy, so its atoms are not mistaken for alternate locations of the first
     copy, previous = 0, (None, None)
+    # residues (runs of records with one chain, number, insertion code and name) that have a
+    # backbone N and CA: an unknown name there is a mistyped or unsupported amino acid, an error
+    group = np.zeros(len(model["atom_name"]), dtype=np.int64)
+    key_of = lambda j: (model["chain_id"][j], model["res_id"][j], model["ins_code"][j], model["res_name"][j])  # noqa: E731
+    for i in range(1, len(group)):
+        group[i] = group[i - 1] + (key_of(i) != key_of(i - 1))
+    backbone_names: dict[int, set] = {}
+    for i, name in enumerate(model["atom_name"]):
+        if name in ("N", "CA"):
+            backbone_names.setdefault(int(group[i]), set()).add(name)
+    amino_like = {g for g, names in backbone_names.items() if len(names) == 2}
     for i in range(len(model["atom_name"])):
         res_name, atom_name = model["res_name"][i], model["atom_name"][i]
         chain_id, res_id = model["chain_id"][i], model["res_id"][i]
@@ -182,10 +193,11 @@ def _keep_atoms(path: Path, model: dict, unknown_residues: list[str]) -> tuple[n
             if hetero:
                 continue  # ligands and modified residues (HETATM)
             link = structure_info.link_type(res_name)
-            if link is None:
+            peptide = link is not None and "PEPTIDE" in link.upper()
+            if link is None or (not peptide and int(group[i]) in amino_like):
                 unknown_residues.append(_where(path, model, i))
                 continue
-            if "PEPTIDE" not in link.upper():
+            if not peptide:
                 continue  # nucleotides, lipids, ligands written as ATOM
             renamed = "UNK"  # a non-standard amino acid in the chain: context of unknown type
         if _is_hydrogen(atom_name, model["element"][i] if renamed in _STANDARD else ""):

