@@ -35,6 +35,8 @@ def architecture_differences(stored: dict, current: dict) -> list[str]:
     for entry in ARCHITECTURE_KEYS:
         old, new = stored_entry(stored, entry) or {}, stored_entry(current, entry) or {}
         for key in sorted(set(old) | set(new)):
+            if (key in old) != (key in new) and (old.get(key) in (None, False) and new.get(key) in (None, False)):
+                continue  # an option added or removed since, off on the side that has it: same function
             if old.get(key) != new.get(key):
                 differences.append(f"{entry}.{key}: {old.get(key)!r} in the checkpoint, {new.get(key)!r} now")
     return differences

@@ -11,6 +11,7 @@ from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from torch import Tensor, nn
 from torchmetrics import MaxMetric, MetricCollection, MinMetric
 
+from gaan.console import quiet_known_noise
 from gaan.data.batch import PointCloudBatch
 from gaan.tasks.figures import log_figure
 
@@ -99,6 +100,7 @@ class PointCloudTask(L.LightningModule):
         return self.backbone(batch.positions, batch.features, batch.mask, vectors=batch.vectors)
 
     def setup(self, stage: str) -> None:
+        quiet_known_noise()  # in every process: ddp_spawn ranks start without the entry point's filters
         if self.compile_model and stage == "fit":
             # in-place compile keeps parameter names, so checkpoints load without compile
             self.backbone.compile()
