@@ -17,14 +17,13 @@ import operator
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..algebra import tuples as gat
-from .blockwise import blockwise
+from . import factored
+from .factored import MASKED_LOGIT
 from .mlp import NetworkSpec, build_network
 from .validation import check_choice, check_labels, check_point_inputs, check_positive_int
 
-MASKED_LOGIT = -1e9
 COMBINE_MODES = ("mean", "concat")
 
 
@@ -182,10 +181,7 @@ class GeometricAttention(nn.Module):
     # --- the computation --------------------------------------------------------------------
 
     def _at(self, x: Tensor, position: int) -> Tensor:
-        """View per-point x (B, N, C) with its point axis at tuple position ``position``."""
-        shape = [x.shape[0]] + [1] * self.rank + [x.shape[-1]]
-        shape[1 + position] = x.shape[1]
-        return x.reshape(shape)
+        return factored.at_position(x, position, self.rank)
 
     def _products(self, r: Tensor) -> tuple[list[gat.Product], list[gat.Product]]:
         factors = [self._at(r, k) for k in range(self.rank)]
@@ -309,34 +305,20 @@ class GeometricAttention(nn.Module):
             return result, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads)
         return result
 
-    # --- the factored path: large calls (blockwise) and chunking ------------------------------
-    # For score/value/scale nets that start with a Linear (value net also ending with one), the
-    # linear algebra around the per-tuple nonlinearities is refactored (same function, other
-    # rounding): the value net's first Linear is applied per product at that product's own
-    # broadcast shape; merged point features enter the score/scale nets' first Linear once per
-    # point; the embedded invariants and the joined features never exist per tuple, since the
-    # value net's last Linear, the join and the next first Linear compose into one matrix, and
-    # the attention-weighted sum is taken over the value net's hidden units instead. The
-    # per-tuple part then runs blockwise (gaan.nn.blockwise): blocks of whole softmax groups,
-    # recomputed in the backward pass, so no per-tuple tensor is kept for it (3-8x less memory),
-    # or in checkpointed chunks of first indices (``chunk_size``). Below
-    # ``blockwise_min_tuples`` tuples per call, in compiled graphs (inductor plans memory
+    # --- the factored path (gaan.nn.factored): large calls (blockwise) and chunking ---------
+    # Below ``blockwise_min_tuples`` tuples per call, in compiled graphs (inductor plans memory
     # itself) and under autocast (a recomputation would run outside it) the general path runs:
-    # on CPU it trains faster than either at those sizes (bench/README.md).
+    # on CPU it trains faster than the factored one at those sizes (bench/README.md).
 
     factored_path = True  # class default; set False on an instance to always take the general path
     blockwise_min_tuples: int | None = 1 << 16  # per call; 0: always blockwise; None: never
     block_tuples: int = 8192  # tuples per block
 
     def _factored_path_applies(self, r: Tensor) -> bool:
-        def starts_linear(net, ends_linear=False):
-            return (isinstance(net, nn.Sequential) and len(net) >= 2 and isinstance(net[0], nn.Linear)
-                    and (not ends_linear or isinstance(net[-1], nn.Linear)))
-
-        ok = self.factored_path and starts_linear(self.value_net, True) and starts_linear(self.score_net)
-        if self.output_kind != "invariant":
-            ok = ok and starts_linear(self.scale_net)
-        return ok and (self._chunked_applies(r) or self._blockwise_applies(r))
+        scale_net = self.scale_net if self.output_kind != "invariant" else None
+        if not (self.factored_path and factored.nets_allow_factoring(self.value_net, self.score_net, scale_net)):
+            return False
+        return self._chunked_applies(r) or self._blockwise_applies(r)
 
     def _chunked_applies(self, r: Tensor) -> bool:
         return self.chunk_size is not None and self.chunk_size < r.shape[1]
@@ -347,257 +329,51 @@ class GeometricAttention(nn.Module):
                 and not torch.compiler.is_compiling() and not torch.is_autocast_enabled(r.device.type))
 
     def _blocks(self, batch: int, points: int) -> list[tuple[slice, slice]]:
-        """Whole softmax groups per block, at most ``block_tuples`` tuples each unless one group
-        is larger, in as few blocks of as equal sizes as that allows."""
-
-        def even(total, group):  # block length <= budget // group, blocks as equal as possible
-            most = max(1, self.block_tuples // group)
-            count = -(-total // most)
-            return -(-total // count)
-
-        per_cloud = points ** self.rank
-        if self.reduce or per_cloud <= self.block_tuples:
-            clouds = even(batch, per_cloud)
-            return [(slice(i, min(i + clouds, batch)), slice(None)) for i in range(0, batch, clouds)]
-        rows = even(points, points ** (self.rank - 1))
-        return [(slice(i, i + 1), slice(j, min(j + rows, points))) for i in range(batch) for j in range(0, points, rows)]
-
-    def _joined_parts(self, v: Tensor):
-        """joined = h @ lin + bias + sum_k at(point[k], k), h the value net's last hidden layer."""
-        last = self.value_net[-1]
-        w2 = last.weight.t()  # (H, D)
-        b2 = last.bias
-        rank = self.rank
-        if self.merge == "mean":
-            merged = [v / rank] * rank
-        else:
-            merged = [v @ kernel for kernel in self.merge_kernels]
-        if self.join == "mean":
-            lin, bias, point = w2 / 2, None if b2 is None else b2 / 2, [m / 2 for m in merged]
-        else:
-            j0, j1 = self.join_kernels
-            lin, bias, point = w2 @ j0, None if b2 is None else b2 @ j0, [m @ j1 for m in merged]
-        return lin, bias, point
-
-    def _slice(self, x, rows):
-        """Rows of the first tuple axis of a broadcastable per-tuple tensor (others untouched)."""
-        if rows is None or x.dim() != self.rank + 2 or x.shape[1] == 1:
-            return x
-        return x[:, rows[0]:rows[1]]
-
-    @staticmethod
-    def _addmm(base_terms, x, weight, shape):
-        """x @ weight + sum(base_terms), flattened (T, out); the sum is broadcast to ``shape``."""
-        out = weight.shape[1]
-        # smallest terms first: a constant joins a per-point term before anything is broadcast
-        base_terms = sorted(base_terms, key=lambda t: t.numel())
-        base = functools.reduce(operator.add, base_terms) if base_terms else x.new_zeros(out)
-        if base.dim() > 1:
-            base = base.expand(*shape, out).reshape(-1, out)
-        return torch.addmm(base, x.reshape(-1, x.shape[-1]), weight)
-
-    def _first_layer_parts(self, net, lin, bias, point):
-        """net[0](joined) = h @ matrix + sum(terms): joined is never built per tuple."""
-        first = net[0]
-        weight = first.weight.t()
-        terms = [self._at(p @ weight, k) for k, p in enumerate(point)]
-        if bias is not None:
-            terms.append(bias @ weight)
-        if first.bias is not None:
-            terms.append(first.bias)
-        return lin @ weight, terms
-
-    def _value_parts(self, invariant_products, tuple_shape):
-        """The value net's first Linear as (invariants at full shape, their weight, other terms)."""
-        first = self.value_net[0]
-        full, terms, columns = [], [], 0
-        for product in invariant_products:
-            q = gat.invariants(product, self.algebra, self.parity)
-            block = first.weight[:, columns:columns + q.shape[-1]]
-            columns += q.shape[-1]
-            if tuple(q.shape[:-1]) == tuple_shape:
-                full.append((q, block))
-            else:
-                # products of fewer factors live on fewer tuple axes: their share of the first
-                # Linear is computed there and broadcast, not expanded to every tuple first
-                terms.append(q @ block.t())
-        if first.bias is not None:
-            terms.append(first.bias)
-        if not full:
-            return None, None, terms
-        q = torch.cat([q for q, _ in full], -1) if len(full) > 1 else full[0][0]
-        return q, torch.cat([b for _, b in full], 1).t(), terms
+        return factored.softmax_group_blocks(batch, points, self.rank, self.reduce, self.block_tuples)
 
     def _attend_factored(self, r, v, mask, weights):
         batch, points = r.shape[:2]
-        rank, heads = self.rank, self.heads
+        rank = self.rank
         tuple_shape = (batch,) + (points,) * rank
-        rest = points ** (rank - 1)
+        covariant_out = self.output_kind != "invariant"
         invariant_products, covariant_products = self._products(r)
-        q, q_weight, value_terms = self._value_parts(invariant_products, tuple_shape)
-        lin, bias, point = self._joined_parts(v)
-        score_matrix, score_terms = self._first_layer_parts(self.score_net, lin, bias, point)
-        covariant_out = self.output_kind in ("vector", "multivector", "tied")
-        invariant_out = self.output_kind in ("invariant", "tied")
-        scale_matrix, scale_terms = self._first_layer_parts(self.scale_net, lin, bias, point) if covariant_out else (None, [])
-        # everything per tuple is a function of these (broadcastable per-tuple terms, matrices)
-        groups = {
-            "q": [] if q is None else [q], "q_weight": [] if q is None else [q_weight], "value": value_terms,
-            "score_matrix": [score_matrix], "score": score_terms,
-            "scale_matrix": [] if scale_matrix is None else [scale_matrix], "scale": scale_terms,
-            "mask": [] if mask is None else [self._at(mask[..., None], k) for k in range(rank)],
-            "weight": [] if weights is None else [self._at(weights[..., None], k) for k in range(rank)],
-        }
-
-        def hidden_of(g, shape):
-            """The value net's last hidden layer, (tuples, H), for the tuples of ``shape``."""
-            if not g["q"]:
-                pre = functools.reduce(operator.add, g["value"]).expand(*shape, -1).reshape(-1, self.value_net[0].out_features)
-            else:
-                pre = self._addmm(g["value"], g["q"][0], g["q_weight"][0], shape)
-            return self.value_net[1:-1](pre)
-
-        def head_of(name, g, h, shape):
-            net = self.score_net if name == "score" else self.scale_net
-            return net[1:](self._addmm(g[name], h, g[f"{name}_matrix"][0], shape)).reshape(*shape, heads, -1)
-
-        def masked(g, scores):
-            if scores.dtype in (torch.float16, torch.bfloat16):
-                scores = scores.float()  # the softmax runs in float32 under autocast
-            if g["mask"]:
-                scores = scores.masked_fill(~functools.reduce(operator.and_, g["mask"]), MASKED_LOGIT)
-            return scores
-
-        def weighted_of(g, att):
-            if not g["weight"]:
-                return att
-            return att * (math.prod(g["weight"]) ** (1.0 / rank)).reshape(*att.shape[:-1], 1)
-
-        def pooled_of(g, h, by_row, shape):
-            """by_row: weighted attention (b, rows, rest, heads) -> pooled hidden units (b, P,
-            heads, H) and covariant coefficients (b, rows, rest), as the outputs ask."""
-            count, rows = shape[:2]
-            out = []
-            if invariant_out:
-                h3 = h.reshape(count, rows, rest, -1)
-                if self.reduce:
-                    out.append((by_row.reshape(count, -1, heads).transpose(-1, -2) @ h3.reshape(count, rows * rest, -1)).unsqueeze(1))
-                else:
-                    out.append(by_row.transpose(-1, -2) @ h3)
-            if covariant_out:
-                scale = head_of("scale", g, h, shape).reshape(count, rows, rest, heads, self.covariant_channels)
-                out.append((by_row.unsqueeze(-1) * scale).sum(-2))  # (count, rows, rest, C)
-            return out
-
-        def core(g):
-            """All outputs of whole softmax groups: attention, then pooled_of's."""
-            count, rows = g["score"][0].shape[:2]  # the first point's score term: (b, rows, 1, ..., H)
-            shape = (count, rows) + (points,) * (rank - 1)
-            h = hidden_of(g, shape)
-            scores = masked(g, head_of("score", g, h, shape)[..., 0])
-            att = torch.softmax(scores.reshape(count, 1 if self.reduce else rows, -1, heads), dim=-2).to(h.dtype)
-            return [att] + pooled_of(g, h, weighted_of(g, att).reshape(count, rows, rest, heads), shape)
-
+        invariants = [gat.invariants(p, self.algebra, self.parity) for p in invariant_products]
+        q, q_weight, value_terms = factored.value_parts(self.value_net[0], invariants, tuple_shape)
+        joined = factored.joined_parts(
+            self.value_net[-1], v, rank, self.merge_kernels if self.merge == "concat" else None,
+            self.join_kernels if self.join == "concat" else None,
+        )
+        score_matrix, score_terms = factored.first_layer_parts(self.score_net[0], joined, rank)
+        scale_matrix, scale_terms = factored.first_layer_parts(self.scale_net[0], joined, rank) if covariant_out else (None, [])
+        terms = factored.TupleTerms(
+            q, q_weight, value_terms, score_matrix, score_terms, scale_matrix, scale_terms,
+            mask_factors=[] if mask is None else [self._at(mask[..., None], k) for k in range(rank)],
+            weight_factors=[] if weights is None else [self._at(weights[..., None], k) for k in range(rank)],
+        )
+        nets = factored.TupleNets(
+            self.value_net[1:-1], self.score_net[1:], self.scale_net[1:] if covariant_out else None, rank, points,
+            self.heads, self.reduce, self.output_kind in ("invariant", "tied"), self.covariant_channels,
+        )
         if self._chunked_applies(r):
-            results = self._chunked(groups, self.chunk_size, points, hidden_of, head_of, masked, weighted_of, pooled_of)
+            result = factored.run_chunked(nets, terms, self.chunk_size)
         else:
-            results = self._run_blockwise(core, groups, batch, points)
+            result = factored.run_blockwise(nets, terms, self._blocks(batch, points))
 
-        attention = results[0]
         outputs = []
-        if covariant_out:
+        if result.coefficients is not None:
             per_output = 1 if self.reduce else points
             covariant = self._combined_covariant(covariant_products).expand(*tuple_shape, -1)
-            coefficient = results[-1].reshape(batch, per_output, -1, self.covariant_channels)
+            coefficient = result.coefficients.reshape(batch, per_output, -1, self.covariant_channels)
             flat_covariant = covariant.reshape(batch, per_output, -1, covariant.shape[-1])
             outputs.append(self._pool_covariants(coefficient, flat_covariant))
-        if invariant_out:
-            weighted = weighted_of(groups, attention)
-            outputs.append(self._pooled(weighted, results[1], lin, bias, point, tuple_shape))
+        if result.hidden is not None:
+            weighted = factored.point_weighted(result.attention, terms.weight_factors, rank)
+            outputs.append(factored.pooled_invariants(nets, weighted, result.hidden, joined, batch))
         outputs = self._finish_all(outputs, mask, None)
-        result = tuple(outputs) if len(outputs) > 1 else outputs[0]
+        output = tuple(outputs) if len(outputs) > 1 else outputs[0]
         if self.return_attention:
-            return result, attention.reshape(*tuple_shape, heads)
-        return result
-
-    def _run_blockwise(self, core, groups, batch, points):
-        """core over blocks of whole softmax groups, recomputed in the backward pass."""
-        split, shared, layout = [], [], {}
-        for name, tensors in groups.items():
-            layout[name] = []
-            for t in tensors:
-                per_tuple = t.dim() == self.rank + 2  # broadcastable (B, N, ..., C): cut by blocks
-                target = split if per_tuple else shared
-                layout[name].append((per_tuple, len(target)))
-                target.append(t)
-        nets = [self.value_net[1:-1], self.score_net[1:]] + ([self.scale_net[1:]] if self.output_kind != "invariant" else [])
-
-        def block_core(split_parts, shared_parts):
-            return core({name: [(split_parts if cut else shared_parts)[i] for cut, i in refs] for name, refs in layout.items()})
-
-        parameters = [p for net in nets for p in net.parameters()]
-        return blockwise(block_core, self._blocks(batch, points), split, shared, parameters)
-
-    def _chunked(self, groups, chunk, points, hidden_of, head_of, masked, weighted_of, pooled_of):
-        """Two passes over chunks of first indices (scores, then pooling), each checkpointed when
-        training: memory bounded by one chunk even inside one softmax group."""
-        batch = groups["score"][0].shape[0]
-        heads, rest = self.heads, points ** (self.rank - 1)
-        chunks = [(i, min(i + chunk, points)) for i in range(0, points, chunk)]
-        recompute = torch.is_grad_enabled()
-        run = (lambda f, *a: checkpoint(f, *a, use_reentrant=False)) if recompute else (lambda f, *a: f(*a))
-        rows_of = lambda rows: {name: [self._slice(t, rows) for t in ts] for name, ts in groups.items()}
-        shape_of = lambda rows: (batch, rows[1] - rows[0]) + (points,) * (self.rank - 1)
-
-        def scores_of(rows):
-            g = rows_of(rows)
-            return head_of("score", g, hidden_of(g, shape_of(rows)), shape_of(rows))[..., 0]
-
-        scores = masked(groups, torch.cat([run(scores_of, rows) for rows in chunks], 1))
-        attention = torch.softmax(scores.reshape(batch, 1 if self.reduce else points, -1, heads), dim=-2)
-        attention = attention.to(groups["score_matrix"][0].dtype)
-        by_row = weighted_of(groups, attention).reshape(batch, points, rest, heads)
-
-        def pooling_pass(rows, att):
-            g = rows_of(rows)
-            return pooled_of(g, hidden_of(g, shape_of(rows)), att, shape_of(rows))
-
-        parts = [run(pooling_pass, rows, by_row[:, rows[0]:rows[1]]) for rows in chunks]
-        results = [attention]
-        if self.output_kind in ("invariant", "tied"):
-            pooled = [p[0] for p in parts]
-            results.append(sum(pooled) if self.reduce else torch.cat(pooled, 1))
-        if self.output_kind != "invariant":
-            results.append(torch.cat([p[-1] for p in parts], 1))
-        return results
-
-    def _pooled(self, attention, hidden, lin, bias, point, tuple_shape) -> Tensor:
-        """Sum over tuples of attention * joined, from pooled hidden units and per-point parts.
-
-        attention: (B, P, T, heads) (tuple weights included); hidden: (B, P, heads, H).
-        """
-        batch, points = tuple_shape[:2]
-        rank, heads, n_dim = self.rank, self.heads, self.n_dim
-        per_output = attention.shape[1]
-        # the value net's last Linear and the join are linear: applied once per output
-        out = hidden @ lin  # (B, P, heads, D)
-        total = attention.sum(-2)  # (B, P, heads)
-        if bias is not None:
-            out = out + total[..., None] * bias
-        grid = attention.reshape(batch, per_output, *((points,) * (rank - (0 if self.reduce else 1))), heads)
-        for k, p in enumerate(point):
-            if not self.reduce and k == 0:
-                out = out + total[..., None] * p[:, :, None, :]  # the output point's own features
-                continue
-            axis = 2 + (k - (0 if self.reduce else 1))  # tuple axis of position k inside grid
-            others = [a for a in range(2, grid.dim() - 1) if a != axis]
-            marginal = grid.sum(others) if others else grid  # (B, P, N, heads)
-            out = out + marginal.transpose(-1, -2) @ p[:, None]  # (B, P, heads, D)
-        if heads == 1:
-            return out.squeeze(-2)
-        # head h pools only its own block of channels
-        blocks = out.reshape(batch, per_output, heads, heads, n_dim // heads)
-        return blocks.diagonal(dim1=2, dim2=3).transpose(-1, -2).flatten(-2)
+            return output, result.attention.reshape(*tuple_shape, self.heads)
+        return output
 
     @staticmethod
     def _pool_covariants(coefficient: Tensor, covariant: Tensor) -> Tensor:
