@@ -1,8 +1,9 @@
-"""Geometric algebra attention layers.
+"""Geometric algebra attention: the computation behind every layer.
 
-One module, :class:`GeometricAttention`, implements the computation; the public classes only
-choose what goes in (vectors or multivectors), what comes out (invariant features,
-covariant vectors or multivectors, or both) and whether a set of labels queries the cloud.
+One module, :class:`GeometricAttention`, implements the computation; the public classes
+(:mod:`gaan.nn.layers`) only choose what goes in (vectors or multivectors), what comes out
+(invariant features, covariant vectors or multivectors, or both) and whether a set of labels
+queries the cloud. Large calls take the factored path (:mod:`gaan.nn.factored`).
 
 For each tuple of ``rank`` points the layer forms geometric products of their (multi)vectors,
 reads rotation-invariant scalars ``q`` off them, embeds them with ``value_net``, joins that
@@ -11,16 +12,13 @@ reduces over tuples with a softmax: over all tuples (``reduce=True``, permutatio
 output) or over all but the first point (``reduce=False``, one output per point).
 """
 
-import functools
 import math
-import operator
 
 import torch
 from torch import Tensor, nn
 
 from ..algebra import tuples as gat
 from . import factored
-from .factored import MASKED_LOGIT
 from .mlp import NetworkSpec, build_network
 from .validation import check_choice, check_labels, check_point_inputs, check_positive_int
 
@@ -183,6 +181,10 @@ class GeometricAttention(nn.Module):
     def _at(self, x: Tensor, position: int) -> Tensor:
         return factored.at_position(x, position, self.rank)
 
+    def _factors(self, per_point: Tensor | None) -> list[Tensor]:
+        """Per-point mask or weights (B, N) at each tuple position: [(B, N, 1.., 1), ...]."""
+        return [] if per_point is None else [self._at(per_point[..., None], k) for k in range(self.rank)]
+
     def _products(self, r: Tensor) -> tuple[list[gat.Product], list[gat.Product]]:
         factors = [self._at(r, k) for k in range(self.rank)]
         if self.input_kind == "vector":
@@ -243,33 +245,19 @@ class GeometricAttention(nn.Module):
         )
         embedded = self.value_net(invariants)
         parts = [embedded, self._merged_features(v)]
-        label_axes = 0
+        label_axes = 0 if labels is None else 1
+        # per-tuple terms get a label axis (B, 1, N.., C) to broadcast against the labels
+        lift = (lambda x: x.unsqueeze(1)) if label_axes else (lambda x: x)
         if labels is not None:
-            label_axes = 1
-            lift = lambda x: x.unsqueeze(1)  # (B, 1, N.., C): broadcast against the label axis
             parts = [labels.reshape(batch, labels.shape[1], *([1] * rank), self.n_dim)] + [lift(x) for x in parts]
         joined = self._join(parts)  # (B, [L,] N, ..., N, D)
         lead_shape = joined.shape[: 1 + label_axes]
 
-        tuple_weights = None
-        if weights is not None:
-            tuple_weights = math.prod(self._at(weights[..., None], k) for k in range(rank)) ** (1.0 / rank)
-            if label_axes:
-                tuple_weights = tuple_weights.unsqueeze(1)
-
-        scores = self.score_net(joined)
-        if scores.dtype in (torch.float16, torch.bfloat16):
-            scores = scores.float()  # the softmax runs in float32 under autocast
-        tuple_mask = None
-        if mask is not None:
-            tuple_mask = functools.reduce(operator.and_, (self._at(mask[..., None], k) for k in range(rank)))
-            if label_axes:
-                tuple_mask = tuple_mask.unsqueeze(1)
+        tuple_weights = None if weights is None else lift(factored.tuple_weight(self._factors(weights), rank))
+        mask_factors = [lift(m) for m in self._factors(mask)]
         if label_mask is not None:
-            label_valid = label_mask.reshape(*label_mask.shape, *([1] * (rank + 1)))
-            tuple_mask = label_valid if tuple_mask is None else tuple_mask & label_valid
-        if tuple_mask is not None:
-            scores = scores.masked_fill(~tuple_mask, MASKED_LOGIT)
+            mask_factors.append(label_mask.reshape(*label_mask.shape, *([1] * (rank + 1))))
+        scores = factored.masked_logits(self.score_net(joined), mask_factors)
 
         # flatten tuples to (lead, P, T, heads): P output points (1 if reduced), T tuples each
         per_output = 1 if self.reduce else points
@@ -278,10 +266,7 @@ class GeometricAttention(nn.Module):
 
         outputs = []
         if self.output_kind in ("vector", "multivector", "tied"):
-            covariant = self._combined_covariant(covariant_products)
-            covariant = covariant.expand(*tuple_shape, -1)
-            if label_axes:
-                covariant = covariant.unsqueeze(1)
+            covariant = lift(self._combined_covariant(covariant_products).expand(*tuple_shape, -1))
             scale = self.scale_net(joined)
             if tuple_weights is not None:
                 scale = scale * tuple_weights
@@ -299,11 +284,7 @@ class GeometricAttention(nn.Module):
                 pooled = torch.einsum("...th,...thc->...hc", attention, channels).flatten(-2)
             outputs.append(pooled)
 
-        outputs = self._finish_all(outputs, mask, label_mask)
-        result = tuple(outputs) if len(outputs) > 1 else outputs[0]
-        if self.return_attention:
-            return result, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads)
-        return result
+        return self._returned(outputs, mask, label_mask, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads))
 
     # --- the factored path (gaan.nn.factored): large calls (blockwise) and chunking ---------
     # Below ``blockwise_min_tuples`` tuples per call, in compiled graphs (inductor plans memory
@@ -347,8 +328,7 @@ class GeometricAttention(nn.Module):
         scale_matrix, scale_terms = factored.first_layer_parts(self.scale_net[0], joined, rank) if covariant_out else (None, [])
         terms = factored.TupleTerms(
             q, q_weight, value_terms, score_matrix, score_terms, scale_matrix, scale_terms,
-            mask_factors=[] if mask is None else [self._at(mask[..., None], k) for k in range(rank)],
-            weight_factors=[] if weights is None else [self._at(weights[..., None], k) for k in range(rank)],
+            mask_factors=self._factors(mask), weight_factors=self._factors(weights),
         )
         nets = factored.TupleNets(
             self.value_net[1:-1], self.score_net[1:], self.scale_net[1:] if covariant_out else None, rank, points,
@@ -369,17 +349,19 @@ class GeometricAttention(nn.Module):
         if result.hidden is not None:
             weighted = factored.point_weighted(result.attention, terms.weight_factors, rank)
             outputs.append(factored.pooled_invariants(nets, weighted, result.hidden, joined, batch))
-        outputs = self._finish_all(outputs, mask, None)
-        output = tuple(outputs) if len(outputs) > 1 else outputs[0]
-        if self.return_attention:
-            return output, result.attention.reshape(*tuple_shape, self.heads)
-        return output
+        return self._returned(outputs, mask, None, result.attention.reshape(*tuple_shape, self.heads))
 
     @staticmethod
     def _pool_covariants(coefficient: Tensor, covariant: Tensor) -> Tensor:
         """Coefficients (..., P, T, C) times tuple covariants (..., P, T, components), summed
         over tuples, as (..., P, C * components) for _finish (_finish_all restores C)."""
         return (coefficient.transpose(-1, -2) @ covariant).flatten(-2)
+
+    def _returned(self, outputs: list[Tensor], mask, label_mask, attention: Tensor):
+        """The call's result: finished outputs (a tuple if several), with the attention if asked."""
+        outputs = self._finish_all(outputs, mask, label_mask)
+        result = tuple(outputs) if len(outputs) > 1 else outputs[0]
+        return (result, attention) if self.return_attention else result
 
     def _finish_all(self, outputs: list[Tensor], mask: Tensor | None, label_mask: Tensor | None) -> list[Tensor]:
         """_finish each output; a covariant one (always first) gets its channel axis back
@@ -404,69 +386,3 @@ class GeometricAttention(nn.Module):
             output = output * label_mask.reshape(*label_mask.shape, *([1] * (output.dim() - 2))).to(output.dtype)
         return output
 
-
-class VectorAttention(GeometricAttention):
-    """Rotation-invariant features from vectors: (B, D) if ``reduce`` else (B, N, D)."""
-
-
-class Vector2VectorAttention(GeometricAttention):
-    """A rotation-covariant vector from vectors: (B, C) if ``reduce`` else (B, N, C)."""
-
-    output_kind = "vector"
-    default_covariant_mode = "partial"
-
-
-class TiedVectorAttention(GeometricAttention):
-    """Shared attention weights for both a covariant vector and invariant features.
-
-    Returns ``(vectors, invariants)``.
-    """
-
-    output_kind = "tied"
-    default_covariant_mode = "partial"
-
-
-class MultivectorAttention(GeometricAttention):
-    """Rotation-invariant features from multivectors (B, N, 8) (or (B, N, 4) in 2-D)."""
-
-    input_kind = "multivector"
-
-
-class Multivector2MultivectorAttention(GeometricAttention):
-    """A rotation-covariant multivector from multivectors."""
-
-    input_kind = "multivector"
-    output_kind = "multivector"
-    default_covariant_mode = "partial"
-
-
-class TiedMultivectorAttention(GeometricAttention):
-    """Shared attention for a covariant multivector and invariant features: ``(multivectors, invariants)``."""
-
-    input_kind = "multivector"
-    output_kind = "tied"
-    default_covariant_mode = "partial"
-
-
-class _LabeledMixin:
-    labeled = True
-
-    def forward(self, r: Tensor, v: Tensor, labels: Tensor, mask: Tensor | None = None,
-                label_mask: Tensor | None = None, weights: Tensor | None = None):
-        """labels (B, L, D) query the cloud: output (B, L, C) if ``reduce`` else (B, L, N, C)."""
-        return self._call(r, v, mask, weights, labels, label_mask)
-
-
-class LabeledVectorAttention(_LabeledMixin, GeometricAttention):
-    """One covariant vector per label: translates a point cloud into a labelled one."""
-
-    output_kind = "vector"
-    default_covariant_mode = "partial"
-
-
-class LabeledMultivectorAttention(_LabeledMixin, GeometricAttention):
-    """One covariant multivector per label."""
-
-    input_kind = "multivector"
-    output_kind = "multivector"
-    default_covariant_mode = "partial"

@@ -225,11 +225,16 @@ def masked_logits(scores: Tensor, mask_factors: list[Tensor]) -> Tensor:
     return scores
 
 
+def tuple_weight(weight_factors: list[Tensor], rank: int) -> Tensor:
+    """A tuple's weight: the geometric mean of its points' weights."""
+    return math.prod(weight_factors) ** (1.0 / rank)
+
+
 def point_weighted(attention: Tensor, weight_factors: list[Tensor], rank: int) -> Tensor:
-    """Attention times each tuple's weight, the geometric mean of its points' weights."""
+    """Attention times each tuple's weight."""
     if not weight_factors:
         return attention
-    return attention * (math.prod(weight_factors) ** (1.0 / rank)).reshape(*attention.shape[:-1], 1)
+    return attention * tuple_weight(weight_factors, rank).reshape(*attention.shape[:-1], 1)
 
 
 def _pooled_rows(nets: TupleNets, terms: TupleTerms, hidden: Tensor, by_row: Tensor, shape) -> list[Tensor]:
