@@ -20,9 +20,8 @@ from torch import Tensor, nn
 from ..algebra import tuples as gat
 from . import factored
 from .mlp import NetworkSpec, build_network
-from .validation import check_choice, check_labels, check_point_inputs, check_positive_int
+from .validation import check_finite_call, check_labels, check_layer_options, check_point_inputs, check_positive_int
 
-COMBINE_MODES = ("mean", "concat")
 
 
 class GeometricAttention(nn.Module):
@@ -88,20 +87,11 @@ class GeometricAttention(nn.Module):
     ):
         super().__init__()
         covariant_mode = self.default_covariant_mode if covariant_mode is None else covariant_mode
-        check_positive_int("n_dim", n_dim)
-        check_positive_int("rank", rank)
-        check_positive_int("heads", heads)
-        check_positive_int("linear_terms", linear_terms, minimum=0)
-        check_positive_int("covariant_channels", covariant_channels)
-        check_choice("dim", dim, (2, 3))
-        for name, value in (("invariant_mode", invariant_mode), ("covariant_mode", covariant_mode), ("linear_mode", linear_mode)):
-            check_choice(name, value, gat.PRODUCT_MODES)
-        check_choice("merge", merge, COMBINE_MODES)
-        check_choice("join", join, COMBINE_MODES)
-        if n_dim % heads:
-            raise ValueError(f"heads={heads} must divide n_dim={n_dim}")
-        if linear_terms and rank > 1 and (parity or (dim == 2 and self.input_kind == "vector")):
-            raise ValueError("linear_terms needs dim=3 and parity=False for vector inputs (and parity=False for multivectors): duals mix proper and pseudo quantities")
+        check_layer_options(
+            n_dim=n_dim, rank=rank, heads=heads, linear_terms=linear_terms, covariant_channels=covariant_channels,
+            dim=dim, modes=dict(invariant_mode=invariant_mode, covariant_mode=covariant_mode, linear_mode=linear_mode),
+            merge=merge, join=join, parity=parity, vector_input=self.input_kind == "vector",
+        )
 
         self.n_dim, self.rank, self.reduce, self.heads = n_dim, rank, bool(reduce), heads
         self.invariant_mode, self.covariant_mode = invariant_mode, covariant_mode
@@ -164,17 +154,25 @@ class GeometricAttention(nn.Module):
         return self._call(r, v, mask, weights, None, None)
 
     def _call(self, r, v, mask, weights, labels, label_mask):
-        check_point_inputs(r, v, mask, weights, self.components, self.n_dim, allow_neighbour_axis=not self.labeled)
+        parameter = next(self.parameters(), None)
+        check_point_inputs(r, v, mask, weights, self.components, self.n_dim, None if parameter is None else parameter.dtype,
+                           allow_neighbour_axis=not self.labeled)
+        if labels is not None:
+            check_labels(labels, label_mask, r.shape[0], self.n_dim, r.dtype)
         if r.dim() == 4:
             # an explicit neighbour axis: every point attends over its own K neighbours
             batch, points = r.shape[:2]
             flat = lambda x: None if x is None else x.reshape(batch * points, *x.shape[2:])
             result = self._attend(flat(r), flat(v), flat(mask), flat(weights), None, None)
-            unflat = lambda x: x.reshape(batch, points, *x.shape[1:])
-            return tuple(unflat(x) for x in result) if isinstance(result, tuple) else unflat(result)
-        if labels is not None:
-            check_labels(labels, label_mask, r.shape[0], self.n_dim)
-        return self._attend(r, v, mask, weights, labels, label_mask)
+            result = _map_tensors(lambda x: x.reshape(batch, points, *x.shape[1:]), result)
+        else:
+            result = self._attend(r, v, mask, weights, labels, label_mask)
+        if not torch.compiler.is_compiling():  # a data-dependent check: compiled graphs go without
+            outputs = []
+            _map_tensors(outputs.append, result)
+            inputs = [("r", r, mask), ("v", v, mask), ("weights", weights, mask), ("labels", labels, None)]
+            check_finite_call(type(self).__name__, inputs, outputs, self.rank, self.named_parameters())
+        return result
 
     # --- the computation --------------------------------------------------------------------
 
@@ -231,10 +229,13 @@ class GeometricAttention(nn.Module):
     def _attend(self, r, v, mask, weights, labels, label_mask):
         batch, points = r.shape[:2]
         rank = self.rank
+        if batch == 0:
+            return self._attend_no_clouds(r, v, mask, weights, labels, label_mask)
         if mask is not None:
             # padding may hold anything (NaN included): make it inert before any product
             r = torch.where(mask[..., None], r, torch.zeros_like(r))
             v = torch.where(mask[..., None], v, torch.zeros_like(v))
+            weights = None if weights is None else torch.where(mask, weights, torch.ones_like(weights))
         if labels is None and self._factored_path_applies(r):
             return self._attend_factored(r, v, mask, weights)
         tuple_shape = (batch,) + (points,) * rank
@@ -285,6 +286,13 @@ class GeometricAttention(nn.Module):
             outputs.append(pooled)
 
         return self._returned(outputs, mask, label_mask, attention.reshape(*lead_shape, *tuple_shape[1:], self.heads))
+
+    def _attend_no_clouds(self, r, v, mask, weights, labels, label_mask):
+        """A batch of no clouds: the outputs of one placeholder cloud, cut to none (right shapes,
+        and r and v stay in the graph)."""
+        grow = lambda x: None if x is None else torch.cat([x, x.new_ones((1, *x.shape[1:]))])
+        result = self._attend(*(grow(x) for x in (r, v, mask, weights, labels, label_mask)))
+        return _map_tensors(lambda x: x[:0], result)
 
     # --- the factored path (gaan.nn.factored): large calls (blockwise) and chunking ---------
     # Below ``blockwise_min_tuples`` tuples per call, in compiled graphs (inductor plans memory
@@ -386,3 +394,7 @@ class GeometricAttention(nn.Module):
             output = output * label_mask.reshape(*label_mask.shape, *([1] * (output.dim() - 2))).to(output.dtype)
         return output
 
+
+def _map_tensors(fn, result):
+    """fn on every tensor of a layer's result: a tensor or (nested) tuples of them."""
+    return tuple(_map_tensors(fn, x) for x in result) if isinstance(result, tuple) else fn(result)
