@@ -159,6 +159,11 @@ class GeometricAttention(nn.Module):
                            allow_neighbour_axis=not self.labeled)
         if labels is not None:
             check_labels(labels, label_mask, r.shape[0], self.n_dim, r.dtype)
+        if mask is not None:
+            # padding may hold anything (NaN included): make it inert before any use
+            r = torch.where(mask[..., None], r, torch.zeros_like(r))
+            v = torch.where(mask[..., None], v, torch.zeros_like(v))
+            weights = None if weights is None else torch.where(mask, weights, torch.ones_like(weights))
         if r.dim() == 4:
             # an explicit neighbour axis: every point attends over its own K neighbours
             batch, points = r.shape[:2]
@@ -170,7 +175,7 @@ class GeometricAttention(nn.Module):
         if not torch.compiler.is_compiling():  # a data-dependent check: compiled graphs go without
             outputs = []
             _map_tensors(outputs.append, result)
-            inputs = [("r", r, mask), ("v", v, mask), ("weights", weights, mask), ("labels", labels, None)]
+            inputs = [("r", r), ("v", v), ("weights", weights), ("labels", labels)]
             check_finite_call(type(self).__name__, inputs, outputs, self.rank, self.named_parameters())
         return result
 
@@ -231,11 +236,6 @@ class GeometricAttention(nn.Module):
         rank = self.rank
         if batch == 0:
             return self._attend_no_clouds(r, v, mask, weights, labels, label_mask)
-        if mask is not None:
-            # padding may hold anything (NaN included): make it inert before any product
-            r = torch.where(mask[..., None], r, torch.zeros_like(r))
-            v = torch.where(mask[..., None], v, torch.zeros_like(v))
-            weights = None if weights is None else torch.where(mask, weights, torch.ones_like(weights))
         if labels is None and self._factored_path_applies(r):
             return self._attend_factored(r, v, mask, weights)
         tuple_shape = (batch,) + (points,) * rank
