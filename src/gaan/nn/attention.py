@@ -173,10 +173,8 @@ class GeometricAttention(nn.Module):
         else:
             result = self._attend(r, v, mask, weights, labels, label_mask)
         if not torch.compiler.is_compiling():  # a data-dependent check: compiled graphs go without
-            outputs = []
-            _map_tensors(outputs.append, result)
             inputs = [("r", r), ("v", v), ("weights", weights), ("labels", labels)]
-            check_finite_call(type(self).__name__, inputs, outputs, self.rank, self.named_parameters())
+            check_finite_call(type(self).__name__, inputs, result, self.rank, self.named_parameters())
         return result
 
     # --- the computation --------------------------------------------------------------------

@@ -91,16 +91,21 @@ def check_labels(labels: Tensor, label_mask: Tensor | None, batch: int, n_dim: i
 # --- finiteness: one synchronisation per call, a diagnosis only when something is wrong --------
 
 
-def check_finite_call(layer: str, inputs: list[tuple[str, Tensor | None]], outputs: list[Tensor], rank: int,
-                      parameters) -> None:
+def _tensors_of(result) -> list[Tensor]:
+    return [t for x in result for t in _tensors_of(x)] if isinstance(result, tuple) else [result]
+
+
+def check_finite_call(layer: str, inputs: list[tuple[str, Tensor | None]], result, rank: int, parameters) -> None:
     """Finite inputs and outputs, or a ValueError saying which and why.
 
     :param layer: the layer's name, for the message
     :param inputs: (name, tensor or None) per input, ``r`` and ``v`` first, padding already made
         inert (zero); axes past those of ``r``'s points are channels
+    :param result: the call's result: a tensor or (nested) tuples of them
     :param parameters: the layer's named parameters (looked at only when an output is non-finite)
     """
-    tensors = [x for _, x in inputs if x is not None] + list(outputs)
+    outputs = _tensors_of(result)
+    tensors = [x for _, x in inputs if x is not None] + outputs
     # a sum of finite values can only overflow (then the exact look below finds nothing wrong)
     if bool(torch.isfinite(sum(x.sum() for x in tensors))):
         return
