@@ -180,7 +180,7 @@ def test_blockwise_supports_gradients_of_gradients(reduce):
 
 def test_large_calls_run_blockwise_and_small_ones_not(monkeypatch):
     calls = []
-    monkeypatch.setattr("gaan.nn.attention.blockwise", lambda *a, **k: calls.append(1) or blockwise_impl(*a, **k))
+    monkeypatch.setattr("gaan.nn.factored.blockwise", lambda *a, **k: calls.append(1) or blockwise_impl(*a, **k))
     layer = gnn.VectorAttention(8, rank=2)
     layer.blockwise_min_tuples = 2 * 6 * 6
     layer(torch.randn(1, 6, 3), torch.randn(1, 6, 8))  # 36 tuples: general path

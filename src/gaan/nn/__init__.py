@@ -1,7 +1,7 @@
 """Geometric algebra attention layers (PyTorch modules over :mod:`gaan.algebra`)."""
 
-from .attention import (
-    GeometricAttention,
+from .attention import GeometricAttention
+from .layers import (
     LabeledMultivectorAttention,
     LabeledVectorAttention,
     Multivector2MultivectorAttention,
