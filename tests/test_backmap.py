@@ -43,7 +43,7 @@ def train_checkpoint(path: Path, beads: str = "ca", steps: int = 60) -> tuple[fl
         "task": {
             "name": "protein",
             "datamodule": {"beads": beads, "k": 8},
-            "module": {"_target_": "gaan.tasks.LabeledVectorTask", "target_key": "atoms"},
+            "module": {"_target_": "gaan.tasks.backmapping.BackmappingTask", "target_key": "atoms", "length_scale": 5.0},
             "head": {"_target_": "gaan.models.LabeledVectorHead", "num_labels": NUM_ATOM_LABELS},
         },
         "model": {"_target_": "gaan.models.GAAttentionBackbone", "width": 16, "depth": 1, "attention": {"rank": 2}},
@@ -227,3 +227,45 @@ def test_checkpoint_errors_are_named(checkpoint, tmp_path):
     with pytest.raises(ValueError, match="truncated.ckpt.*not a readable checkpoint"):
         backmap_file(UBIQUITIN, tmp_path / "x.pdb", ckpt=truncated)
     assert not (tmp_path / "x.pdb").exists()
+
+
+TEN_THOUSAND_RESIDUES = """
+import resource, sys
+import biotite.structure as struc
+import numpy as np
+from gaan.backmap import Backmapper, backmap_structure
+from gaan.data.protein import read_structure
+
+ubiquitin = read_structure(sys.argv[1])[0]
+copies = []
+for k in range(130):  # 130 chains of 76 residues, 60 A apart: 9,880 residues
+    copy = ubiquitin.copy()
+    copy.coord += np.array([60.0 * (k % 10), 60.0 * (k // 10), 0.0], dtype=np.float32)
+    copy.chain_id[:] = f"C{k}"
+    copies.append(copy)
+stack = struc.stack([struc.concatenate(copies)])
+backmapper = Backmapper.load(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = backmap_structure(stack, backmapper, batch_size=int(sys.argv[3]), measure=False)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(result.predicted_residues, result.predicted.array_length(), before, after)
+"""
+
+
+@pytest.mark.slow
+def test_ten_thousand_residues_in_bounded_memory(checkpoint, tmp_path):
+    """9,880 residues in batches of 64: the peak resident memory grows by well under 1 GB (the
+    environments of all residues plus one batch's activations), in a fresh process."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "ten_thousand.py"
+    script.write_text(TEN_THOUSAND_RESIDUES)
+    process = subprocess.run(
+        [sys.executable, str(script), str(UBIQUITIN), str(checkpoint), "64"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=1200,
+    )
+    assert process.returncode == 0, process.stderr
+    residues, atoms, before_kb, after_kb = map(int, process.stdout.split())
+    assert residues == 130 * 76 and atoms == 130 * 602 - 130  # every heavy atom but the OXTs
+    assert (after_kb - before_kb) / 1024 < 1024
