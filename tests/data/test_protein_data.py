@@ -352,3 +352,15 @@ def test_bad_datamodule_settings_name_the_key(tmp_path):
         ProteinDataModule(str(tmp_path), entries=["9xyz"])
     with pytest.raises(FileNotFoundError, match="structure_dir"):
         ProteinDataModule(str(tmp_path), structure_dir=str(tmp_path / "absent")).entries()
+
+
+def test_gzipped_pdb_and_mmcif_read_like_the_plain_files(tmp_path):
+    import gzip
+
+    for name in ("pdb1ejg.pdb", "mmcif_6yfy.cif"):
+        packed = tmp_path / f"{name}.gz"
+        packed.write_bytes(gzip.compress((DATA / name).read_bytes()))
+        plain, unpacked = read_structure(DATA / name), read_structure(packed)
+        assert unpacked.stack_depth() == plain.stack_depth()
+        np.testing.assert_array_equal(unpacked.coord, plain.coord)
+        assert list(unpacked.atom_name) == list(plain.atom_name)

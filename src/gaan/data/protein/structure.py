@@ -126,7 +126,11 @@ def _parse_pdb(path: Path, lines: list[str]) -> list[dict]:
 
 def _parse_cif(path: Path) -> list[dict]:
     try:
-        cif = pdbx.CIFFile.read(str(path))
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rt") as handle:
+                cif = pdbx.CIFFile.read(handle)
+        else:
+            cif = pdbx.CIFFile.read(str(path))
         stack = pdbx.get_structure(cif, model=None, altloc="all", use_author_fields=True, extra_fields=[])
     except ProteinInputError:
         raise
