@@ -318,3 +318,13 @@ def test_fast_dev_run_of_task_qm9(qm9_data_dir, tmp_path):
     metrics = run(cfg)
     # u0 in meV: a per-element baseline alone is within a few hundred meV, never within 1 meV
     assert 1.0 < metrics["test/mae"] < 5_000 and all(np.isfinite(v) for v in metrics.values())
+
+
+def test_every_target_composes_with_its_pooling(tmp_path):
+    import hydra
+
+    for target in QM9_TARGETS:
+        cfg = compose_config(["task=qm9", f"task.target={target}", f"paths.output_dir={tmp_path}", f"paths.data_dir={tmp_path}"])
+        expected = "mean" if target in ("homo", "lumo", "gap") else "sum"
+        assert cfg.task.head.pool == cfg.task.module.pool == expected
+        assert hydra.utils.instantiate(cfg.task.datamodule).unit == QM9_TARGETS[target].unit
