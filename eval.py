@@ -3,4 +3,4 @@ from gaan.eval import main
 from gaan.train import cli
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, config_name="eval")

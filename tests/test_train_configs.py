@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -130,7 +132,75 @@ def test_unknown_choice_raises_and_hint_lists_choices(tmp_path):
         compose_config(["task=nonexistent", *paths(tmp_path)])
     hint = config_hint(["task=nonexistent", "model=ga_attn"])
     assert "task=nonexistent is not one of" in hint and "synthetic_cubic" in hint and "model=" not in hint
-    assert "ga_attn_mv" in config_hint(["trainer.max_epochs=3"])  # no group named: list the main ones
+    assert f"files in {CONFIG_DIR}/task/" in hint and "<group>" not in hint
+    # sweeps and lists name only the wrong option
+    assert "model=nope is not one of" in config_hint(["-m", "model=ga_attn,nope"])
+    assert config_hint(["callbacks=[default,ema]", "logger=none"]) == ""
+
+
+def test_hint_suggests_the_close_key_and_is_silent_when_the_config_is_right():
+    assert "trainer.max_epoch is not a config key; did you mean trainer.max_epochs" in config_hint(["trainer.max_epoch=3"])
+    assert "did you mean model.width?" in config_hint(["model=deepsets", "model.widht=3"])
+    assert "did you mean hydra.launcher.partition?" in config_hint(["hydra/launcher=slurm", "hydra.launcher.partitio=gpu"])
+    assert "did you mean ckpt_path?" in config_hint(["ckpt_pth=a.ckpt"], config_name="eval")
+    assert "add a new key with +zzz_unrelated=" in config_hint(["zzz_unrelated=1"])
+    # every option and key exists: the failure was not about the config, so no hint
+    assert config_hint(["trainer.max_epochs=3", "model=deepsets", "+task.datamodule.extra=1", "seed=1,2"]) == ""
+
+
+def test_logger_none_runs_without_any_logger(tmp_path):
+    """`logger=none`: no csv/wandb/tensorboard output, and the learning-rate monitor (which needs
+    a logger) is left out instead of stopping the run; `~logger` works the same way."""
+    for deletion, folder in ((["logger=none"], "none"), (["~logger"], "deleted")):
+        out = tmp_path / folder
+        metrics = run(compose_config([*deletion, "model=deepsets", "trainer.max_epochs=1", *QUIET, *small("synthetic_cubic"), *paths(out)]))
+        assert "test/acc" in metrics
+        assert not (out / "out" / "csv").exists() and (out / "out" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("logger", ["wandb", "tensorboard", "many"])
+def test_every_logger_choice_keeps_the_csv_metrics(logger):
+    cfg = compose_config([f"logger={logger}", "paths.output_dir=unused"])
+    assert cfg.logger.csv._target_.endswith("CSVLogger")
+
+
+def test_non_finite_loss_names_the_last_checkpoint_only_when_there_is_one(tmp_path):
+    """An exploding learning rate makes step 1's loss non-finite: with no checkpoint yet the
+    error says so; with a checkpoint after every step it names that file."""
+    from gaan.tasks.base import NonFiniteLossError
+
+    blowup = ["model=deepsets", "optimizer.lr=1e30", "trainer.max_epochs=1", *QUIET, *small("synthetic_cubic")]
+    with pytest.raises(NonFiniteLossError, match="No checkpoint has been written yet") as error:
+        run(compose_config([*blowup, *paths(tmp_path / "a")]))
+    assert "last.ckpt is" not in str(error.value)
+    with pytest.raises(NonFiniteLossError, match=r"The last good checkpoint is .*b/out/checkpoints/last.ckpt"):
+        run(compose_config([*blowup, "checkpoint_every_n_steps=1", *paths(tmp_path / "b")]))
+
+
+def test_resuming_names_a_corrupt_checkpoint_and_a_different_architecture(tmp_path):
+    base = ["model=deepsets", "model.width=8", "trainer.max_epochs=1", *QUIET, *small("synthetic_cubic"), f"paths.log_dir={tmp_path}/logs",
+            f"paths.data_dir={tmp_path}/data"]
+    run(compose_config([*base, f"paths.output_dir={tmp_path}/logs/synthetic_cubic/runs/first"]))
+    last = tmp_path / "logs" / "synthetic_cubic" / "runs" / "first" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ValueError, match=r"ckpt_path=last picked .*first/checkpoints/last.ckpt .*model.width: 8 in the checkpoint, 16 now"):
+        run(compose_config([*base, "model.width=16", "ckpt_path=last", f"paths.output_dir={tmp_path}/second"]))
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(last.read_bytes()[:2000])
+    with pytest.raises(ValueError, match=r"ckpt_path=.*corrupt.ckpt: not a readable checkpoint"):
+        run(compose_config([*base, f"ckpt_path={corrupt}", f"paths.output_dir={tmp_path}/third"]))
+
+
+def test_one_log_line_per_epoch_with_metrics_time_and_eta(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="gaan.train")
+    run(compose_config(["model=deepsets", "trainer.max_epochs=3", *QUIET, *small("synthetic_cubic"), *paths(tmp_path)]))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Epoch ")]
+    assert [line.split(" | ")[0] for line in lines] == ["Epoch 1/3 step 5", "Epoch 2/3 step 10", "Epoch 3/3 step 15"]
+    for line in lines:
+        assert re.search(r"train/loss \d", line) and "train/acc" in line and "val/acc_best" in line and "_step" not in line
+        assert re.search(r"\| \d+\.\d s, ETA 0:00:\d\d$", line)
+    assert lines[-1].endswith("ETA 0:00:00")
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Run: ")]
+    assert summary and "task=synthetic_cubic" in summary[0] and str(tmp_path / "out") in summary[0]
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):

@@ -7,10 +7,14 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, set_flush_denormal
+from gaan.checkpoints import load_checkpoint
+from gaan.models.config_migration import migrate_model_config
+from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
+from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, log_results, set_flush_denormal
+
+__all__ = ["checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
 
 log = logging.getLogger("gaan.eval")
 
@@ -26,16 +30,6 @@ def checkpoint_paths(ckpt_path) -> list[Path]:
     return paths
 
 
-def load_checkpoint(path: Path) -> dict:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # truncated or not a torch file: say which one
-        raise ValueError(f"ckpt_path={path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"ckpt_path={path}: no 'state_dict' in it; pass a Lightning checkpoint written by train.py")
-    return checkpoint
-
-
 def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictConfig:
     """The command line's config with the architecture (model, task.head) the checkpoint stores."""
     cfg = copy.deepcopy(cfg)  # members must not share (and overwrite) nested nodes
@@ -45,7 +39,9 @@ def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictCon
         if stored["task"]["name"] != cfg.task.name:
             raise ValueError(f"{ckpt_path} was trained on task={stored['task']['name']}, not task={cfg.task.name}")
         # the weights fix the architecture: use the stored model config
-        cfg.model = OmegaConf.create(stored["model"])  # replace, not merge: keys differ per model
+        # replace, not merge: keys differ per model; configs stored before the composable GA
+        # backbone are rewritten in today's form (same weights)
+        cfg.model = OmegaConf.create(migrate_model_config(stored["model"]))
         check_stored_keys("model", cfg.model, ckpt_path)
         # the head is architecture too (e.g. task.head.parity changes the function, not the weights)
         cfg.task.head = OmegaConf.create(stored["task"]["head"])
@@ -63,12 +59,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     may differ in architecture, not in task)."""
     import lightning as L
 
+    route_lightning_logs_to_root()
+    quiet_known_noise()
     set_flush_denormal(cfg)
     paths = checkpoint_paths(cfg.ckpt_path)
     checkpoints = [load_checkpoint(path) for path in paths]
     member_cfgs = [member_config(cfg, checkpoint, path) for checkpoint, path in zip(checkpoints, paths)]
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.task.datamodule)
     members = []
     for member_cfg, checkpoint in zip(member_cfgs, checkpoints):
@@ -79,9 +77,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     lead.ensemble_members.extend(others)
     if others:
         log.info("Ensemble of %d checkpoints: %s", len(paths), ", ".join(map(str, paths)))
-    trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=instantiate_group(cfg.get("logger"), "logger"))
+    loggers = instantiate_group(cfg.get("logger"), "logger")
+    trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=loggers, progress_bar=interactive_console())
     results = trainer.test(lead, datamodule=datamodule)
-    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+    metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    if trainer.is_global_zero:
+        log_results(metrics, cfg.paths.output_dir, prefixes=("test/",))
+    return metrics
 
 
 def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> None:
@@ -107,11 +109,8 @@ def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> Non
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def main(cfg: DictConfig) -> None:
-    import gaan.train
-
-    gaan.train._CONFIG_COMPOSED = True
     evaluate(cfg)
 
 
 if __name__ == "__main__":
-    cli(main)
+    cli(main, config_name="eval")

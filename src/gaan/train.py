@@ -1,23 +1,29 @@
 """Hydra entry point: `python train.py task=<name> model=<name> [overrides]`."""
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+
+from gaan.checkpoints import architecture_differences, load_checkpoint, run_overrides
+from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 
 log = logging.getLogger("gaan.train")
 
 CONFIG_DIR = Path(os.environ.get("GAAN_CONFIG_DIR", Path(__file__).resolve().parents[2] / "conf"))
-# Groups a user picks with `group=option`; listed in the hint when a choice is wrong.
+# Groups a user picks with `group=option`; a wrong option gets a hint listing the valid ones.
 CHOICE_GROUPS = ("task", "model", "trainer", "logger", "callbacks", "experiment", "hparams_search", "debug", "paths", "hydra/launcher")
-
-
-_CONFIG_COMPOSED = False  # set once Hydra hands a composed config to the task function
+SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
 
 
 def available_choices(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
@@ -25,36 +31,88 @@ def available_choices(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def config_hint(argv: Sequence[str], config_dir: Path = CONFIG_DIR) -> str:
-    """One line naming the valid options for every group the command line mentions (or the
-    main groups when none was mentioned), to print after Hydra's own error."""
-    wrong, mentioned = [], []
+def command_overrides(argv: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(prefix, key, value) of each `key=value` argument (prefix: '', '+', '++' or '~')."""
+    overrides = []
     for arg in argv:
         if "=" not in arg or arg.startswith("-"):
             continue
         key, value = arg.split("=", 1)
-        key = key.lstrip("+~")
+        prefix = key[: len(key) - len(key.lstrip("+~"))]
+        overrides.append((prefix, key[len(prefix):], value))
+    return overrides
+
+
+def option_values(value: str) -> list[str]:
+    """`a`, sweep `a,b`, or list `[a,b]` -> the option names."""
+    return [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+
+
+def config_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of a (nested) container."""
+    keys = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            keys.append(dotted)
+            keys.extend(config_keys(value, dotted + "."))
+    return keys
+
+
+def config_hint(argv: Sequence[str], config_dir: Path = CONFIG_DIR, config_name: str = "train") -> str:
+    """After a failed launch: one line naming each group option on the command line that does not
+    exist (with the valid ones) and each key that is not in the composed config (with the close
+    ones, `trainer.max_epoch` -> `trainer.max_epochs`). Empty when every option and key exists:
+    the failure is not about the config, and Hydra's own message stands alone."""
+    problems, group_overrides, keys = [], [], []
+    for prefix, key, value in command_overrides(argv):
         if key in CHOICE_GROUPS:
-            mentioned.append(key)
             choices = available_choices(key, config_dir)
-            if value not in choices and value != "null":
-                wrong.append(f"{key}={value} is not one of [{', '.join(choices)}]")
-    if wrong:
-        return "Hint: " + "; ".join(wrong) + f" (files in {config_dir}/<group>/)."
-    groups = mentioned or ["task", "model", "trainer", "logger"]
-    listing = "; ".join(f"{g}: {', '.join(available_choices(g, config_dir))}" for g in groups)
-    return f"Hint: available choices -> {listing}. See every key with `python train.py --cfg job`."
+            wrong = [v for v in option_values(value) if v not in choices and v not in ("null", "none") and choices]
+            if wrong:
+                problems.append(f"{key}={','.join(wrong)} is not one of [{', '.join(choices)}] (files in {config_dir}/{key}/)")
+            elif value and prefix != "~":
+                group_overrides.append(f"{prefix}{key}={option_values(value)[0]}")
+        elif prefix in ("", "~"):
+            keys.append(key)
+    if keys and not problems:
+        try:
+            composed = compose_config(group_overrides, config_name=config_name, return_hydra_config=True)
+        except Exception:  # noqa: BLE001 - the hint is best-effort; Hydra already reported the error
+            composed = None
+        if composed is not None:
+            known = config_keys(OmegaConf.to_container(composed, resolve=False))
+            for key in keys:
+                if key not in known:
+                    close = difflib.get_close_matches(key, known, n=3, cutoff=0.8)
+                    suggestion = f"did you mean {' or '.join(close)}?" if close else f"add a new key with +{key}=..."
+                    problems.append(f"{key} is not a config key; {suggestion}")
+    if not problems:
+        return ""
+    script = "eval.py" if config_name == "eval" else "train.py"
+    stop = "" if problems[-1].endswith("?") else "."
+    return "Hint: " + "; ".join(problems) + f"{stop} See every key with `python {script} --cfg job`."
 
 
-def compose_config(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
+def slurm_unavailable(argv: Sequence[str]) -> str:
+    """The error for a SLURM sweep launched where SLURM is not installed (submitit otherwise
+    fails with a traceback about `srun`); empty when SLURM is not asked for or is here."""
+    multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    wants_slurm = any(key == "hydra/launcher" and value in SLURM_LAUNCHERS for _, key, value in command_overrides(argv))
+    if not (multirun and wants_slurm) or (shutil.which("sbatch") and shutil.which("srun")):
+        return ""
+    return (
+        "Error: no SLURM here: sbatch/srun not found on PATH, so hydra/launcher=slurm cannot submit jobs. "
+        "Launch from a SLURM login node, or drop hydra/launcher=slurm to run the sweep on this machine."
+    )
+
+
+def compose_config(overrides: Sequence[str] = (), config_name: str = "train", return_hydra_config: bool = False) -> DictConfig:
     """Compose a config in-process (tests, notebooks). Without Hydra's runtime,
     `paths.output_dir` must be given as an override."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides))
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, log_dir: str | Path, task_name: str) -> str | None:
@@ -120,10 +178,19 @@ def set_flush_denormal(cfg: DictConfig) -> None:
     torch.set_flush_denormal(bool(cfg.get("flush_denormal", False)))
 
 
-def build_trainer(cfg: DictConfig, module, callbacks: list, loggers: list):
+def build_trainer(cfg: DictConfig, module, callbacks: list, loggers: list, progress_bar: bool = True):
+    """`progress_bar=False` drops progress-bar callbacks and Lightning's default bar."""
     import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 
-    trainer_kwargs: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
+    trainer_kwargs: dict[str, Any] = {"logger": loggers or False}
+    if not progress_bar:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        trainer_kwargs["enable_progress_bar"] = False
+    if not loggers and any(isinstance(c, LearningRateMonitor) for c in callbacks):
+        log.info("No logger (logger=none): the learning-rate monitor is off")
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer_kwargs["callbacks"] = callbacks
     if module.needs_grad_in_eval:
         trainer_kwargs["inference_mode"] = False  # forces = -dE/dx need autograd in val/test
     trainer = hydra.utils.instantiate(cfg.trainer, **trainer_kwargs)
@@ -131,19 +198,78 @@ def build_trainer(cfg: DictConfig, module, callbacks: list, loggers: list):
     return trainer
 
 
+def check_resume_checkpoint(cfg: DictConfig, ckpt_path: str) -> None:
+    """The checkpoint to resume must be readable and hold this run's architecture; each failure
+    names the file (and which file `last` picked) and what to do."""
+    picked = (
+        f"ckpt_path=last picked {ckpt_path} (the newest last.ckpt under {Path(cfg.paths.log_dir, cfg.task.name)})"
+        if cfg.get("ckpt_path") == "last" else f"ckpt_path={ckpt_path}"
+    )
+    try:
+        checkpoint = load_checkpoint(ckpt_path)
+    except ValueError as error:
+        raise ValueError(f"{error}{'' if cfg.get('ckpt_path') != 'last' else ' (' + picked + ')'}") from error
+    stored = checkpoint.get("gaan_config")
+    if stored is None:
+        return
+    current = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("task", "model")}
+    differences = architecture_differences(stored, current)
+    if differences:
+        overrides = run_overrides(ckpt_path)
+        how = (
+            f"resume with the overrides it was trained with ({' '.join(overrides) or 'none'})"
+            if overrides is not None else "resume with the model and head overrides it was trained with"
+        )
+        raise ValueError(
+            f"{picked}: its architecture differs from this run's: {'; '.join(differences)}. "
+            f"To continue that run, {how}; to train this model from scratch, leave out ckpt_path."
+        )
+
+
+def run_summary(cfg: DictConfig) -> str:
+    """The one-line config summary a run starts with."""
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        groups = [f"{g}={choices[g]}" for g in ("task", "model", "trainer", "logger", "callbacks", "experiment", "debug") if choices.get(g)]
+    else:
+        groups = [f"task={cfg.task.name}", f"model={cfg.model._target_.rsplit('.', 1)[-1]}"]
+    epochs = cfg.trainer.get("max_epochs")
+    return f"Run: {' '.join(groups)} | seed {cfg.get('seed')}, max_epochs {epochs} | outputs in {cfg.paths.output_dir}"
+
+
+def log_results(metrics: dict[str, float], output_dir: str, prefixes: tuple[str, ...] = ("test/", "val/")) -> None:
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.startswith(prefixes))
+    log.info("Final metrics: %s", summary)
+    log.info("Outputs in %s", output_dir)
+
+
+def profiler_reports(trainer) -> list[Path]:
+    """Files the configured profiler wrote (`debug=profiler`: fit-profile.txt, test-profile.txt)."""
+    dirpath, filename = getattr(trainer.profiler, "dirpath", None), getattr(trainer.profiler, "filename", None)
+    if not dirpath or not filename:
+        return []
+    return sorted(Path(dirpath).glob(f"*{filename}*.txt"))
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit (optionally resuming), then test the best checkpoint. Returns the final metrics."""
     import lightning as L
     from lightning.pytorch.loggers import WandbLogger
 
+    route_lightning_logs_to_root()
+    quiet_known_noise()
     set_flush_denormal(cfg)
+    log.info(run_summary(cfg))
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task.name) if cfg.get("train", True) else None
+    if ckpt_path:
+        check_resume_checkpoint(cfg, ckpt_path)
     datamodule = hydra.utils.instantiate(cfg.task.datamodule)
     module = build_module(cfg, datamodule)
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     loggers = instantiate_group(cfg.get("logger"), "logger")
-    trainer = build_trainer(cfg, module, callbacks, loggers)
+    trainer = build_trainer(cfg, module, callbacks, loggers, progress_bar=interactive_console())
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
@@ -153,9 +279,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
-        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.log_dir, cfg.task.name)
         if ckpt_path:
-            log.info("Resuming from %s", ckpt_path)
+            picked = " (ckpt_path=last: the newest last.ckpt of this task)" if cfg.get("ckpt_path") == "last" else ""
+            log.info("Resuming from %s%s", ckpt_path, picked)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.get("test", True):
@@ -165,9 +291,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in (results[0] if results else {}).items()})
     if trainer.is_global_zero:
-        summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.startswith(("test/", "val/")))
-        log.info("Final metrics: %s", summary)
-        log.info("Outputs in %s", cfg.paths.output_dir)
+        reports = profiler_reports(trainer)
+        if reports:
+            log.info("Profiler reports: %s", ", ".join(str(p) for p in reports))
+        log_results(metrics, cfg.paths.output_dir)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             import wandb
@@ -178,8 +305,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    global _CONFIG_COMPOSED
-    _CONFIG_COMPOSED = True
     metrics = run(cfg)
     metric_name = cfg.get("optimized_metric")
     if metric_name:
@@ -189,15 +314,22 @@ def main(cfg: DictConfig) -> float | None:
     return None
 
 
-def cli(entry=None) -> None:
-    """Run a Hydra main, adding a one-line hint about valid choices when the config fails."""
+def cli(entry=None, config_name: str = "train") -> None:
+    """Run a Hydra main (`entry`, composed from `config_name`); when it fails, add a hint about
+    a wrong group option or config key on the command line, if there is one."""
     entry = entry or main
+    quiet_known_noise()
+    unavailable = slurm_unavailable(sys.argv[1:])
+    if unavailable:
+        print(unavailable, file=sys.stderr)
+        raise SystemExit(1)
     try:
         entry()
     except SystemExit as exit_:
-        # only composition errors get the hint; failures inside a run have their own message
-        if exit_.code not in (0, None) and not _CONFIG_COMPOSED:
-            print(config_hint(sys.argv[1:]), file=sys.stderr)
+        if exit_.code not in (0, None):
+            hint = config_hint(sys.argv[1:], config_name=config_name)
+            if hint:
+                print(hint, file=sys.stderr)
         raise
 
 

@@ -1,6 +1,7 @@
 """Base LightningModule shared by all task kinds."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import lightning as L
@@ -116,7 +117,8 @@ class PointCloudTask(L.LightningModule):
     def _shared_step(self, batch: PointCloudBatch, split: str) -> tuple[Tensor, dict[str, Tensor]]:
         predictions = self.predict(batch)
         loss = self.compute_loss(predictions, batch)
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=split != "train")
+        # sync_dist: under DDP the logged loss is the mean over every rank's batches, not rank 0's
+        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=True)
         self.update_metrics(self.split_metrics(split), predictions, batch)
         return loss, predictions
 
@@ -126,10 +128,23 @@ class PointCloudTask(L.LightningModule):
             raise NonFiniteLossError(
                 f"Training loss is {loss.item()} at global step {self.global_step} "
                 f"(epoch {self.current_epoch}, batch {batch_idx}); stopping before applying it. "
-                "The last good checkpoint is <output_dir>/checkpoints/last.ckpt; lower the "
-                "learning rate (optimizer.lr) or enable gradient clipping (trainer.gradient_clip_val)."
+                f"{self.last_good_state()} Lower the learning rate (optimizer.lr) or enable gradient "
+                "clipping (trainer.gradient_clip_val)."
             )
         return loss
+
+    def last_good_state(self) -> str:
+        """Where the last good weights are, for the non-finite loss error: the newest checkpoint
+        this run wrote, else the checkpoint it resumed from, else nowhere yet."""
+        written = [
+            path for path in (getattr(c, "last_model_path", "") for c in self.trainer.checkpoint_callbacks)
+            if path and os.path.isfile(path)
+        ]
+        if written:
+            return f"The last good checkpoint is {max(written, key=os.path.getmtime)}."
+        if self.trainer.ckpt_path:
+            return f"This run has written no checkpoint yet; it resumed from {self.trainer.ckpt_path}."
+        return "No checkpoint has been written yet (last.ckpt comes every checkpoint_every_n_steps steps and at each epoch end)."
 
     def validation_step(self, batch: PointCloudBatch, batch_idx: int) -> None:
         with torch.enable_grad() if self.needs_grad_in_eval else torch.no_grad():

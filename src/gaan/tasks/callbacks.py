@@ -1,12 +1,18 @@
 """Callbacks the harness configures (conf/callbacks/)."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
+import time
+from datetime import timedelta
 
 import lightning as L
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, ModelSummary
+from lightning.pytorch.utilities.model_summary import get_human_readable_count
+
+log = logging.getLogger("gaan.train")
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -80,3 +86,77 @@ class EMAWeights(EMAWeightAveraging):
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if trainer.state.fn == "fit":
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+
+class EpochLog(L.Callback):
+    """One log line per epoch (console and train.log): epoch, step, train and validation
+    metrics, epoch time and ETA. Progress bars leave only their last frame in a redirected
+    output (cluster jobs), so this line is the run's progress record there.
+
+    Lightning calls the module's `on_train_epoch_end` (which logs the epoch's train metrics)
+    after the callbacks' hook, so the line of an epoch is written when the next epoch starts
+    or training ends, with nothing computed in between.
+    """
+
+    def __init__(self) -> None:
+        self._epoch_started = 0.0
+        self._durations: list[float] = []
+        self._pending: tuple[int, int, float] | None = None  # (epoch, step, duration)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write_pending(trainer)
+        self._epoch_started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        duration = time.perf_counter() - self._epoch_started
+        self._durations.append(duration)
+        self._pending = (trainer.current_epoch, trainer.global_step, duration)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write_pending(trainer)
+
+    def _write_pending(self, trainer: L.Trainer) -> None:
+        if self._pending is None:
+            return
+        epoch, step, duration = self._pending
+        self._pending = None
+        if trainer.is_global_zero:
+            log.info(epoch_line(epoch, step, trainer.max_epochs, trainer.callback_metrics, duration, self._durations))
+
+
+def epoch_line(epoch: int, step: int, max_epochs: int | None, metrics: dict, duration: float, durations: list[float]) -> str:
+    """`Epoch 3/6 step 78 | train/loss 0.123 train/acc 0.95 | val/loss 0.08 ... | 7.9 s, ETA 0:00:24`."""
+    def values(prefix: str) -> str:
+        shown = {}
+        for key, value in sorted(metrics.items()):
+            if key.startswith(prefix) and not key.endswith("_step") and getattr(value, "numel", lambda: 1)() == 1:
+                shown[key.removesuffix("_epoch")] = float(value)
+        return " ".join(f"{key} {value:.4g}" for key, value in shown.items())
+
+    total = f"/{max_epochs}" if max_epochs and max_epochs > 0 else ""
+    parts = [f"Epoch {epoch + 1}{total} step {step}", values("train/"), values("val/")]
+    timing = f"{duration:.1f} s"
+    if total:
+        remaining = max_epochs - epoch - 1
+        timing += f", ETA {timedelta(seconds=round(remaining * sum(durations) / len(durations)))}"
+    return " | ".join(part for part in (*parts, timing) if part)
+
+
+class ParameterSummary(ModelSummary):
+    """The model's parameter counts in a few log lines (console and train.log), in place of
+    Lightning's table, whose FLOPs column is 0 unless an example input is set and whose rows
+    list every metric object."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._max_depth or not trainer.is_global_zero:
+            return
+        trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in pl_module.parameters())
+        frozen = f", {get_human_readable_count(total - trainable)} frozen" if total > trainable else ""
+        lines = [f"Model: {get_human_readable_count(trainable)} trainable parameters{frozen}"]
+        for name, module in pl_module.named_modules():
+            depth = name.count(".") + 1 if name else 0
+            count = sum(p.numel() for p in module.parameters())
+            if 1 <= depth <= self._max_depth and count:
+                lines.append(f"  {name:<24} {type(module).__name__:<28} {get_human_readable_count(count):>8}")
+        log.info("\n".join(lines))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 
+import lightning.pytorch.loggers
+
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
@@ -36,3 +38,13 @@ class AppendingCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = AppendingExperimentWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+class WandbLogger(lightning.pytorch.loggers.WandbLogger):
+    """Lightning's WandbLogger without its `anonymous=None` init argument: wandb warns about any
+    value of that retired setting ("The anonymous setting has no effect") on every run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)

@@ -1,0 +1,267 @@
+"""Read a protein structure (PDB or mmCIF) into a cleaned biotite `AtomArrayStack`.
+
+Cleaning: hydrogens, waters, ions, ligands, nucleotides and HETATM residues other than MSE are
+dropped; the first alternate location of every atom is kept; MSE becomes MET (SE -> SD); the
+residue and atom names that MD engines write are mapped to PDB names (GROMACS / CHARMM /
+AMBER: ILE CD -> CD1, HSD/HSE/HSP/HID/HIE/HIP -> HIS, CYX -> CYS, terminal OC1/OT1 -> O and
+OC2/OT2 -> OXT). Bad input raises `ProteinInputError` naming the file and the line (PDB) or
+the residue (mmCIF).
+
+PDB files are parsed here, line by line, rather than by biotite's reader: that gives the line
+number of every bad record, tolerates the blank occupancy / element columns of MD and OPM files,
+and reads CHARMM segment ids and 4-letter residue names (TIP3).
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import biotite.structure as struc
+import biotite.structure.info as structure_info
+import biotite.structure.io.pdbx as pdbx
+import numpy as np
+
+from gaan.data.protein.residues import RESIDUE_ATOMS, STANDARD_RESIDUES
+
+
+class ProteinInputError(ValueError):
+    """A structure file cannot be used; the message names the file and the line or residue."""
+
+
+# MD engines' residue names -> PDB names (protonation / disulfide / terminal variants)
+MD_RESIDUE_NAMES = {
+    "HSD": "HIS", "HSE": "HIS", "HSP": "HIS", "HID": "HIS", "HIE": "HIS", "HIP": "HIS", "HIN": "HIS",
+    "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS",
+    "MSE": "MET",  # selenomethionine: crystallographers' methionine
+}
+# (residue after renaming or "*" for any) -> {MD atom name: PDB atom name}
+MD_ATOM_NAMES = {
+    "*": {"OC1": "O", "OT1": "O", "O1": "O", "OC2": "OXT", "OT2": "OXT", "O2": "OXT"},
+    "ILE": {"CD": "CD1"},
+    "MET": {"SE": "SD"},  # from MSE
+}
+# waters and ions as MD engines and the PDB name them; dropped even from ATOM records
+SOLVENT_AND_ION_NAMES = frozenset(
+    "HOH WAT H2O DOD TIP TIP3 TIP4 TIP5 T3P T4P SOL SPC SPCE OPC "
+    "NA NA+ SOD K K+ POT CL CL- CLA MG CA CAL ZN MN FE FE2 CU CO NI CD IOD BR LI CS RB".split()
+)
+UNKNOWN_RESIDUE_NAMES = frozenset({"UNK"})  # kept as context of unknown type
+_STANDARD = frozenset(STANDARD_RESIDUES)
+
+
+def _decode_hybrid36(text: str) -> int:
+    """Residue numbers past 9999 in hybrid-36 (4 columns), as VMD / ProDy write them."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    if text and text[0].isupper():
+        return int(text, 36) - 10 * 36**3 + 10_000
+    if text and text[0].islower():
+        return int(text, 36) - 10 * 36**3 + 10_000 + 26 * 36**3
+    raise ValueError(text)
+
+
+def _is_hydrogen(atom_name: str, element: str) -> bool:
+    if element:
+        return element in ("H", "D")
+    stripped = atom_name.lstrip("0123456789")
+    return bool(stripped) and stripped[0] in ("H", "D")
+
+
+def _parse_pdb(path: Path, lines: list[str]) -> list[dict]:
+    """Models of a PDB file as dicts of per-atom lists (with source line numbers)."""
+    models: list[dict] = []
+    current: dict | None = None
+    saw_model_record = False
+    for number, line in enumerate(lines, start=1):
+        record = line[:6]
+        if record.startswith("MODEL"):
+            saw_model_record = True
+            current = None
+            continue
+        if record.startswith("ENDMDL"):
+            current = None
+            continue
+        if record not in ("ATOM  ", "HETATM"):
+            continue
+        if current is None:
+            current = {k: [] for k in ("line", "hetero", "atom_name", "altloc", "res_name", "chain_id",
+                                       "res_id", "ins_code", "coord", "element")}
+            models.append(current)
+        if len(line.rstrip("\n")) < 54:
+            raise ProteinInputError(
+                f"{path}: line {number}: {record.strip()} record is truncated "
+                f"({len(line.rstrip())} characters, coordinates need 54): {line.rstrip()!r}"
+            )
+        try:
+            coord = (float(line[30:38]), float(line[38:46]), float(line[46:54]))
+        except ValueError:
+            raise ProteinInputError(f"{path}: line {number}: malformed coordinates in columns 31-54: {line.rstrip()!r}") from None
+        try:
+            res_id = _decode_hybrid36(line[22:26])
+        except ValueError:
+            raise ProteinInputError(f"{path}: line {number}: malformed residue number in columns 23-26: {line.rstrip()!r}") from None
+        if not all(np.isfinite(coord)):
+            raise ProteinInputError(f"{path}: line {number}: non-finite coordinates {coord}: {line.rstrip()!r}")
+        # CHARMM/NAMD: 4-letter residue names run into column 21 and chains live in the segid
+        res_name = line[17:21].strip() if line[20] != " " and line[21] == " " else line[17:20].strip()
+        chain = line[21].strip() or line[72:76].strip() if len(line) > 72 else line[21].strip()
+        current["line"].append(number)
+        current["hetero"].append(record == "HETATM")
+        current["atom_name"].append(line[12:16].strip())
+        current["altloc"].append(line[16].strip())
+        current["res_name"].append(res_name.upper())
+        current["chain_id"].append(chain or "A")
+        current["res_id"].append(res_id)
+        current["ins_code"].append(line[26].strip())
+        current["coord"].append(coord)
+        current["element"].append(line[76:78].strip().upper() if len(line) >= 78 else "")
+    if not models:
+        raise ProteinInputError(f"{path}: no ATOM/HETATM records (empty or not a PDB file)")
+    del saw_model_record
+    return models
+
+
+def _parse_cif(path: Path) -> list[dict]:
+    try:
+        cif = pdbx.CIFFile.read(str(path))
+        stack = pdbx.get_structure(cif, model=None, altloc="all", use_author_fields=True, extra_fields=[])
+    except ProteinInputError:
+        raise
+    except Exception as error:  # biotite raises many types for broken CIF
+        raise ProteinInputError(f"{path}: cannot read as mmCIF ({type(error).__name__}: {error})") from None
+    if stack.array_length() == 0:
+        raise ProteinInputError(f"{path}: no atoms in the mmCIF atom_site table (empty or truncated file)")
+    altloc = stack.get_annotation("altloc_id") if "altloc_id" in stack.get_annotation_categories() else np.full(stack.array_length(), "")
+    models = []
+    for model in stack:
+        models.append(
+            {
+                "line": [None] * model.array_length(),
+                "hetero": list(model.hetero),
+                "atom_name": [str(a) for a in model.atom_name],
+                "altloc": [str(a).replace(".", "").replace("?", "") for a in altloc],
+                "res_name": [str(r).upper() for r in model.res_name],
+                "chain_id": [str(c) for c in model.chain_id],
+                "res_id": [int(r) for r in model.res_id],
+                "ins_code": [str(i) for i in model.ins_code],
+                "coord": model.coord.astype(np.float64),
+                "element": [str(e).upper() for e in model.element],
+            }
+        )
+    return models
+
+
+def _where(path: Path, model: dict, i: int) -> str:
+    line = model["line"][i]
+    residue = f"residue {model['res_name'][i]} {model['chain_id'][i]}{model['res_id'][i]}{model['ins_code'][i]}"
+    return f"{path}: line {line}: {residue}" if line is not None else f"{path}: {residue}"
+
+
+def _keep_atoms(path: Path, model: dict, unknown_residues: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Indices of the atoms to keep, with their normalised residue and atom names."""
+    keep, res_names, atom_names = [], [], []
+    seen: set[tuple] = set()
+    coords = np.asarray(model["coord"], dtype=np.float64)
+    # a chain id whose residue numbers restart (two copies of one chain, no TER) starts a new
+    # copy, so its atoms are not mistaken for alternate locations of the first
+    copy, previous = 0, (None, None)
+    for i in range(len(model["atom_name"])):
+        res_name, atom_name = model["res_name"][i], model["atom_name"][i]
+        chain_id, res_id = model["chain_id"][i], model["res_id"][i]
+        if chain_id == previous[0] and res_id < previous[1]:
+            copy += 1
+        previous = (chain_id, res_id)
+        if res_name in SOLVENT_AND_ION_NAMES:
+            continue
+        hetero = model["hetero"][i]
+        renamed = MD_RESIDUE_NAMES.get(res_name, res_name)
+        if renamed not in _STANDARD and renamed not in UNKNOWN_RESIDUE_NAMES:
+            if hetero:
+                continue  # ligands and modified residues (HETATM)
+            link = structure_info.link_type(res_name)
+            if link is None:
+                unknown_residues.append(_where(path, model, i))
+                continue
+            if "PEPTIDE" not in link.upper():
+                continue  # nucleotides, lipids, ligands written as ATOM
+            renamed = "UNK"  # a non-standard amino acid in the chain: context of unknown type
+        if _is_hydrogen(atom_name, model["element"][i] if renamed in _STANDARD else ""):
+            continue
+        atom_name = MD_ATOM_NAMES.get(renamed, {}).get(atom_name, MD_ATOM_NAMES["*"].get(atom_name, atom_name))
+        if renamed in _STANDARD and atom_name not in RESIDUE_ATOMS[renamed] and atom_name != "OXT":
+            continue  # hydrogens without element columns, MD extras (e.g. CHARMM's HT1 variants)
+        if not np.all(np.isfinite(coords[i])):
+            raise ProteinInputError(f"{_where(path, model, i)}: non-finite coordinates {tuple(coords[i])}")
+        key = (copy, chain_id, res_id, model["ins_code"][i], atom_name)
+        if key in seen:
+            continue  # a later alternate location (the first one is kept)
+        seen.add(key)
+        keep.append(i)
+        res_names.append(renamed)
+        atom_names.append(atom_name)
+    return np.asarray(keep, dtype=np.int64), res_names, atom_names
+
+
+def read_structure(path: str | Path, model: int | None = None) -> struc.AtomArrayStack:
+    """Read and clean a PDB (.pdb, .ent, optionally .gz) or mmCIF (.cif) file.
+
+    model: None for every model (NMR models, trajectory frames), or the 1-based model number.
+    Returns an `AtomArrayStack` (one entry per model) of protein heavy atoms with annotations
+    chain_id, res_id, ins_code, res_name (standard names, or UNK), atom_name, element, hetero.
+    Raises `ProteinInputError` for empty, truncated or malformed files, files without protein
+    residues, unknown residue names and non-finite coordinates.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProteinInputError(f"{path}: no such file")
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in (".cif", ".mmcif"):
+        models = _parse_cif(path)
+    else:
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        try:
+            with opener(path, "rt", errors="replace") as handle:
+                lines = handle.readlines()
+        except (OSError, EOFError) as error:
+            raise ProteinInputError(f"{path}: cannot read ({error})") from None
+        models = _parse_pdb(path, lines)
+    if model is not None:
+        if not 1 <= model <= len(models):
+            raise ProteinInputError(f"{path}: model {model} requested but the file has {len(models)} model(s)")
+        models = [models[model - 1]]
+    unknown: list[str] = []
+    keep, res_names, atom_names = _keep_atoms(path, models[0], unknown)
+    if unknown:
+        names = sorted({u.rsplit("residue ", 1)[-1].split()[0] for u in unknown})
+        raise ProteinInputError(
+            f"{unknown[0]}: unknown residue name(s) {names} in ATOM records (not a standard amino acid, "
+            f"an MD variant, water/ion or a chemical component biotite knows); {len(unknown)} atom(s) affected"
+        )
+    if len(keep) == 0:
+        raise ProteinInputError(f"{path}: no protein residues (after dropping hydrogens, waters, ions and ligands)")
+    first = models[0]
+    stack = struc.AtomArrayStack(len(models), len(keep))
+    for index, entry in enumerate(models):
+        if len(entry["atom_name"]) != len(first["atom_name"]) or entry["atom_name"] != first["atom_name"]:
+            raise ProteinInputError(
+                f"{path}: model {index + 1} has different atoms from model 1 "
+                f"({len(entry['atom_name'])} vs {len(first['atom_name'])} records); read one model with model=N"
+            )
+        coords = np.asarray(entry["coord"], dtype=np.float64)[keep]
+        if not np.all(np.isfinite(coords)):
+            bad = keep[np.flatnonzero(~np.isfinite(coords).all(1))[0]]
+            raise ProteinInputError(f"{_where(path, entry, int(bad))} (model {index + 1}): non-finite coordinates")
+        stack.coord[index] = coords.astype(np.float32)
+    stack.chain_id = np.array([first["chain_id"][i] for i in keep], dtype="U4")
+    stack.res_id = np.array([first["res_id"][i] for i in keep], dtype=np.int64)
+    stack.ins_code = np.array([first["ins_code"][i] for i in keep], dtype="U1")
+    stack.res_name = np.array(res_names, dtype="U5")
+    stack.atom_name = np.array(atom_names, dtype="U6")
+    stack.element = np.array([a[0] for a in atom_names], dtype="U2")
+    stack.hetero = np.zeros(len(keep), dtype=bool)  # MSE became MET: a polymer residue
+    return stack

@@ -1,0 +1,131 @@
+"""Write a protein structure (one model or several) to PDB or mmCIF, whole or not at all.
+
+PDB lines come from biotite's writer (fixed columns, element column, insertion codes, hybrid-36
+serials and residue numbers past 99,999 / 9,999); this module adds MODEL/ENDMDL for every
+model of a stack, a TER record after each chain and END, so that readers that split chains or
+models on those records (PULCHRA, older viewers) see the same structure as biotite does.
+The text is written to a temporary file next to the target and moved over it with os.replace:
+a failure leaves no half-written output.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import biotite.structure as struc
+import biotite.structure.io.pdb as pdb
+import biotite.structure.io.pdbx as pdbx
+import numpy as np
+
+MMCIF_SUFFIXES = (".cif", ".mmcif")
+# %8.3f in columns 31-54: coordinates must stay above -1000 and below 10000
+PDB_COORDINATE_RANGE = (-999.999, 9999.999)
+
+
+class StructureWriteError(ValueError):
+    """The structure cannot be written in the requested format; the message says why and names
+    the output file."""
+
+
+def write_structure(atoms: struc.AtomArray | struc.AtomArrayStack, path: str | Path) -> Path:
+    """Write `atoms` to `path`: mmCIF for .cif / .mmcif, PDB otherwise. A stack is written as
+    one model per member. Returns the path."""
+    path = Path(path)
+    stack = atoms if isinstance(atoms, struc.AtomArrayStack) else struc.stack([atoms])
+    check_writable(stack, path)
+    text = mmcif_text(stack) if path.suffix.lower() in MMCIF_SUFFIXES else pdb_text(stack, path)
+    write_text_atomically(text, path)
+    return path
+
+
+def check_writable(stack: struc.AtomArrayStack, path: Path) -> None:
+    if stack.stack_depth() == 0 or stack.array_length() == 0:
+        raise StructureWriteError(f"{path}: nothing to write (no atoms)")
+    finite = np.isfinite(stack.coord).all(axis=-1)
+    if not finite.all():
+        model, atom = np.argwhere(~finite)[0]
+        raise StructureWriteError(
+            f"{path}: non-finite coordinates for atom {stack.atom_name[atom]} of residue {residue_label(stack, atom)} "
+            f"in model {model + 1}; nothing written"
+        )
+
+
+def residue_label(atoms: struc.AtomArray | struc.AtomArrayStack, index: int) -> str:
+    """'ALA 12A of chain B': how messages name a residue."""
+    return f"{atoms.res_name[index]} {atoms.res_id[index]}{atoms.ins_code[index]} of chain {atoms.chain_id[index]!r}"
+
+
+def pdb_text(stack: struc.AtomArrayStack, path: Path) -> str:
+    long_chains = sorted({str(c) for c in np.unique(stack.chain_id) if len(str(c)) > 1})
+    if long_chains:
+        raise StructureWriteError(
+            f"{path}: chain ids {', '.join(map(repr, long_chains[:5]))}{' ...' if len(long_chains) > 5 else ''} have more than "
+            "the one character the PDB format allows; write mmCIF instead (an output name ending in .cif)"
+        )
+    low, high = PDB_COORDINATE_RANGE
+    if stack.coord.min() < low or stack.coord.max() > high:
+        raise StructureWriteError(f"{path}: coordinates outside [{low}, {high}] A do not fit the PDB columns; write mmCIF (.cif)")
+    stack = stack.copy()
+    stack.box = None  # no CRYST1 record: a backmapped model has no crystal cell
+    if stack.hetero.any():
+        stack.hetero = np.zeros(stack.array_length(), dtype=bool)
+    needs_hybrid36 = stack.array_length() > 99_999 or stack.res_id.max() > 9_999 or stack.res_id.min() < -999
+    pdb_file = pdb.PDBFile()
+    pdb_file.set_structure(stack, hybrid36=bool(needs_hybrid36))
+    buffer = io.StringIO()
+    pdb_file.write(buffer)
+    lines = [line for line in buffer.getvalue().splitlines() if line.startswith(("ATOM", "HETATM", "MODEL", "ENDMDL"))]
+    if not any(line.startswith("MODEL") for line in lines):  # one model: wrap it all the same
+        lines = ["MODEL        1", *lines, "ENDMDL"]
+    return "\n".join(with_ter_records(lines)) + "\nEND\n"
+
+
+def with_ter_records(lines: list[str]) -> list[str]:
+    """Insert a TER record after the last atom of every chain (before ENDMDL and wherever the
+    chain id changes)."""
+    out: list[str] = []
+    previous: str | None = None
+
+    def terminate() -> None:
+        if previous is not None:
+            # TER: serial (7-11) left blank, residue name (18-20), chain (22), residue number + insertion code (23-27)
+            out.append(("TER" + " " * 14 + previous[17:27]).rstrip())
+
+    for line in lines:
+        if line.startswith(("ATOM", "HETATM")):
+            if previous is not None and line[21] != previous[21]:
+                terminate()
+            previous = line
+        elif line.startswith("ENDMDL"):
+            terminate()
+            previous = None
+        out.append(line)
+    return out
+
+
+def mmcif_text(stack: struc.AtomArrayStack) -> str:
+    cif = pdbx.CIFFile()
+    stack = stack.copy()
+    stack.box = None
+    pdbx.set_structure(cif, stack)
+    buffer = io.StringIO()
+    cif.write(buffer)
+    return buffer.getvalue()
+
+
+def write_text_atomically(text: str, path: Path) -> None:
+    """Write `text` to a temporary file in `path`'s folder, then move it over `path`; on any
+    failure the temporary file is removed and `path` is untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

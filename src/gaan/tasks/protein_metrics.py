@@ -1,0 +1,486 @@
+"""Backmapping quality of a predicted all-atom protein against its reference structure.
+
+Pure numpy / torch functions, used by the protein task and by `gaan-backmap` / the peer bench:
+
+- heavy-atom RMSD over all atoms, the backbone (N, CA, C, O) and the side chains, in the input's
+  frame (no superposition: the beads fix the frame), taking for the chemically equivalent atoms
+  (ASP OD1/OD2, GLU OE1/OE2, ARG NH1/NH2, the PHE/TYR ring flip CD1/CD2 + CE1/CE2) the better of
+  the two assignments per residue;
+- chi1 (N-CA-CB-gamma dihedral) within 40 degrees of the reference;
+- clashes per 1,000 atoms: pairs of atoms of residues at least 2 apart in one chain, or on
+  different chains, closer than the sum of their van der Waals radii (Bondi, from biotite)
+  minus 0.4 A; CYS SG-SG pairs are disulfide bonds, not clashes;
+- bond-length outliers: N-CA, CA-C, C-O, CA-CB and the peptide C-N bond more than 0.1 A off the
+  Engh & Huber (1991) ideal lengths (`IDEAL_BOND_LENGTHS`);
+- every metric also per residue type.
+
+Metrics are accumulated as sums (`BackmapMetricSums`), so proteins and models pool by atoms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import biotite.structure as struc
+import numpy as np
+import torch
+from biotite.structure.info import vdw_radius_single
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+BACKBONE_ATOMS = ("N", "CA", "C", "O")
+
+# chemically equivalent atom names; a residue's pairs are swapped together (the PHE/TYR ring
+# flip exchanges both CD and CE pairs at once)
+EQUIVALENT_ATOM_SWAPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ASP": (("OD1", "OD2"),),
+    "GLU": (("OE1", "OE2"),),
+    "ARG": (("NH1", "NH2"),),
+    "PHE": (("CD1", "CD2"), ("CE1", "CE2")),
+    "TYR": (("CD1", "CD2"), ("CE1", "CE2")),
+}
+
+# the gamma atom of chi1 = N-CA-CB-gamma (GLY and ALA have no chi1)
+CHI1_GAMMA_ATOM: dict[str, str] = {
+    **{name: "CG" for name in ("ARG", "ASN", "ASP", "GLN", "GLU", "HIS", "LEU", "LYS", "MET", "PHE", "PRO", "TRP", "TYR")},
+    "CYS": "SG",
+    "SER": "OG",
+    "THR": "OG1",
+    "VAL": "CG1",
+    "ILE": "CG1",
+}
+CHI1_TOLERANCE_DEGREES = 40.0
+
+# Engh & Huber (1991), Acta Cryst. A47, 392, Table 3 (A): N-CA 1.458 (GLY 1.451, PRO 1.466),
+# CA-C 1.525 (GLY 1.516), C=O 1.231, peptide C-N 1.329 (1.341 before PRO), CA-CB 1.530
+# (ALA 1.521; ILE, THR, VAL 1.540)
+IDEAL_BOND_LENGTHS: dict[tuple[str, str], float] = {
+    ("N", "CA"): 1.458,
+    ("CA", "C"): 1.525,
+    ("C", "O"): 1.231,
+    ("CA", "CB"): 1.530,
+    ("C", "N+1"): 1.329,
+}
+IDEAL_BOND_LENGTH_EXCEPTIONS: dict[tuple[str, str, str], float] = {
+    ("GLY", "N", "CA"): 1.451,
+    ("PRO", "N", "CA"): 1.466,
+    ("GLY", "CA", "C"): 1.516,
+    ("ALA", "CA", "CB"): 1.521,
+    ("ILE", "CA", "CB"): 1.540,
+    ("THR", "CA", "CB"): 1.540,
+    ("VAL", "CA", "CB"): 1.540,
+    ("PRO", "C", "N+1"): 1.341,  # keyed by the residue after the bond (the proline)
+}
+BOND_OUTLIER_TOLERANCE = 0.1
+CLASH_OVERLAP = 0.4
+# consecutive residues whose C-N distance (or, without those atoms, CA-CA distance) exceeds
+# these are not bonded: a chain break
+PEPTIDE_C_N_MAX = 2.0
+PEPTIDE_CA_CA_MAX = 4.2
+
+
+# ---- chemically equivalent atoms ---------------------------------------------------------
+def swap_partner_index(residue_names: Sequence[str], atom_names: Sequence[str], residue_index: np.ndarray) -> np.ndarray:
+    """For each atom, the index of the atom it trades places with when its residue's equivalent
+    atoms are swapped (itself for every other atom, and for pairs missing a partner)."""
+    residue_names = np.asarray(residue_names)
+    atom_names = np.asarray(atom_names)
+    residue_index = np.asarray(residue_index)
+    partner = np.arange(len(atom_names))
+    lookup: dict[tuple[int, str], int] = {}
+    candidates = np.flatnonzero(np.isin(residue_names, list(EQUIVALENT_ATOM_SWAPS)))
+    for i in candidates:
+        lookup[(int(residue_index[i]), str(atom_names[i]))] = int(i)
+    for i in candidates:
+        for a, b in EQUIVALENT_ATOM_SWAPS[str(residue_names[i])]:
+            other = {a: b, b: a}.get(str(atom_names[i]))
+            if other is not None:
+                partner[i] = lookup.get((int(residue_index[i]), other), i)
+    return partner
+
+
+def best_assignment(
+    predicted: np.ndarray, reference: np.ndarray, partner: np.ndarray, residue_index: np.ndarray
+) -> np.ndarray:
+    """`reference` (n, 3) with each residue's equivalent atoms swapped where that lowers the
+    residue's summed squared error to `predicted`."""
+    swapped = reference[partner]
+    straight_error = np.square(predicted - reference).sum(-1)
+    swapped_error = np.square(predicted - swapped).sum(-1)
+    _, residue = np.unique(residue_index, return_inverse=True)
+    gain = np.bincount(residue, weights=straight_error - swapped_error)
+    return np.where((gain[residue] > 0)[:, None], swapped, reference)
+
+
+def best_assignment_targets(predicted: Tensor, target: Tensor, partner: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Torch version for labeled-site batches (one residue per sample): `target` (B, L, 3)
+    reordered by `partner` (B, L; long indices into L, the label's swap partner or itself)
+    in the samples where that lowers the summed squared error over real labels (`mask`)."""
+    swapped = torch.gather(target, 1, partner.unsqueeze(-1).expand_as(target))
+    straight_error = (predicted - target).square().sum(-1)
+    swapped_error = (predicted - swapped).square().sum(-1)
+    if mask is not None:
+        straight_error = straight_error * mask
+        swapped_error = swapped_error * mask
+    better = swapped_error.sum(-1) < straight_error.sum(-1)
+    return torch.where(better[:, None, None], swapped, target)
+
+
+# ---- geometry ----------------------------------------------------------------------------
+def dihedral_degrees(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
+    """Dihedral angles p0-p1-p2-p3 in degrees, (..., 3) arrays -> (...)."""
+    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
+    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
+    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
+    x = (v * w).sum(-1)
+    y = (np.cross(b1, v) * w).sum(-1)
+    return np.degrees(np.arctan2(y, x))
+
+
+def angle_difference_degrees(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| on the circle, in [0, 180]."""
+    return np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0)
+
+
+# ---- per-structure bookkeeping ------------------------------------------------------------
+def residue_positions(atoms: struc.AtomArray) -> np.ndarray:
+    """Per atom, the index of its residue in the array (0, 1, ...)."""
+    starts = struc.get_residue_starts(atoms)
+    return np.repeat(np.arange(len(starts)), np.diff(np.append(starts, atoms.array_length())))
+
+
+def residue_keys(atoms: struc.AtomArray) -> np.ndarray:
+    """Per atom, 'chain|res_id|ins_code' (what identifies a residue across files)."""
+    return np.char.add(
+        np.char.add(np.char.add(atoms.chain_id.astype(str), "|"), atoms.res_id.astype(str)),
+        np.char.add("|", atoms.ins_code.astype(str)),
+    )
+
+
+def peptide_links(atoms: struc.AtomArray) -> np.ndarray:
+    """For each residue but the last, whether it is peptide-bonded to the next one: same chain,
+    and C(i)-N(i+1) <= 2.0 A, or CA-CA <= 4.2 A where C or N is missing (CA-only traces)."""
+    starts = struc.get_residue_starts(atoms)
+    n_residues = len(starts)
+    if n_residues < 2:
+        return np.zeros(0, dtype=bool)
+    residue = residue_positions(atoms)
+    chains = atoms.chain_id[starts]
+
+    def atom_coords(name: str) -> np.ndarray:
+        coords = np.full((n_residues, 3), np.nan)
+        index = np.flatnonzero(atoms.atom_name == name)
+        coords[residue[index]] = atoms.coord[index]
+        return coords
+
+    c, n, ca = atom_coords("C"), atom_coords("N"), atom_coords("CA")
+    c_n = np.linalg.norm(c[:-1] - n[1:], axis=-1)
+    ca_ca = np.linalg.norm(ca[:-1] - ca[1:], axis=-1)
+    bonded = np.where(np.isnan(c_n), ca_ca <= PEPTIDE_CA_CA_MAX, c_n <= PEPTIDE_C_N_MAX)
+    return bonded & (chains[:-1] == chains[1:])
+
+
+@dataclass
+class BackmapMetricSums:
+    """Sums that pool over residues, proteins and models; `summary()` turns them into metrics.
+    Keys of the per-type dicts are residue names."""
+
+    squared_error: dict[str, float] = field(default_factory=lambda: {"all": 0.0, "backbone": 0.0, "side_chain": 0.0})
+    atoms: dict[str, int] = field(default_factory=lambda: {"all": 0, "backbone": 0, "side_chain": 0})
+    per_type_squared_error: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_type_atoms: dict[str, dict[str, int]] = field(default_factory=dict)
+    chi1_correct: int = 0
+    chi1_total: int = 0
+    per_type_chi1: dict[str, list[int]] = field(default_factory=dict)  # name -> [correct, total]
+    clashes: int = 0
+    clash_atoms: int = 0
+    bond_outliers: int = 0
+    bonds: int = 0
+    per_type_bonds: dict[str, list[int]] = field(default_factory=dict)  # name -> [outliers, bonds]
+
+    def merge(self, other: "BackmapMetricSums") -> "BackmapMetricSums":
+        for part in self.squared_error:
+            self.squared_error[part] += other.squared_error[part]
+            self.atoms[part] += other.atoms[part]
+        for name, errors in other.per_type_squared_error.items():
+            mine = self.per_type_squared_error.setdefault(name, {p: 0.0 for p in errors})
+            counts = self.per_type_atoms.setdefault(name, {p: 0 for p in errors})
+            for part in errors:
+                mine[part] += errors[part]
+                counts[part] += other.per_type_atoms[name][part]
+        self.chi1_correct += other.chi1_correct
+        self.chi1_total += other.chi1_total
+        for name, (correct, total) in other.per_type_chi1.items():
+            entry = self.per_type_chi1.setdefault(name, [0, 0])
+            entry[0] += correct
+            entry[1] += total
+        self.clashes += other.clashes
+        self.clash_atoms += other.clash_atoms
+        self.bond_outliers += other.bond_outliers
+        self.bonds += other.bonds
+        for name, (outliers, bonds) in other.per_type_bonds.items():
+            entry = self.per_type_bonds.setdefault(name, [0, 0])
+            entry[0] += outliers
+            entry[1] += bonds
+        return self
+
+    def summary(self) -> dict[str, float]:
+        """Pooled metrics: rmsd_all / rmsd_backbone / rmsd_side_chain (A), chi1_accuracy,
+        clashes_per_1000_atoms, bond_outliers (count) and bond_outlier_fraction; NaN where
+        nothing was counted."""
+        def ratio(a: float, b: float) -> float:
+            return float(a) / b if b else float("nan")
+
+        out = {f"rmsd_{part}": float(np.sqrt(ratio(self.squared_error[part], self.atoms[part]))) for part in self.squared_error}
+        out["chi1_accuracy"] = ratio(self.chi1_correct, self.chi1_total)
+        out["clashes_per_1000_atoms"] = 1000.0 * ratio(self.clashes, self.clash_atoms)
+        out["bond_outliers"] = float(self.bond_outliers)
+        out["bond_outlier_fraction"] = ratio(self.bond_outliers, self.bonds)
+        return out
+
+    def per_residue_type(self) -> dict[str, dict[str, float]]:
+        """Residue name -> rmsd_all / rmsd_backbone / rmsd_side_chain, chi1_accuracy,
+        bond_outlier_fraction and the atom count behind the RMSD."""
+        table: dict[str, dict[str, float]] = {}
+        for name in sorted(set(self.per_type_squared_error) | set(self.per_type_chi1) | set(self.per_type_bonds)):
+            errors = self.per_type_squared_error.get(name, {})
+            counts = self.per_type_atoms.get(name, {})
+            row = {
+                f"rmsd_{part}": float(np.sqrt(errors[part] / counts[part])) if counts.get(part) else float("nan")
+                for part in ("all", "backbone", "side_chain")
+            }
+            correct, total = self.per_type_chi1.get(name, (0, 0))
+            row["chi1_accuracy"] = correct / total if total else float("nan")
+            outliers, bonds = self.per_type_bonds.get(name, (0, 0))
+            row["bond_outlier_fraction"] = outliers / bonds if bonds else float("nan")
+            row["atoms"] = float(counts.get("all", 0))
+            table[name] = row
+        return table
+
+
+def match_atoms(predicted: struc.AtomArray, reference: struc.AtomArray) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays (into predicted, into reference) of the atoms both have, matched by chain,
+    residue number, insertion code and atom name; predicted order, first copy of a duplicate."""
+    reference_keys = np.char.add(np.char.add(residue_keys(reference), "|"), reference.atom_name.astype(str))
+    # built backwards so a duplicated atom (an alternate location without a label) maps to its first copy
+    reference_index = {key: i for i, key in reversed(list(enumerate(reference_keys)))}
+    predicted_keys = np.char.add(np.char.add(residue_keys(predicted), "|"), predicted.atom_name.astype(str))
+    pairs = [(i, reference_index[key]) for i, key in enumerate(predicted_keys) if key in reference_index]
+    if not pairs:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    predicted_index, matched = np.array(pairs).T
+    return predicted_index, matched
+
+
+def rmsd_sums(predicted: struc.AtomArray, reference: struc.AtomArray, sums: BackmapMetricSums) -> None:
+    """Add the squared errors of the atoms both structures have (equivalent atoms assigned the
+    better way per residue) to `sums`, overall and per residue type."""
+    p_index, r_index = match_atoms(predicted, reference)
+    if len(p_index) == 0:
+        return
+    matched = predicted[p_index]
+    residue_index = residue_positions(predicted)[p_index]
+    partner = swap_partner_index(matched.res_name, matched.atom_name, residue_index)
+    reference_coords = best_assignment(matched.coord.astype(float), reference.coord[r_index].astype(float), partner, residue_index)
+    error = np.square(matched.coord - reference_coords).sum(-1)
+    backbone = np.isin(matched.atom_name, BACKBONE_ATOMS)
+    for part, selection in (("all", np.ones_like(backbone)), ("backbone", backbone), ("side_chain", ~backbone)):
+        sums.squared_error[part] += float(error[selection].sum())
+        sums.atoms[part] += int(selection.sum())
+        for name in np.unique(matched.res_name):
+            chosen = selection & (matched.res_name == name)
+            errors = sums.per_type_squared_error.setdefault(str(name), {"all": 0.0, "backbone": 0.0, "side_chain": 0.0})
+            counts = sums.per_type_atoms.setdefault(str(name), {"all": 0, "backbone": 0, "side_chain": 0})
+            errors[part] += float(error[chosen].sum())
+            counts[part] += int(chosen.sum())
+
+
+def chi1_angles(atoms: struc.AtomArray) -> dict[str, tuple[str, float]]:
+    """Residue key -> (residue name, chi1 in degrees) for every residue that has all four atoms."""
+    keys = residue_keys(atoms)
+    found: dict[tuple[str, str], np.ndarray] = {}
+    names: dict[str, str] = {}
+    for key, res_name, atom_name, coord in zip(keys, atoms.res_name, atoms.atom_name, atoms.coord):
+        gamma = CHI1_GAMMA_ATOM.get(str(res_name))
+        if gamma is None or atom_name not in ("N", "CA", "CB", gamma):
+            continue
+        found[(key, "G" if atom_name == gamma else str(atom_name))] = coord
+        names[key] = str(res_name)
+    complete = [key for key in names if all((key, a) in found for a in ("N", "CA", "CB", "G"))]
+    if not complete:
+        return {}
+    quads = [np.array([found[(key, a)] for key in complete], dtype=float) for a in ("N", "CA", "CB", "G")]
+    return {key: (names[key], float(angle)) for key, angle in zip(complete, dihedral_degrees(*quads))}
+
+
+def chi1_sums(predicted: struc.AtomArray, reference: struc.AtomArray, sums: BackmapMetricSums) -> None:
+    """Count residues whose predicted chi1 is within 40 degrees of the reference's."""
+    predicted_chi = chi1_angles(predicted)
+    for key, (name, reference_angle) in chi1_angles(reference).items():
+        if key not in predicted_chi:
+            continue
+        correct = int(angle_difference_degrees(predicted_chi[key][1], reference_angle) <= CHI1_TOLERANCE_DEGREES)
+        sums.chi1_correct += correct
+        sums.chi1_total += 1
+        entry = sums.per_type_chi1.setdefault(name, [0, 0])
+        entry[0] += correct
+        entry[1] += 1
+
+
+def count_clashes(atoms: struc.AtomArray) -> int:
+    """Atom pairs closer than the sum of their van der Waals radii minus 0.4 A, between
+    residues at least 2 apart in one chain or on different chains (CYS SG-SG excepted:
+    disulfide bonds). A k-d tree keeps it near-linear in the number of atoms."""
+    if atoms.array_length() < 2:
+        return 0
+    elements = np.char.upper(atoms.element.astype(str))
+    radius_of = {e: (vdw_radius_single(e) or 1.7) for e in np.unique(elements)}  # unknown elements: carbon's
+    radii = np.array([radius_of[e] for e in elements])
+    pairs = cKDTree(atoms.coord.astype(float)).query_pairs(2 * radii.max() - CLASH_OVERLAP, output_type="ndarray")
+    if len(pairs) == 0:
+        return 0
+    i, j = pairs[:, 0], pairs[:, 1]
+    # sequence position within the chain: residue order in the file, counted per chain
+    residue = residue_positions(atoms)
+    starts = struc.get_residue_starts(atoms)
+    chain_of_residue = atoms.chain_id[starts]
+    chain_start = np.concatenate([[True], chain_of_residue[1:] != chain_of_residue[:-1]])
+    sequence_position = np.arange(len(starts)) - np.maximum.accumulate(np.where(chain_start, np.arange(len(starts)), 0))
+    same_chain = atoms.chain_id[i] == atoms.chain_id[j]
+    separation = np.abs(sequence_position[residue[i]] - sequence_position[residue[j]])
+    far_apart = ~same_chain | (separation >= 2)
+    distance = np.linalg.norm(atoms.coord[i] - atoms.coord[j], axis=-1)
+    overlapping = distance < radii[i] + radii[j] - CLASH_OVERLAP
+    disulfide = (atoms.atom_name[i] == "SG") & (atoms.atom_name[j] == "SG") & (atoms.res_name[i] == "CYS") & (atoms.res_name[j] == "CYS")
+    return int((far_apart & overlapping & ~disulfide).sum())
+
+
+def bond_length_deviations(atoms: struc.AtomArray, links: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(|length - ideal| per bond, residue name per bond) for N-CA, CA-C, C-O, CA-CB of every
+    residue and C(i)-N(i+1) where `links[i]` (default: `peptide_links(atoms)`) says residue i is
+    bonded to i+1."""
+    starts = struc.get_residue_starts(atoms)
+    n_residues = len(starts)
+    residue = residue_positions(atoms)
+    res_names = atoms.res_name[starts].astype(str)
+    coords: dict[str, np.ndarray] = {}
+    for name in ("N", "CA", "C", "O", "CB"):
+        c = np.full((n_residues, 3), np.nan)
+        index = np.flatnonzero(atoms.atom_name == name)
+        c[residue[index]] = atoms.coord[index]
+        coords[name] = c
+    deviations, names = [], []
+    for (a, b), ideal in IDEAL_BOND_LENGTHS.items():
+        if b == "N+1":
+            if n_residues < 2:
+                continue
+            bonded = peptide_links(atoms) if links is None else np.asarray(links, dtype=bool)
+            if len(bonded) != n_residues - 1:
+                raise ValueError(f"peptide links: {len(bonded)} given for {n_residues} residues (need one per consecutive pair)")
+            length = np.linalg.norm(coords["C"][:-1] - coords["N"][1:], axis=-1)
+            ideal_per = np.array([IDEAL_BOND_LENGTH_EXCEPTIONS.get((r, "C", "N+1"), ideal) for r in res_names[1:]])
+            keep = bonded & ~np.isnan(length)
+            deviations.append(np.abs(length - ideal_per)[keep])
+            names.append(res_names[:-1][keep])
+            continue
+        length = np.linalg.norm(coords[a] - coords[b], axis=-1)
+        ideal_per = np.array([IDEAL_BOND_LENGTH_EXCEPTIONS.get((r, a, b), ideal) for r in res_names])
+        keep = ~np.isnan(length)
+        deviations.append(np.abs(length - ideal_per)[keep])
+        names.append(res_names[keep])
+    return np.concatenate(deviations), np.concatenate(names)
+
+
+def bond_sums(atoms: struc.AtomArray, sums: BackmapMetricSums, links: np.ndarray | None = None) -> None:
+    deviation, names = bond_length_deviations(atoms, links)
+    outlier = deviation > BOND_OUTLIER_TOLERANCE
+    sums.bond_outliers += int(outlier.sum())
+    sums.bonds += len(deviation)
+    for name in np.unique(names):
+        entry = sums.per_type_bonds.setdefault(str(name), [0, 0])
+        entry[0] += int(outlier[names == name].sum())
+        entry[1] += int((names == name).sum())
+
+
+def backmap_metric_sums(
+    predicted: struc.AtomArray,
+    reference: struc.AtomArray | None = None,
+    links: np.ndarray | None = None,
+) -> BackmapMetricSums:
+    """All metrics of one predicted structure (one model). RMSD and chi1 need the `reference`
+    (all-atom); clashes and bond lengths are properties of the prediction alone. `links`: the
+    peptide bonds (one flag per consecutive residue pair of `predicted`), by default those of
+    the reference (or of the prediction without one), so a predicted gap in a chain counts as a
+    stretched bond and not as a break."""
+    sums = BackmapMetricSums()
+    if reference is not None:
+        rmsd_sums(predicted, reference, sums)
+        chi1_sums(predicted, reference, sums)
+        if links is None:
+            links = reference_links(predicted, reference)
+    sums.clashes = count_clashes(predicted)
+    sums.clash_atoms = predicted.array_length()
+    bond_sums(predicted, sums, links)
+    return sums
+
+
+def reference_links(predicted: struc.AtomArray, reference: struc.AtomArray) -> np.ndarray:
+    """Peptide links of the reference, carried over to the prediction's residue pairs by residue
+    key; pairs the reference does not have are taken from the prediction."""
+    reference_starts = struc.get_residue_starts(reference)
+    reference_keys = residue_keys(reference)[reference_starts]
+    reference_bonded = peptide_links(reference)
+    bonded_pairs = {(a, b) for a, b, bonded in zip(reference_keys[:-1], reference_keys[1:], reference_bonded) if bonded}
+    known = set(reference_keys)
+    keys = residue_keys(predicted)[struc.get_residue_starts(predicted)]
+    own = peptide_links(predicted)
+    return np.array(
+        [(a, b) in bonded_pairs if (a in known and b in known) else bool(o) for a, b, o in zip(keys[:-1], keys[1:], own)],
+        dtype=bool,
+    )
+
+
+def pooled_metrics(parts: Iterable[BackmapMetricSums]) -> BackmapMetricSums:
+    total = BackmapMetricSums()
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+SUMMARY_COLUMNS = (
+    ("rmsd_all", "all heavy (A)", "{:.3f}"),
+    ("rmsd_backbone", "backbone (A)", "{:.3f}"),
+    ("rmsd_side_chain", "side chain (A)", "{:.3f}"),
+    ("chi1_accuracy", "chi1 < 40 deg", "{:.3f}"),
+    ("clashes_per_1000_atoms", "clashes /1000 atoms", "{:.1f}"),
+    ("bond_outliers", "bond outliers", "{:.0f}"),
+)
+
+
+def format_metrics_table(rows: dict[str, BackmapMetricSums], extra: dict[str, dict[str, str]] | None = None) -> str:
+    """A markdown table, one row per named result (a tool, a model); bond outliers as
+    outliers/bonds; `extra` adds columns (e.g. seconds per protein) per row name."""
+    extra = extra or {}
+    extra_columns = sorted({column for values in extra.values() for column in values})
+    header = ["", *[title for _, title, _ in SUMMARY_COLUMNS], *extra_columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, sums in rows.items():
+        summary = sums.summary()
+        cells = [name]
+        for key, _, form in SUMMARY_COLUMNS:
+            cells.append(f"{sums.bond_outliers}/{sums.bonds}" if key == "bond_outliers" else form.format(summary[key]))
+        cells.extend(extra.get(name, {}).get(column, "") for column in extra_columns)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_residue_type_table(sums: BackmapMetricSums) -> str:
+    """A markdown table of the per-residue-type metrics."""
+    lines = ["| residue | atoms | all heavy (A) | backbone (A) | side chain (A) | chi1 < 40 deg | bond outliers |", "|---|---|---|---|---|---|---|"]
+    for name, row in sums.per_residue_type().items():
+        lines.append(
+            f"| {name} | {int(row['atoms'])} | {row['rmsd_all']:.3f} | {row['rmsd_backbone']:.3f} | {row['rmsd_side_chain']:.3f} "
+            f"| {row['chi1_accuracy']:.3f} | {row['bond_outlier_fraction']:.3f} |"
+        )
+    return "\n".join(lines)
