@@ -67,9 +67,11 @@ def test_debug_overfit_run_finishes_and_writes_checkpoints(tmp_path):
     assert last["global_step"] == 4  # overfit_batches=2, two epochs
 
 
+@pytest.mark.slow  # spawning two processes took 110 s on the shared 2-core machine (load 18)
 def test_ddp_sim_test_metrics_equal_one_process(tmp_path):
     """The same checkpoint tested by one process and by two (ddp_sim) gives the same numbers:
-    19 test samples used to be padded to 20 on two ranks, counting one sample twice."""
+    19 test samples used to be padded to 20 on two ranks, counting one sample twice, and
+    Lightning's integer sample count then truncated 19 / 2 ranks to 9 in the mean loss."""
     trained = run(compose_config(["trainer.max_epochs=1", *QUIET, *SMALL_CUBIC, *paths(tmp_path / "train")]))
     best = next((tmp_path / "train" / "out" / "checkpoints").glob("best-epoch*.ckpt"))
 
