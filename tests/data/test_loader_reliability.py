@@ -135,9 +135,10 @@ def test_nbody_generation_logs_progress_lines(caplog):
     caplog.set_level(logging.INFO, logger="gaan.data")
     recipe = NBodySmallRecipe(num_steps=1000, num_train=6, num_valid=3, num_test=3)
     generate_nbody_small(recipe, num_train_used=6, chunk_size=2)
-    lines = [r.getMessage() for r in caplog.records if "simulations integrated" in r.getMessage()]
-    assert lines and lines[-1].startswith("nbody_small: simulations integrated: 12/12 (100%)")
-    assert "ETA" in lines[-1]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("nbody_small: integrating")]
+    # 12 simulations x 900 steps (9 saved frames of 100 steps), reported per frame, not per chunk
+    assert lines and lines[-1].startswith("nbody_small: integrating 12 simulations x 900 steps: 100% (10800/10800)")
+    assert "ETA 0 s" in lines[-1]
 
 
 def test_progress_log_reports_every_few_seconds(monkeypatch, caplog):
@@ -150,8 +151,8 @@ def test_progress_log_reports_every_few_seconds(monkeypatch, caplog):
     messages = [r.getMessage() for r in caplog.records]
     # a line once 5 s have passed (t = 6: 3 of 5 done, ETA 4 s) and one at the end
     assert messages == [
-        "steps: 3/5 (60%), 6.0 s elapsed, ETA 4 s",
-        "steps: 5/5 (100%), 8.0 s elapsed, ETA 0 s",
+        "steps: 60% (3/5), 6.0 s elapsed, ETA 4 s",
+        "steps: 100% (5/5), 8.0 s elapsed, ETA 0 s",
     ]
 
 

@@ -232,7 +232,7 @@ def simulate_charged_particles(
     chunk_size: int = 1024,
     num_threads: int = 1,
     return_clipped: bool = False,
-    on_chunk_done: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Integrate many simulations at once with the original's kick-drift scheme.
 
@@ -245,8 +245,9 @@ def simulate_charged_particles(
             it. Helps on idle multi-core machines only (numpy's GIL-free loops are short).
         return_clipped: also return an (S,) bool array, True where any force component of
             the simulation exceeded the clip at some step.
-        on_chunk_done: called with the number of simulations of each finished chunk
-            (progress reports).
+        on_progress: called with the number of simulation steps just integrated (a chunk's
+            simulations times ``sample_freq``, at every saved frame), from worker threads
+            when ``num_threads > 1``; for progress reports.
 
     Returns:
         ``loc_frames``, ``vel_frames``: (S, F, n, 3) float64 with F = num_steps // sample_freq
@@ -303,6 +304,8 @@ def simulate_charged_particles(
                 loc_frames[start:stop, frame] = x.transpose(2, 1, 0)
                 vel_frames[start:stop, frame] = v.transpose(2, 1, 0)
                 frame += 1
+                if on_progress is not None:
+                    on_progress((stop - start) * recipe.sample_freq)
                 if frame == num_frames:
                     break
             force, peak = _clipped_forces(x, qq, pair_i, pair_j, strength, max_force)
@@ -318,16 +321,12 @@ def simulate_charged_particles(
     if workers == 1:
         for start, stop in bounds:
             integrate(start, stop)
-            if on_chunk_done is not None:
-                on_chunk_done(stop - start)
     else:
         # numpy releases the GIL inside its loops; chunks write disjoint output slices
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(integrate, a, b) for a, b in bounds]
-            for future, (start, stop) in zip(futures, bounds):
+            for future in futures:
                 future.result()
-                if on_chunk_done is not None:
-                    on_chunk_done(stop - start)
     if return_clipped:
         return loc_frames, vel_frames, clipped
     return loc_frames, vel_frames
@@ -393,14 +392,18 @@ def generate_nbody_small(
         kept[split] = total if used[split] is None else int(used[split])
         if not 0 <= kept[split] <= total:
             raise ValueError(f"num_{split}_used must be in [0, {total}], got {used[split]}")
-    progress = ProgressLog(log, "nbody_small: simulations integrated", sum(kept.values()))
+    progress = ProgressLog(
+        log,
+        f"nbody_small: integrating {sum(kept.values())} simulations x {recipe.num_frames * recipe.sample_freq} steps",
+        sum(kept.values()) * recipe.num_frames * recipe.sample_freq,
+    )
     out: dict[str, dict[str, np.ndarray]] = {}
     for split in NBODY_SPLITS:
         keep = kept[split]
         charges, loc0, vel0 = draw_charged_initial_conditions(rng, recipe.num_sims(split), recipe)
         loc, vel = simulate_charged_particles(
             charges[:keep], loc0[:keep], vel0[:keep], recipe,
-            chunk_size=chunk_size, num_threads=num_threads, on_chunk_done=progress.advance,
+            chunk_size=chunk_size, num_threads=num_threads, on_progress=progress.advance,
         )
         out[split] = {"loc": loc, "vel": vel, "charges": charges[:keep]}
     return out
