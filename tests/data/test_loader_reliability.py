@@ -57,6 +57,15 @@ def test_datamodule_pads_only_the_training_shards(tmp_path):
     assert not dm.test_dataloader().sampler.pad_to_equal_shards
 
 
+def test_evaluation_split_smaller_than_the_process_count_is_refused(tmp_path, monkeypatch):
+    dm = SyntheticCubicDataModule(str(tmp_path), num_samples=16, batch_size=4)
+    dm.setup()  # 13 train, 2 validation, 1 test samples
+    monkeypatch.setattr(ResumableShardedSampler, "_rank_and_world", staticmethod(lambda: (0, 4)))
+    with pytest.raises(ValueError, match=r"The val split has 2 samples, fewer than the 4 processes"):
+        dm.val_dataloader()
+    assert len(dm.train_dataloader().sampler) == 4  # training pads 13 samples to 4 per rank
+
+
 def test_debug_overfit_run_finishes_and_writes_checkpoints(tmp_path):
     """`train.py debug=overfit`: Lightning swaps the sampler for overfit_batches, and saving a
     checkpoint used to fail in ResumableDataLoader.state_dict (SequentialSampler has no epoch)."""

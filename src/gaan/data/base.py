@@ -240,6 +240,13 @@ class PointCloudDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> ResumableDataLoader:
         dataset = self.splits[split]
+        _, world = ResumableShardedSampler._rank_and_world()
+        if split != "train" and len(dataset) < world:
+            # an unpadded shard would be empty on some rank, whose missing metric sync would hang the others
+            raise ValueError(
+                f"The {split} split has {len(dataset)} samples, fewer than the {world} processes; "
+                "use fewer devices (trainer.devices) or a larger split"
+            )
         sampler = ResumableShardedSampler(
             len(dataset), seed=self.shuffle_seed, shuffle=shuffle, pad_to_equal_shards=split == "train"
         )
