@@ -6,18 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from gaan.data.crystal import (
+from gaan.data.crystal import CrystalDataModule, generate_crystal_environments, generate_crystal_splits
+from gaan.data.crystal_cells import (
     CRYSTAL_CLASSES,
     ELEMENTS,
     build_supercell,
     build_unit_cell,
     coordination_numbers,
-    generate_crystal_environments,
-    generate_crystal_splits,
     nearest_neighbor_distances,
-    random_rotations,
-    steinhardt_features,
 )
+from gaan.data.geometry import random_rotations
+from gaan.models.steinhardt import steinhardt_features
 
 ATOMS_PER_CELL = {
     "hP2-Mg": 2,
@@ -187,8 +186,6 @@ def test_generation_speed_10k():
 
 
 def test_datamodule_builds_padded_batches(tmp_path):
-    from gaan.data.crystal import CrystalDataModule
-
     dm = CrystalDataModule(str(tmp_path), num_samples=48, batch_size=8)
     dm.setup()
     assert sum(len(s) for s in dm.splits.values()) == 48

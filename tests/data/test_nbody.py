@@ -6,15 +6,14 @@ import time
 import numpy as np
 import pytest
 
-from gaan.data.nbody import (
-    NBodyCacheError,
+from gaan.data.nbody import NBodyDataModule, nbody_task_arrays
+from gaan.data.nbody_cache import NBodyCacheError, load_or_generate_nbody_small
+from gaan.data.nbody_simulation import (
     NBodySmallRecipe,
     charged_energy,
     coulomb_forces,
     draw_charged_initial_conditions,
     generate_nbody_small,
-    load_or_generate_nbody_small,
-    nbody_task_arrays,
     simulate_charged_particles,
 )
 
@@ -257,8 +256,6 @@ def test_full_nbody_small_generation(tmp_path):
 
 
 def test_datamodule_uses_the_recipe_splits(tmp_path):
-    from gaan.data.nbody import NBodyDataModule
-
     recipe = {"num_steps": 1000, "num_train": 6, "num_valid": 3, "num_test": 2}
     dm = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe,
                          batch_size=2)
@@ -293,8 +290,6 @@ def test_negating_every_charge_leaves_the_trajectories_unchanged():
 
 
 def test_charge_flip_augmentation_doubles_only_the_training_split(tmp_path):
-    from gaan.data.nbody import NBodyDataModule
-
     recipe = {"num_steps": 1000, "num_train": 6, "num_valid": 3, "num_test": 2}
     plain = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe)
     flipped = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe,

@@ -4,7 +4,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import math
+import os
+import pickle
+import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -13,6 +18,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gaan.data.batch import collate_point_clouds
+from gaan.data.corrupt_files import move_aside_corrupt
+
+log = logging.getLogger(__name__)
+
+# what torch.load raises on a truncated or garbled file (a 10-byte file: OSError Errno 22)
+_UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile)
 
 
 class MissingDataError(FileNotFoundError):
@@ -44,12 +55,17 @@ class ResumableShardedSampler(Sampler[int]):
     Shards across DDP ranks itself (trainer `use_distributed_sampler: false`), and can skip
     the batches an interrupted run already trained on, so a resumed epoch continues where
     the checkpoint was written.
+
+    ``pad_to_equal_shards``: training repeats a few samples so every rank takes the same number
+    of steps (DDP's gradient sync needs it); evaluation must not (each sample counted once), and
+    uneven shards are fine there because metrics are summed over ranks at the epoch's end.
     """
 
-    def __init__(self, num_samples: int, seed: int, shuffle: bool):
+    def __init__(self, num_samples: int, seed: int, shuffle: bool, pad_to_equal_shards: bool = True):
         self.num_samples = num_samples
         self.seed = seed
         self.shuffle = shuffle
+        self.pad_to_equal_shards = pad_to_equal_shards
         self.epoch = 0
         self.skip_samples = 0  # per-rank samples to skip once, set when resuming mid-epoch
 
@@ -63,8 +79,10 @@ class ResumableShardedSampler(Sampler[int]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        _, world = self._rank_and_world()
-        return math.ceil(self.num_samples / world)
+        rank, world = self._rank_and_world()
+        if self.pad_to_equal_shards:
+            return math.ceil(self.num_samples / world)
+        return len(range(rank, self.num_samples, world))
 
     def __iter__(self) -> Iterator[int]:
         rank, world = self._rank_and_world()
@@ -73,8 +91,9 @@ class ResumableShardedSampler(Sampler[int]):
             order = torch.randperm(self.num_samples, generator=generator).tolist()
         else:
             order = list(range(self.num_samples))
-        per_rank = math.ceil(self.num_samples / world)
-        order = order + order[: per_rank * world - len(order)]  # pad so ranks get equal work
+        if self.pad_to_equal_shards:
+            per_rank = math.ceil(self.num_samples / world)
+            order = order + order[: per_rank * world - len(order)]
         shard = order[rank::world]
         skip, self.skip_samples = self.skip_samples, 0
         return iter(shard[skip:])
@@ -90,10 +109,16 @@ class ResumableDataLoader(DataLoader):
     trained_batches_fn: Callable[[], int] | None = None
 
     def state_dict(self) -> dict[str, int]:
+        if not isinstance(self.sampler, ResumableShardedSampler):
+            # Lightning replaced the sampler (a SequentialSampler for overfit_batches): such a
+            # loader restarts from its first batch every epoch, so there is nothing to resume
+            return {}
         trained = self.trained_batches_fn() if self.trained_batches_fn is not None else 0
         return {"epoch": self.sampler.epoch, "trained_batches": int(trained)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        if not state or not isinstance(self.sampler, ResumableShardedSampler):
+            return  # written by, or loaded into, a loader whose sampler Lightning replaced
         # Lightning loads this state and then builds the first iterator *before* it calls
         # set_epoch, so the sampler is positioned here: the checkpoint's epoch, minus the
         # batches already trained. A finished epoch needs no skip (Lightning re-iterates
@@ -163,19 +188,36 @@ class PointCloudDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         path = self.cache_path
         if path.exists():
-            return
+            # torch.save writes a zip archive, whose directory sits at the end: a cheap check
+            # that catches truncated files before any rank tries to load them
+            if zipfile.is_zipfile(path):
+                return
+            move_aside_corrupt(path, "not a complete torch archive, e.g. a truncated write")
         path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("Building %s samples into %s (once; later runs load this cache)", self.name, path)
+        started = time.perf_counter()
         samples = self.build_samples()
-        tmp = path.with_suffix(".tmp")
+        # a name per process, then an atomic rename: a concurrent rank never reads a half-written file
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         torch.save(samples, tmp)
-        tmp.replace(path)  # atomic: a concurrent rank never reads a half-written file
+        tmp.replace(path)
+        log.info("Cached %d samples in %.1f s", len(samples), time.perf_counter() - started)
+
+    def load_samples(self) -> list:
+        """The cached samples; an unreadable cache is moved aside (named in a warning) and rebuilt."""
+        if not self.cache_path.exists():
+            self.prepare_data()
+        try:
+            return torch.load(self.cache_path, weights_only=False)
+        except _UNREADABLE as err:
+            move_aside_corrupt(self.cache_path, f"{type(err).__name__}: {err}")
+        self.prepare_data()
+        return torch.load(self.cache_path, weights_only=False)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        if not self.cache_path.exists():
-            self.prepare_data()
-        samples = torch.load(self.cache_path, weights_only=False)
+        samples = self.load_samples()
         for split, split_samples in self.split_samples(samples).items():
             self.splits[split] = ListDataset(split_samples)
 
@@ -198,7 +240,16 @@ class PointCloudDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> ResumableDataLoader:
         dataset = self.splits[split]
-        sampler = ResumableShardedSampler(len(dataset), seed=self.shuffle_seed, shuffle=shuffle)
+        _, world = ResumableShardedSampler._rank_and_world()
+        if split != "train" and len(dataset) < world:
+            # an unpadded shard would be empty on some rank, whose missing metric sync would hang the others
+            raise ValueError(
+                f"The {split} split has {len(dataset)} samples, fewer than the {world} processes; "
+                "use fewer devices (trainer.devices) or a larger split"
+            )
+        sampler = ResumableShardedSampler(
+            len(dataset), seed=self.shuffle_seed, shuffle=shuffle, pad_to_equal_shards=split == "train"
+        )
         loader = ResumableDataLoader(
             dataset,
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from gaan.data.base import PointCloudDataModule
-from gaan.data.crystal import random_rotations
+from gaan.data.geometry import random_rotations
+
 
 def cubic_shell() -> np.ndarray:
     faces = [v for v in itertools.product((-1, 0, 1), repeat=3) if sum(map(abs, v)) == 1]

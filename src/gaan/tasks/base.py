@@ -119,8 +119,10 @@ class PointCloudTask(L.LightningModule):
     def _shared_step(self, batch: PointCloudBatch, split: str) -> tuple[Tensor, dict[str, Tensor]]:
         predictions = self.predict(batch)
         loss = self.compute_loss(predictions, batch)
-        # sync_dist: under DDP the logged loss is the mean over every rank's batches, not rank 0's
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=len(batch), sync_dist=True)
+        # sync_dist: under DDP the logged loss is the mean over every rank's batches, not rank 0's.
+        # batch_size as a float: Lightning averages the summed batch sizes over ranks in the
+        # counter's dtype, and an integer counter truncates uneven evaluation shards (19 / 2 -> 9)
+        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=float(len(batch)), sync_dist=True)
         self.update_metrics(self.split_metrics(split), predictions, batch)
         return loss, predictions
 
