@@ -108,7 +108,7 @@ def test_tiny_run_writes_a_record_and_collecting_copies_it_once(tmp_path, monkey
     assert run_record["monitor"] == "val/acc" and 0.0 <= run_record["val"] <= 1.0
     assert run_record["val"] == pytest.approx(run_record["metrics"]["val/acc_best"])
     assert {"test/acc", "test/loss", "train/loss_epoch"} <= set(run_record["metrics"])
-    assert run_record["wall_time_s"]["fit"] > 0 and run_record["wall_time_s"]["test"] > 0
+    assert run_record["wall_time_s"]["fit"] > 0 and run_record["wall_time_s"]["test"] > 0 and run_record["resumed_from"] is None
     assert run_record["hardware"]["torch_threads"] >= 1 and run_record["hardware"]["device"] == "cpu"
     assert len(run_record["git"]["commit"]) == 40
     assert run_record["config_file"] == str(out / ".hydra" / "config.yaml")

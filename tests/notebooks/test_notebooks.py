@@ -9,7 +9,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
-TINY_SETTINGS = {"TOUR_STEPS": "30"}
+TINY_SETTINGS = {"TOUR_STEPS": "30", "QUICKSTART_EPOCHS": "4", "ATTENTION_EPOCHS": "1", "ATTENTION_SAMPLES": "480"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

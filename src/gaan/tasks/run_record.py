@@ -143,9 +143,12 @@ class RunRecord(Callback):
         self.fit_steps = self.fit_epochs = 0
         self.best: dict[str, Any] = {}
         self._started: dict[str, float] = {}
+        self.resumed_from: str | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started["fit"] = time.perf_counter()
+        # a resumed run's fit wall time covers this session only
+        self.resumed_from = str(trainer.ckpt_path) if trainer.ckpt_path else None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.fit_seconds = time.perf_counter() - self._started.pop("fit", time.perf_counter())
@@ -205,6 +208,7 @@ class RunRecord(Callback):
             "global_steps": self.fit_steps,
             "epochs": self.fit_epochs,
             "wall_time_s": {"fit": self.fit_seconds, "test": test_seconds},
+            "resumed_from": self.resumed_from,
             "hardware": hardware(pl_module.device),
             "git": git_state(),
             "config_file": str(config_file) if config_file.is_file() else None,
