@@ -17,7 +17,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from gaan.data.batch import collate_point_clouds
+from gaan.data.augmentation import random_rotation_matrices, rotate_batch
+from gaan.data.batch import PointCloudBatch, collate_point_clouds
 from gaan.data.corrupt_files import move_aside_corrupt
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,8 @@ class PointCloudDataModule(L.LightningDataModule):
     name: str = "pointclouds"
     per_point_targets: tuple[str, ...] = ()
     per_label_targets: tuple[str, ...] = ()
+    # targets that turn with the cloud (rotated by `rotation_augmentation`); the rest are invariant
+    covariant_targets: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -149,6 +152,7 @@ class PointCloudDataModule(L.LightningDataModule):
         split_seed: int = 0,
         shuffle_seed: int | None = 0,
         pin_memory: bool = False,
+        rotation_augmentation: bool = False,
     ):
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or len(split_fractions) != 3:
@@ -163,6 +167,8 @@ class PointCloudDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.shuffle_seed = 0 if shuffle_seed is None else int(shuffle_seed)  # seed=null still shuffles reproducibly
         self.pin_memory = pin_memory
+        # each training cloud turned by its own random rotation (for models that are not equivariant)
+        self.rotation_augmentation = bool(rotation_augmentation)
         self.splits: dict[str, ListDataset] = {}
 
     # ---- to implement -------------------------------------------------------------------
@@ -269,6 +275,12 @@ class PointCloudDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         return self._loader("train", shuffle=True)
+
+    def on_after_batch_transfer(self, batch: PointCloudBatch, dataloader_idx: int) -> PointCloudBatch:
+        """Rotation augmentation of training batches (validation and test see the data as it is)."""
+        if self.rotation_augmentation and self.trainer is not None and self.trainer.training:
+            batch = rotate_batch(batch, random_rotation_matrices(len(batch)), self.covariant_targets)
+        return batch
 
     def val_dataloader(self) -> ResumableDataLoader:
         return self._loader("val", shuffle=False)

@@ -78,6 +78,7 @@ class NBodyDataModule(PointCloudDataModule):
 
     name = "nbody"
     per_point_targets = ("vectors", "velocity")
+    covariant_targets = ("vectors", "velocity")
 
     def __init__(
         self,
