@@ -1,5 +1,5 @@
-"""The task kinds: classification, scalar regression, energy+forces, covariant vectors,
-labeled vectors (backmapping). Each fixes its loss, metrics and the meaning of "best"."""
+"""The task kinds: classification, scalar regression, covariant vectors, labeled vectors
+(backmapping); energy+forces live in gaan.tasks.energy_forces. Each fixes its loss, metrics and the meaning of "best"."""
 from __future__ import annotations
 
 import dataclasses
@@ -160,45 +160,6 @@ class ScalarRegressionTask(PointCloudTask):
 
     def make_figure(self, predictions, targets):
         return parity_figure(predictions.numpy(), targets.numpy())
-
-
-class EnergyForceTask(PointCloudTask):
-    """Energy = sum of per-point scalars; forces = -dE/dpositions by autograd (so they are
-    conservative and rotation-covariant). Loss: weighted energy MSE + force MSE."""
-
-    best_metric, best_mode = "force_mae", "min"
-    needs_grad_in_eval = True
-
-    def __init__(self, *args, energy_weight: float = 1.0, force_weight: float = 100.0, energy_mean: float = 0.0, **kwargs):
-        self.energy_weight, self.force_weight, self.energy_mean = energy_weight, force_weight, energy_mean
-        super().__init__(*args, **kwargs)
-
-    def make_metrics(self) -> MetricCollection:
-        return MetricCollection({"energy_mae": MeanAbsoluteError(), "force_mae": MeanMetric()})
-
-    def predict_batch(self, batch):
-        positions = batch.positions.detach().requires_grad_(True)
-        out = self.backbone(positions, batch.features, batch.mask)
-        energy = self.head(out) + self.energy_mean
-        (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=self.training)
-        return {"energy": energy, "forces": -grad}
-
-    def compute_loss(self, predictions, batch):
-        energy_loss = (predictions["energy"] - batch.targets["energy"]).square().mean()
-        force_loss = masked_mean_error((predictions["forces"] - batch.targets["forces"]).square(), batch.mask)
-        return self.energy_weight * energy_loss + self.force_weight * force_loss
-
-    def update_metrics(self, metrics, predictions, batch):
-        metrics["energy_mae"].update(predictions["energy"].detach(), batch.targets["energy"])
-        error = (predictions["forces"].detach() - batch.targets["forces"]).abs()
-        weights = batch.mask.unsqueeze(-1).expand_as(error)
-        metrics["force_mae"].update(error[weights])
-
-    def figure_data(self, predictions, batch):
-        return predictions["energy"], batch.targets["energy"]
-
-    def make_figure(self, predictions, targets):
-        return parity_figure(predictions.numpy(), targets.numpy(), "test energy parity")
 
 
 class VectorRegressionTask(PointCloudTask):

@@ -1,0 +1,175 @@
+"""A published peer force field on gaan's md17 data, side by side with gaan (issue 22).
+
+The peer is torch-geometric's SchNet (Schütt et al. 2017), with a plain-torch neighbour list
+(all atom pairs of a molecule within `--cutoff`; PyG's radius_graph needs pyg-lib, absent
+here). Everything else is gaan's: the data, splits and per-element reference
+(`gaan.data.md17.MD17DataModule`), the energy scale (RMS training force), the loss
+(`energy_force_loss`, same weights as conf/task/md17.yaml) and the metrics
+(`energy_force_metrics`), so the two rows of docs/chemistry.md differ only in the model.
+Training: AdamW, cosine decay over `--epochs`, stopped at `--budget-minutes` of wall clock,
+validated every `--val-every` epochs; the best validation state is tested.
+
+Setup (its own venv; peers stay out of gaan's runtime dependencies):
+    python3 -m venv /tmp/chem-peers
+    /tmp/chem-peers/bin/pip install -c /tmp/team/pin.txt torch==2.13.0 torch-geometric==2.8.1
+    /tmp/chem-peers/bin/pip install -c /tmp/team/pin.txt -e .
+Run:
+    OMP_NUM_THREADS=1 /tmp/chem-peers/bin/python bench/md17_peers.py --molecule ethanol --budget-minutes 20
+The result is written to bench/results/md17_peers_<molecule>.json (whole or not at all).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch_geometric.nn.models import SchNet
+
+from gaan.data.batch import PointCloudBatch
+from gaan.data.md17 import MD17DataModule
+from gaan.tasks.energy_forces import energy_force_loss, energy_force_metrics, update_energy_force_metrics
+
+log = logging.getLogger("md17_peers")
+
+
+def molecule_pairs(batch_index: torch.Tensor, positions: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ordered pairs (i != j) of atoms of the same molecule within `cutoff`: edge_index (2, E)
+    and their distances (E,), differentiable in `positions` (a plain-torch radius graph)."""
+    same = batch_index[:, None] == batch_index[None, :]
+    same.fill_diagonal_(False)
+    i, j = same.nonzero(as_tuple=True)
+    distance = (positions[i] - positions[j]).norm(dim=-1)
+    keep = distance < cutoff
+    return torch.stack([i[keep], j[keep]]), distance[keep]
+
+
+class SchNetEnergyForces(torch.nn.Module):
+    """SchNet energy (scaled like gaan's: E = energy_mean + energy_scale * SchNet) and forces -dE/dx."""
+
+    def __init__(self, elements: tuple[int, ...], energy_mean: float, energy_scale: float, hidden: int, filters: int,
+                 interactions: int, gaussians: int, cutoff: float):
+        super().__init__()
+        self.cutoff = cutoff
+        self.register_buffer("elements", torch.tensor(elements, dtype=torch.long))
+        self.energy_mean, self.energy_scale = energy_mean, energy_scale
+        self.schnet = SchNet(hidden_channels=hidden, num_filters=filters, num_interactions=interactions,
+                             num_gaussians=gaussians, cutoff=cutoff, readout="add",
+                             interaction_graph=lambda pos, batch: molecule_pairs(batch, pos, cutoff))
+
+    def forward(self, batch: PointCloudBatch, create_graph: bool) -> dict[str, torch.Tensor]:
+        positions = batch.positions.detach().requires_grad_(True)
+        mask = batch.mask
+        z = self.elements[batch.features.argmax(-1)][mask]  # one-hot -> atomic numbers of real atoms
+        batch_index = torch.arange(len(batch), device=mask.device)[:, None].expand_as(mask)[mask]
+        energy = self.schnet(z, positions[mask], batch_index).squeeze(-1) * self.energy_scale + self.energy_mean
+        (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
+        return {"energy": energy, "forces": -grad * mask[..., None].to(grad.dtype)}
+
+
+def evaluate(model: SchNetEnergyForces, loader) -> dict[str, float]:
+    metrics = energy_force_metrics()
+    model.eval()
+    for batch in loader:
+        with torch.enable_grad():
+            update_energy_force_metrics(metrics, model(batch, create_graph=False), batch)
+    return {key: float(value) for key, value in metrics.compute().items()}
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(handle.name, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--molecule", default="ethanol")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--budget-minutes", type=float, default=20.0)
+    parser.add_argument("--epochs", type=int, default=20, help="cosine schedule length (training stops at the budget)")
+    parser.add_argument("--val-every", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--filters", type=int, default=64)
+    parser.add_argument("--interactions", type=int, default=3)
+    parser.add_argument("--gaussians", type=int, default=50)
+    parser.add_argument("--cutoff", type=float, default=5.0, help="A")
+    parser.add_argument("--energy-weight", type=float, default=1.0)
+    parser.add_argument("--force-weight", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.manual_seed(args.seed)
+
+    datamodule = MD17DataModule(args.data_dir, molecule=args.molecule, batch_size=args.batch_size, eval_batch_size=100, shuffle_seed=args.seed)
+    datamodule.setup("fit")
+    stats = datamodule.energy_statistics()
+    model = SchNetEnergyForces(datamodule.elements, stats["energy_mean"], stats["energy_scale"], args.hidden, args.filters,
+                               args.interactions, args.gaussians, args.cutoff)
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("SchNet: %d parameters", parameters)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
+    budget = args.budget_minutes * 60
+    started = time.perf_counter()
+    train_seconds, train_frames, best, best_state, history = 0.0, 0, math.inf, None, []
+    for epoch in range(args.epochs):
+        train_loader.sampler.set_epoch(epoch)
+        model.train()
+        epoch_started = time.perf_counter()
+        for batch in train_loader:
+            loss = energy_force_loss(model(batch, create_graph=True), batch, args.energy_weight, args.force_weight)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"SchNet: training loss {loss.item()} at epoch {epoch}")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            train_frames += len(batch)
+            if time.perf_counter() - started > budget:
+                break
+        train_seconds += time.perf_counter() - epoch_started
+        scheduler.step()
+        out_of_time = time.perf_counter() - started > budget
+        if (epoch + 1) % args.val_every == 0 or out_of_time or epoch == args.epochs - 1:
+            values = evaluate(model, val_loader)
+            history.append({"epoch": epoch + 1, **{f"val/{k}": v for k, v in values.items()}})
+            log.info("epoch %d: val force MAE %.2f meV/A, energy MAE %.2f meV (%.0f s)", epoch + 1, values["force_mae"],
+                     values["energy_mae"], time.perf_counter() - started)
+            if values["force_mae"] < best:
+                best, best_state = values["force_mae"], {k: v.clone() for k, v in model.state_dict().items()}
+        if out_of_time:
+            break
+    wall = time.perf_counter() - started
+    model.load_state_dict(best_state)
+    datamodule.setup("test")
+    test = evaluate(model, datamodule.test_dataloader())
+    result = {
+        "model": "SchNet (torch-geometric 2.8.1)",
+        "molecule": args.molecule,
+        "arguments": vars(args),
+        "parameters": parameters,
+        "train_frames_per_second": train_frames / train_seconds,
+        "train_frames": train_frames,
+        "wall_seconds": wall,
+        "best_val_force_mae": best,
+        "test": test,
+        "history": history,
+        "threads": torch.get_num_threads(),
+    }
+    log.info("test: energy MAE %.2f meV, force MAE %.2f meV/A, force cosine %.4f; %d parameters, %.1f frames/s, %.0f s",
+             test["energy_mae"], test["force_mae"], test["force_cosine"], parameters, result["train_frames_per_second"], wall)
+    write_json(Path(args.out or Path(__file__).parent / "results" / f"md17_peers_{args.molecule}.json"), result)
+
+
+if __name__ == "__main__":
+    main()
