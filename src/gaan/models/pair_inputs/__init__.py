@@ -11,7 +11,8 @@ Chosen per task or experiment in config, e.g. for N-body charges and velocities:
 from gaan.models.pair_inputs.base import PairInput
 from gaan.models.pair_inputs.feature_products import FeatureProducts
 from gaan.models.pair_inputs.inverse_distances import InverseDistances
+from gaan.models.pair_inputs.radial_basis import RadialBasis
 from gaan.models.pair_inputs.relative_motion import RelativeMotion
 from gaan.models.pair_inputs.sequence_offsets import SequenceOffsets
 
-__all__ = ["FeatureProducts", "InverseDistances", "PairInput", "RelativeMotion", "SequenceOffsets"]
+__all__ = ["FeatureProducts", "InverseDistances", "PairInput", "RadialBasis", "RelativeMotion", "SequenceOffsets"]
