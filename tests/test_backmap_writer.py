@@ -5,11 +5,10 @@ import os
 from pathlib import Path
 
 import biotite.structure as struc
-import biotite.structure.io.pdb as pdb
-import biotite.structure.io.pdbx as pdbx
 import numpy as np
 import prody
 import pytest
+from biotite.structure.io import pdb, pdbx
 
 from gaan.data.protein_writer import StructureWriteError, write_structure
 
@@ -46,7 +45,7 @@ def test_pdb_round_trip_keeps_chains_residues_models(tmp_path):
     assert [line[:6].strip() for line in lines if line.startswith(("MODEL", "ENDMDL", "TER", "END"))] == [
         "MODEL", "TER", "TER", "ENDMDL", "MODEL", "TER", "TER", "ENDMDL", "END",
     ]
-    ter = [line for line in lines if line.startswith("TER")][0]
+    ter = next(line for line in lines if line.startswith("TER"))
     assert ter[17:20] == "GLY" and ter[21] == "A" and ter[22:26].strip() == "76"
     # the element column (77-78) is filled for every atom
     assert all(line[76:78].strip() for line in lines if line.startswith("ATOM"))

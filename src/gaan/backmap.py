@@ -23,9 +23,9 @@ import importlib.resources
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import biotite.structure as struc
 import numpy as np
@@ -87,7 +87,7 @@ class Backmapper:
     path: Path
 
     @classmethod
-    def load(cls, path: str | Path, beads: str | None = None) -> "Backmapper":
+    def load(cls, path: str | Path, beads: str | None = None) -> Backmapper:
         path = Path(path)
         if not path.is_file():
             raise BackmapError(f"--ckpt {path}: no such checkpoint file")
@@ -134,6 +134,8 @@ class BackmapResult:
     models: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    checkpoint: Path | None = None
+    beads: str = ""
 
 
 def has_atoms(table) -> bool:
@@ -258,14 +260,18 @@ def backmap_file(
         raise ProteinInputError(f"{input_path}: {error}") from error
     write_structure(result.predicted, output_path)
     result.seconds = time.perf_counter() - start
+    result.checkpoint, result.beads = backmapper.path, backmapper.beads
     return result
 
 
-def report(result: BackmapResult, input_path: str | Path, output_path: str | Path, backmapper_path: str | Path | None) -> str:
+def report(result: BackmapResult, input_path: str | Path, output_path: str | Path) -> str:
     rate = result.models * result.predicted_residues / result.seconds if result.seconds > 0 else float("nan")
     lines = [
-        f"{input_path} -> {output_path}: {result.models} model(s), {result.predicted_residues} of {result.residues} residues "
-        f"backmapped per model, {result.predicted.array_length()} atoms per model; {result.seconds:.2f} s ({rate:.0f} residues/s)"
+        (
+            f"{input_path} -> {output_path}: {result.models} model(s), {result.predicted_residues} of {result.residues} residues "
+            f"backmapped per model, {result.predicted.array_length()} atoms per model; {result.seconds:.2f} s ({rate:.0f} residues/s)"
+        ),
+        f"checkpoint: {result.checkpoint} ({result.beads} beads)",
     ]
     lines += [f"note: {note}" for note in result.notes]
     if result.metrics is not None:
@@ -304,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as error:
         print(f"gaan-backmap: error: {error}", file=sys.stderr)
         return 1
-    print(report(result, args.input, args.output, args.ckpt))
+    print(report(result, args.input, args.output))
     return 0
 
 

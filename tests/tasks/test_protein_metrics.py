@@ -5,11 +5,11 @@ import time
 from pathlib import Path
 
 import biotite.structure as struc
-import biotite.structure.io.pdb as pdb
 import numpy as np
 import prody
 import pytest
 import torch
+from biotite.structure.io import pdb
 
 from gaan.tasks.protein_metrics import (
     BackmapMetricSums,
@@ -187,7 +187,7 @@ def test_bond_outliers_count_a_stretched_bond_and_a_gap(ubiquitin):
     shifted = ubiquitin.copy()
     shifted.coord[starts[30] :] += np.array([3.0, 0.0, 0.0])
     assert backmap_metric_sums(shifted, ubiquitin).bond_outliers == 1
-    deviations, names = bond_length_deviations(ubiquitin)
+    deviations, _ = bond_length_deviations(ubiquitin)
     n_residues, n_cb = len(starts), int((ubiquitin.atom_name == "CB").sum())
     assert len(deviations) == 3 * n_residues + n_cb + (n_residues - 1)  # N-CA, CA-C, C-O; CA-CB; C-N
 
@@ -210,20 +210,6 @@ def test_per_type_tables_add_up_and_pool(ubiquitin):
     assert np.isnan(BackmapMetricSums().summary()["rmsd_all"])
 
 
-def test_torch_best_assignment_takes_the_better_order():
-    target = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]], [[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]])
-    partner = torch.tensor([[0, 2, 1], [0, 2, 1]])  # labels 1 and 2 are equivalent
-    predicted = torch.stack([target[0], target[1][[0, 2, 1]]])  # sample 0 as labelled, sample 1 swapped
-    chosen = best_assignment_targets(predicted, target, partner, torch.ones(2, 3, dtype=torch.bool))
-    torch.testing.assert_close(chosen, predicted)
-    # a padded label does not decide the assignment
-    mask = torch.tensor([[True, True, True], [True, True, False]])
-    predicted_masked = predicted.clone()
-    predicted_masked[1, 2] = torch.tensor([100.0, 0, 0])
-    chosen = best_assignment_targets(predicted_masked, target, partner, mask)
-    assert torch.equal(chosen[1, 1], target[1, 2])
-
-
 def test_terminal_carboxylate_oxygens_are_equivalent_and_oxt_is_not_scored(ubiquitin):
     assert (ubiquitin.atom_name == "OXT").sum() == 1
     swapped = swapped_names(ubiquitin, "GLY", [("O", "OXT")])  # only the C-terminal GLY 76 has an OXT
@@ -238,3 +224,17 @@ def test_terminal_carboxylate_oxygens_are_equivalent_and_oxt_is_not_scored(ubiqu
     assert backmap_metric_sums(moved, ubiquitin).summary()["rmsd_all"] == 0.0
     moved.coord[last_o] += np.array([0.0, 0.0, 1.0])
     assert backmap_metric_sums(moved, ubiquitin).squared_error["backbone"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_torch_best_assignment_takes_the_better_order():
+    target = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]], [[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]])
+    partner = torch.tensor([[0, 2, 1], [0, 2, 1]])  # labels 1 and 2 are equivalent
+    predicted = torch.stack([target[0], target[1][[0, 2, 1]]])  # sample 0 as labelled, sample 1 swapped
+    chosen = best_assignment_targets(predicted, target, partner, torch.ones(2, 3, dtype=torch.bool))
+    torch.testing.assert_close(chosen, predicted)
+    # a padded label does not decide the assignment
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    predicted_masked = predicted.clone()
+    predicted_masked[1, 2] = torch.tensor([100.0, 0, 0])
+    chosen = best_assignment_targets(predicted_masked, target, partner, mask)
+    assert torch.equal(chosen[1, 1], target[1, 2])

@@ -15,9 +15,8 @@ import tempfile
 from pathlib import Path
 
 import biotite.structure as struc
-import biotite.structure.io.pdb as pdb
-import biotite.structure.io.pdbx as pdbx
 import numpy as np
+from biotite.structure.io import pdb, pdbx
 
 MMCIF_SUFFIXES = (".cif", ".mmcif")
 # %8.3f in columns 31-54: coordinates must stay above -1000 and below 10000

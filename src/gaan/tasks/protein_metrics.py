@@ -1,6 +1,7 @@
 """Backmapping quality of a predicted all-atom protein against its reference structure.
 
-Pure numpy / torch functions, used by the protein task and by `gaan-backmap` / the peer bench:
+Pure numpy / torch functions, used by the protein task (`best_assignment_targets` for its
+loss and RMSD) and by `gaan-backmap` / the peer bench (the rest, on biotite AtomArrays):
 
 - heavy-atom RMSD over all atoms, the backbone (N, CA, C, O) and the side chains, in the input's
   frame (no superposition: the beads fix the frame), taking for the chemically equivalent atoms
@@ -19,8 +20,8 @@ Metrics are accumulated as sums (`BackmapMetricSums`), so proteins and models po
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import biotite.structure as struc
 import numpy as np
@@ -29,17 +30,7 @@ from biotite.structure.info import vdw_radius_single
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-BACKBONE_ATOMS = ("N", "CA", "C", "O")
-
-# chemically equivalent atom names; a residue's pairs are swapped together (the PHE/TYR ring
-# flip exchanges both CD and CE pairs at once)
-EQUIVALENT_ATOM_SWAPS: dict[str, tuple[tuple[str, str], ...]] = {
-    "ASP": (("OD1", "OD2"),),
-    "GLU": (("OE1", "OE2"),),
-    "ARG": (("NH1", "NH2"),),
-    "PHE": (("CD1", "CD2"), ("CE1", "CE2")),
-    "TYR": (("CD1", "CD2"), ("CE1", "CE2")),
-}
+from gaan.data.protein import BACKBONE_ATOMS, EQUIVALENT_ATOM_PAIRS
 
 # the gamma atom of chi1 = N-CA-CB-gamma (GLY and ALA have no chi1)
 CHI1_GAMMA_ATOM: dict[str, str] = {
@@ -89,11 +80,11 @@ def swap_partner_index(residue_names: Sequence[str], atom_names: Sequence[str], 
     residue_index = np.asarray(residue_index)
     partner = np.arange(len(atom_names))
     lookup: dict[tuple[int, str], int] = {}
-    candidates = np.flatnonzero(np.isin(residue_names, list(EQUIVALENT_ATOM_SWAPS)))
+    candidates = np.flatnonzero(np.isin(residue_names, list(EQUIVALENT_ATOM_PAIRS)))
     for i in candidates:
         lookup[(int(residue_index[i]), str(atom_names[i]))] = int(i)
     for i in candidates:
-        for a, b in EQUIVALENT_ATOM_SWAPS[str(residue_names[i])]:
+        for a, b in EQUIVALENT_ATOM_PAIRS[str(residue_names[i])]:
             other = {a: b, b: a}.get(str(atom_names[i]))
             if other is not None:
                 partner[i] = lookup.get((int(residue_index[i]), other), i)
@@ -201,7 +192,7 @@ class BackmapMetricSums:
     bonds: int = 0
     per_type_bonds: dict[str, list[int]] = field(default_factory=dict)  # name -> [outliers, bonds]
 
-    def merge(self, other: "BackmapMetricSums") -> "BackmapMetricSums":
+    def merge(self, other: BackmapMetricSums) -> BackmapMetricSums:
         for part in self.squared_error:
             self.squared_error[part] += other.squared_error[part]
             self.atoms[part] += other.atoms[part]
