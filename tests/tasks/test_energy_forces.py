@@ -71,7 +71,7 @@ def test_energy_invariant_and_forces_covariant_under_rotation_translation_and_pe
     batch = molecules(3, seed=1)
     reference = task.predict_batch(batch)
     generator = torch.Generator().manual_seed(2)
-    for trial in range(3):
+    for _ in range(3):
         rotation = random_orthogonal(3, generator)
         shift = torch.randn(1, 1, 3, generator=generator) * 5
         moved = molecules(3, seed=1)

@@ -328,7 +328,7 @@ class MD17DataModule(PointCloudDataModule):
         train = arrays["train"]
         composition = np.array([[np.sum(train["numbers"] == z) for z in self.elements]], dtype=np.float64)
         reference = fit_element_reference(np.repeat(composition, len(train["energies"]), 0), train["energies"])
-        self.element_reference = {int(z): float(e) for z, e in zip(self.elements, reference)}
+        self.element_reference = {int(z): float(e) for z, e in zip(self.elements, reference, strict=True)}
         shifted_train = train["energies"] - composition[0] @ reference
         forces = train["forces"]
         self._statistics = {"energy_mean": float(shifted_train.mean()), "energy_scale": float(np.sqrt(np.mean(forces**2)))}

@@ -104,7 +104,7 @@ class EnergyForceTask(PointCloudTask):
         return predictions["energy"], batch.targets["energy"]
 
     def make_figure(self, predictions, targets):
-        forces = [torch.cat(parts) for parts in zip(*self._test_force_pairs)] if self._test_force_pairs else None
+        forces = [torch.cat(parts) for parts in zip(*self._test_force_pairs, strict=True)] if self._test_force_pairs else None
         self._test_force_pairs = []
         return energy_force_parity_figure(
             predictions.numpy(), targets.numpy(), None if forces is None else (forces[0].numpy(), forces[1].numpy()),
@@ -166,7 +166,7 @@ def energy_force_parity_figure(energy_predicted, energy_target, forces=None, sca
     pairs = [((energy_target - offset) * scale, (energy_predicted - offset) * scale, f"energy - mean ({units[0]})")]
     if forces is not None:
         pairs.append((forces[1] * scale, forces[0] * scale, f"force components ({units[1]})"))
-    for ax, (target, predicted, label) in zip(axes[0], pairs):
+    for ax, (target, predicted, label) in zip(axes[0], pairs, strict=True):
         ax.scatter(target, predicted, s=3, alpha=0.4)
         lo, hi = float(min(target.min(), predicted.min())), float(max(target.max(), predicted.max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
