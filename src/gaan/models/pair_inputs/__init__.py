@@ -1,0 +1,17 @@
+"""Pair inputs: per-pair invariant features of per-point views, one module per file.
+
+Chosen per task or experiment in config, e.g. for N-body charges and velocities::
+
+    model:
+      view: {_target_: gaan.models.views.LocalFrames, radius: 4.0}
+      pair_inputs:
+        - {_target_: gaan.models.pair_inputs.FeatureProducts, columns: [0]}
+        - {_target_: gaan.models.pair_inputs.RelativeMotion, channels: [0]}
+"""
+from gaan.models.pair_inputs.base import PairInput
+from gaan.models.pair_inputs.feature_products import FeatureProducts
+from gaan.models.pair_inputs.inverse_distances import InverseDistances
+from gaan.models.pair_inputs.relative_motion import RelativeMotion
+from gaan.models.pair_inputs.sequence_offsets import SequenceOffsets
+
+__all__ = ["FeatureProducts", "InverseDistances", "PairInput", "RelativeMotion", "SequenceOffsets"]

@@ -1,0 +1,172 @@
+"""What each attention block of a GA backbone looks at: the view builders.
+
+A view builder turns the attention set (points, then each point's extra covariant entries such
+as input velocities or hidden vectors) into the layer's input:
+
+- `WholeCloud`: one attention set per cloud; tuples of any points; one output per point.
+- `LocalFrames`: every point attends over the whole cloud seen from itself (r_k - r_i) plus its
+  own extra entries; pair distances are then single-vector invariants. About N times the tuples
+  of `WholeCloud`: for small clouds.
+- `Neighbourhoods`: like `LocalFrames`, over each point's k nearest points only: cost linear in N.
+
+Per-point views (the last two) also describe their (centre, partner) point pairs as a
+`ViewPairs`, from which pair-input modules (`gaan.models.pair_inputs`) compute per-pair features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gaan.models.geometry import soft_clip
+from gaan.nn.neighbours import knn_indices
+
+
+@dataclass
+class ViewPairs:
+    """The (centre i, partner k) point pairs of per-point views, P partners per centre.
+
+    relative: (B, N, P, C) partner minus centre, in the layers' form (vectors or multivectors)
+        and normalized units, after the view's soft limit; zero for padded pairs.
+    mask: (B, N, P) True where both points are real.
+    is_self: (B, N, P) True where the partner is the centre itself.
+    index: (B, N, P) the partners' point indices, or None when every point is a partner (P = N).
+    """
+
+    relative: Tensor
+    mask: Tensor
+    is_self: Tensor
+    index: Tensor | None = None
+
+    def centre(self, x: Tensor) -> Tensor:
+        """Per-point x (B, N, ...) at each pair's centre: (B, N, 1, ...)."""
+        return x[:, :, None]
+
+    def partner(self, x: Tensor) -> Tensor:
+        """Per-point x (B, N, ...) at each pair's partner: (B, N, P, ...) (or (B, 1, N, ...))."""
+        return x[:, None] if self.index is None else gather_points(x, self.index)
+
+
+@dataclass
+class View:
+    """A block's layer input: vectors (B, M, C) / features (B, M, D) / mask (B, M) for a whole
+    cloud, or (B, N, K, ...) per-point views whose first P entries are the point pairs."""
+
+    vectors: Tensor
+    features: Tensor
+    mask: Tensor
+    pairs: ViewPairs | None = None
+
+
+class ViewBuilder(nn.Module):
+    """Base class. `per_point` views are reduced to their centre by the layers (reduce=True
+    over each view); a whole-cloud view keeps one output per entry (reduce=False)."""
+
+    per_point: bool = True
+
+    def forward(self, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
+        """r (B, M, C), h (B, M, D), mask (B, M): the attention set, its first `points` entries the
+        points, then each point's extra entries, point-major."""
+        raise NotImplementedError
+
+
+class WholeCloud(ViewBuilder):
+    """The whole attention set, as it is."""
+
+    per_point = False
+
+    def forward(self, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
+        return View(r, h, mask)
+
+
+class LocalFrames(ViewBuilder):
+    """Each point's view (B, N, N + E, ...): every point relative to it, soft-limited to
+    `radius` (normalized units) if given, then its own E extra entries as given (others' extra
+    entries reach it through their owners' features and moves).
+
+    `radius=R`: r_k - r_i -> (r_k - r_i) / sqrt(1 + |r_k - r_i|**2 / R**2), nearly unchanged well
+    inside R and never longer: a point ejected far beyond the training range is seen at most R
+    away, so the invariants (which grow like |r|**2) stay in the trained range. One-to-one, so
+    nothing is lost inside.
+    """
+
+    def __init__(self, radius: float | None = None):
+        super().__init__()
+        self.radius = check_radius("model.view.radius", radius)
+
+    def extra_repr(self) -> str:
+        return f"radius={self.radius}"
+
+    def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
+        relative = r[:, None] - r[:, :, None]
+        if self.radius is not None:
+            relative = soft_clip(relative, self.radius)
+        points = r.shape[1]
+        is_self = torch.eye(points, dtype=torch.bool, device=r.device).expand(r.shape[0], -1, -1)
+        return ViewPairs(relative, mask[:, None, :] & mask[:, :, None], is_self)
+
+    def forward(self, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
+        pairs = self.pairs(r[:, :points], mask[:, :points])
+        partner_features = pairs.partner(h[:, :points]).expand(-1, points, -1, -1)
+        return with_own_extras(pairs, partner_features, r, h, mask, points)
+
+
+class Neighbourhoods(LocalFrames):
+    """Each point's view over its `k` nearest points (itself included) plus its own extra
+    entries: cost linear in the number of points. `cutoff` (normalized units) masks farther
+    neighbours; `radius` soft-limits the relative vectors as in `LocalFrames`. The choice of
+    neighbours is invariant (distances), so the view is as equivariant as `LocalFrames`."""
+
+    def __init__(self, k: int = 16, radius: float | None = None, cutoff: float | None = None):
+        super().__init__(radius)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise ValueError(f"model.view.k must be an integer >= 2 (the point and a neighbour), got {k!r}")
+        self.k = k
+        self.cutoff = check_radius("model.view.cutoff", cutoff)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, radius={self.radius}, cutoff={self.cutoff}"
+
+    def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
+        # neighbours by distance: multivectors of pure vectors have the same norms
+        index, valid = knn_indices(r, self.k, mask, self.cutoff)
+        relative = gather_points(r, index) - r[:, :, None]
+        if self.radius is not None:
+            relative = soft_clip(relative, self.radius)
+        points = torch.arange(r.shape[1], device=r.device)[None, :, None]
+        relative = relative * valid[..., None].to(relative.dtype)
+        return ViewPairs(relative, valid, index == points, index)
+
+    def forward(self, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
+        pairs = self.pairs(r[:, :points], mask[:, :points])
+        return with_own_extras(pairs, pairs.partner(h[:, :points]), r, h, mask, points)
+
+
+def with_own_extras(pairs: ViewPairs, partner_features: Tensor, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
+    """A per-point view: the pairs' entries, then the centre's own extra entries."""
+    batch = r.shape[0]
+
+    def own(x: Tensor) -> Tensor:  # (B, N * E, ...) point-major -> (B, N, E, ...)
+        return x[:, points:].reshape(batch, points, -1, *x.shape[2:])
+
+    vectors = torch.cat([pairs.relative, own(r)], 2)
+    features = torch.cat([partner_features, own(h)], 2)
+    view_mask = torch.cat([pairs.mask, own(mask[..., None])[..., 0]], 2)
+    return View(vectors, features, view_mask, pairs)
+
+
+def gather_points(x: Tensor, index: Tensor) -> Tensor:
+    """Per-point x (B, N, ...) at point indices (B, N, P): (B, N, P, ...)."""
+    batch, points, partners = index.shape
+    rows = torch.arange(batch, device=x.device)[:, None]
+    return x[rows, index.reshape(batch, points * partners)].reshape(batch, points, partners, *x.shape[2:])
+
+
+def check_radius(key: str, value: float | None) -> float | None:
+    """An optional length (normalized units): null, or a number > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{key} must be a number > 0 (or null), got {value!r}")
+    return float(value)
