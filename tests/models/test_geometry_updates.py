@@ -1,5 +1,5 @@
 """Backbones whose blocks also move the points (`geometry_updates=True`), in the shared
-centroid frame or in every point's local frame (`local_frames=True`): the displacement they
+centroid frame or in every point's local frame (`view=LocalFrames()`): the displacement they
 return is rotation-covariant, translation- and padding-invariant, permutation-equivariant,
 and actually reaches the covariant head."""
 import copy
@@ -10,16 +10,21 @@ import torch
 from geometry_helpers import random_cloud_with_velocities as cloud, random_orthogonal
 
 from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorAttentionBackbone
+from gaan.models.views import LocalFrames, WholeCloud
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 BACKBONES = [GAAttentionBackbone, GAMultivectorAttentionBackbone]
 
 
-def build(backbone_class, vector_inputs, seed=0, gate=0.7, local_frames=False, vector_channels=0):
+def view_for(local_frames: bool, radius=None):
+    return LocalFrames(radius) if local_frames else WholeCloud()
+
+
+def build(backbone_class, vector_inputs, seed=0, gate=0.7, view=None, vector_channels=0):
     torch.manual_seed(seed)
-    backbone = backbone_class(in_features=2, width=8, depth=3 if vector_channels else 2, rank=2, invariant_mode="full",
-                              vector_inputs=vector_inputs, geometry_updates=True, local_frames=local_frames,
+    backbone = backbone_class(in_features=2, width=8, depth=3 if vector_channels else 2, attention={"rank": 2, "invariant_mode": "full"},
+                              vector_inputs=vector_inputs, geometry_updates=True, view=view,
                               vector_channels=vector_channels)
     with torch.no_grad():
         backbone.update_gates.fill_(gate)  # trained gates are non-zero; 0 would hide the updates
@@ -40,7 +45,7 @@ def run(backbone, head, positions, features, velocities, mask):
 @pytest.mark.parametrize("seed,vector_channels", [(0, 0), (1, 0), (2, 2)])
 def test_displacement_is_covariant_and_translation_invariant(backbone_class, vector_inputs, local_frames, seed, vector_channels):
     positions, features, velocities, mask = cloud(seed=seed)
-    backbone, head = build(backbone_class, vector_inputs, seed, local_frames=local_frames, vector_channels=vector_channels)
+    backbone, head = build(backbone_class, vector_inputs, seed, view=view_for(local_frames), vector_channels=vector_channels)
     out, prediction = run(backbone, head, positions, features, velocities, mask)
     R = random_orthogonal(3, torch.Generator().manual_seed(seed + 10))
     if backbone_class is GAMultivectorAttentionBackbone:
@@ -60,7 +65,7 @@ def test_displacement_is_covariant_and_translation_invariant(backbone_class, vec
 def test_permuting_points_permutes_displacement(backbone_class, local_frames, vector_channels):
     positions, features, velocities, mask = cloud()
     mask[:] = True
-    backbone, head = build(backbone_class, True, local_frames=local_frames, vector_channels=vector_channels)
+    backbone, head = build(backbone_class, True, view=view_for(local_frames), vector_channels=vector_channels)
     out, _ = run(backbone, head, positions, features, velocities, mask)
     perm = torch.randperm(positions.shape[1], generator=torch.Generator().manual_seed(3))
     permuted, _ = run(backbone, head, positions[:, perm], features[:, perm], velocities[:, perm], mask)
@@ -71,7 +76,7 @@ def test_permuting_points_permutes_displacement(backbone_class, local_frames, ve
 @pytest.mark.parametrize("vector_channels", [0, 2])
 def test_padding_garbage_does_not_move_real_points(local_frames, vector_channels):
     positions, features, velocities, mask = cloud()
-    backbone, head = build(GAAttentionBackbone, True, local_frames=local_frames, vector_channels=vector_channels)
+    backbone, head = build(GAAttentionBackbone, True, view=view_for(local_frames), vector_channels=vector_channels)
     out, _ = run(backbone, head, positions, features, velocities, mask)
     garbage, garbage_velocities = positions.clone(), velocities.clone()
     garbage[0, 4:] = 50.0
@@ -105,8 +110,8 @@ def test_local_frames_see_pair_distances():
     outputs = {}
     for local_frames in (False, True):
         torch.manual_seed(0)
-        backbone = GAAttentionBackbone(in_features=1, width=8, depth=1, rank=1, normalize=False,
-                                       local_frames=local_frames).double()
+        backbone = GAAttentionBackbone(in_features=1, width=8, depth=1, attention={"rank": 1}, normalize=False,
+                                       view=view_for(local_frames)).double()
         outputs[local_frames] = [backbone(x, features).invariants for x in (square, rectangle)]
     torch.testing.assert_close(*outputs[False], rtol=0, atol=1e-12)
     assert (outputs[True][0] - outputs[True][1]).abs().max() > 1e-3
@@ -114,7 +119,7 @@ def test_local_frames_see_pair_distances():
 
 def test_local_frames_train_with_finite_gradients():
     positions, features, velocities, mask = cloud()
-    backbone, head = build(GAAttentionBackbone, True, local_frames=True, gate=0.0)
+    backbone, head = build(GAAttentionBackbone, True, view=LocalFrames(), gate=0.0)
     optimizer = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=1e-2)
     backbone.train(), head.train()
     target = torch.randn_like(positions) * mask[..., None]
@@ -138,8 +143,8 @@ def test_moves_are_bounded_far_outside_the_training_range(local_frames):
     positions[1, 2] = 1e3
     velocities[1, 2] = -1e3
     torch.manual_seed(0)
-    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", normalize=False,
-                                   vector_inputs=True, geometry_updates=True, local_frames=local_frames).double().eval()
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, attention={"rank": 2, "invariant_mode": "full"}, normalize=False,
+                                   vector_inputs=True, geometry_updates=True, view=view_for(local_frames)).double().eval()
     with torch.no_grad():
         backbone.update_gates.copy_(torch.tensor([0.7, -0.4]))
     out = backbone(positions, features, mask, vectors=velocities)
@@ -155,7 +160,7 @@ def test_hidden_vectors_start_inert_and_every_parameter_learns():
     positions, features, velocities, mask = cloud()
     torch.manual_seed(0)
     backbone = GAAttentionBackbone(in_features=2, width=8, depth=3, vector_inputs=True, geometry_updates=True,
-                                   local_frames=True, vector_channels=2).double()
+                                   view=LocalFrames(), vector_channels=2).double()
     assert torch.all(backbone.hidden_gates == 0)
     assert [layer.covariant_channels for layer in backbone.attention] == [3, 3, 1]
     with torch.no_grad():
@@ -181,8 +186,8 @@ def test_vector_channels_need_geometry_updates():
 @pytest.mark.parametrize("local_frames", [False, True])
 def test_dropout_keeps_covariance_for_every_drop_mask_and_is_off_in_eval(local_frames):
     positions, features, velocities, mask = cloud()
-    kwargs = dict(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", vector_inputs=True,
-                  geometry_updates=True, local_frames=local_frames)
+    kwargs = dict(in_features=2, width=8, depth=2, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True,
+                  geometry_updates=True, view=view_for(local_frames))
     torch.manual_seed(0)
     plain = GAAttentionBackbone(**kwargs).double()
     dropping = GAAttentionBackbone(**kwargs, dropout=0.4).double()
@@ -214,10 +219,10 @@ def test_dropout_out_of_range_names_the_key():
         GAAttentionBackbone(in_features=2, dropout=1.0)
 
 
-def _local_backbone(**extra):
+def _local_backbone(radius=None):
     torch.manual_seed(0)
-    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, rank=2, invariant_mode="full", vector_inputs=True,
-                                   geometry_updates=True, local_frames=True, **extra).double().eval()
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True,
+                                   geometry_updates=True, view=LocalFrames(radius)).double().eval()
     with torch.no_grad():
         backbone.update_gates.fill_(0.7)
     return backbone
@@ -226,7 +231,7 @@ def _local_backbone(**extra):
 def test_view_radius_keeps_covariance_and_permutation_equivariance():
     positions, features, velocities, mask = cloud(seed=3)
     mask[:] = True
-    backbone = _local_backbone(view_radius=0.8)
+    backbone = _local_backbone(radius=0.8)
     out = backbone(positions, features, mask, vectors=velocities)
     R = random_orthogonal(3, torch.Generator().manual_seed(8))
     perm = torch.randperm(positions.shape[1], generator=torch.Generator().manual_seed(2))
@@ -245,18 +250,17 @@ def test_view_radius_makes_an_ejected_point_look_the_same_at_any_distance():
         far[:, 0] = distance * direction
         return backbone(far, features, mask, vectors=velocities).invariants[:, 1:]
 
-    limited, plain = _local_backbone(view_radius=0.5), _local_backbone()
+    limited, plain = _local_backbone(radius=0.5), _local_backbone()
     near, far = others(limited, 1e3), others(limited, 1e4)
     assert (near - far).abs().max() < 1e-3 * near.abs().max()
     # without the limit the other points' features keep changing with the distance
     assert (others(plain, 1e3) - others(plain, 1e4)).abs().max() > 0.1 * near.abs().max()
 
 
-def test_view_radius_needs_local_frames_and_a_positive_value():
-    with pytest.raises(ValueError, match="model.view_radius needs model.local_frames"):
-        GAAttentionBackbone(in_features=2, view_radius=2.0)
-    with pytest.raises(ValueError, match="model.view_radius must be > 0"):
-        GAAttentionBackbone(in_features=2, local_frames=True, view_radius=0.0)
+@pytest.mark.parametrize("radius", [0.0, -1.0, "2", True])
+def test_view_radius_must_be_a_positive_number(radius):
+    with pytest.raises(ValueError, match="model.view.radius must be a number > 0"):
+        LocalFrames(radius)
 
 
 @pytest.mark.parametrize("backbone_class", BACKBONES)
@@ -271,9 +275,9 @@ def test_parity_makes_the_prediction_reflection_covariant(backbone_class, local_
     errors = {}
     for parity in (True, False):
         torch.manual_seed(4)
-        backbone = backbone_class(in_features=2, width=8, depth=3, rank=2, invariant_mode="full", vector_inputs=True,
-                                  geometry_updates=True, local_frames=local_frames, vector_channels=vector_channels,
-                                  parity=parity).double().eval()
+        backbone = backbone_class(in_features=2, width=8, depth=3, attention={"rank": 2, "invariant_mode": "full", "parity": parity},
+                                  vector_inputs=True, geometry_updates=True, view=view_for(local_frames),
+                                  vector_channels=vector_channels).double().eval()
         with torch.no_grad():
             backbone.update_gates.fill_(0.7)
             if vector_channels:

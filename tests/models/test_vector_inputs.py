@@ -27,7 +27,7 @@ def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
 
 def model(count: int = 1, seed: int = 0, backbone_class=GAAttentionBackbone):
     torch.manual_seed(seed)
-    backbone = backbone_class(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True)
+    backbone = backbone_class(in_features=2, width=8, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True)
     head = CovariantVectorHead(width=8, num_vectors=count)
     return backbone.double().eval(), head.double().eval()
 
@@ -95,7 +95,7 @@ def test_backbones_without_vector_support_ignore_vectors_but_pass_them_on():
 def test_ballistic_time_adds_free_flight_exactly_and_stays_covariant():
     positions, features, vectors, mask = nbody_like(seed=3)
     torch.manual_seed(3)
-    backbone = GAAttentionBackbone(in_features=2, width=8, rank=2, invariant_mode="full", vector_inputs=True).double().eval()
+    backbone = GAAttentionBackbone(in_features=2, width=8, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True).double().eval()
     plain = CovariantVectorHead(width=8, num_vectors=0).double().eval()
     ballistic = CovariantVectorHead(width=8, num_vectors=0, ballistic_time=0.5).double().eval()
     ballistic.load_state_dict(plain.state_dict())

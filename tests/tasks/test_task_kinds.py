@@ -223,7 +223,7 @@ def test_ensemble_of_rotation_covariant_members_stays_covariant():
     from gaan.models import GAAttentionBackbone
 
     lead, _ = ensemble_of(lambda: VectorRegressionTask(
-        backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, rank=2),
+        backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, attention={"rank": 2}),
         head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
     ).double(), 2)
     batch = toy_batch(3).to(torch.float64)
