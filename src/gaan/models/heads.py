@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from gaan.models.base import BackboneOutput, masked_mean
-from gaan.nn.mlp import mlp
+from gaan.nn import LabeledVectorAttention, Vector2VectorAttention, mlp
 
 
 class ClassificationHead(nn.Module):
@@ -63,8 +63,6 @@ class CovariantVectorHead(nn.Module):
         if ballistic_time is not None and (isinstance(ballistic_time, bool) or not isinstance(ballistic_time, (int, float))):
             raise ValueError(f"task.head.ballistic_time must be a number (time units of the input vectors) or null, got {ballistic_time!r}")
         self.ballistic_time = None if ballistic_time is None else float(ballistic_time)
-        from gaan.nn import Vector2VectorAttention
-
         # parity: proper vectors only (a b a, not the pseudovector a x b), for O(3) tasks
         self.attention = Vector2VectorAttention(width, rank=rank, reduce=False, heads=heads, parity=bool(parity))
         self.num_vectors = int(num_vectors)
@@ -97,8 +95,6 @@ class LabeledVectorHead(nn.Module):
 
     def __init__(self, width: int, num_labels: int, rank: int = 2, heads: int = 1):
         super().__init__()
-        from gaan.nn import LabeledVectorAttention
-
         self.embed = nn.Embedding(num_labels, width)
         self.attention = LabeledVectorAttention(width, rank=rank, reduce=True, heads=heads)
 
