@@ -93,7 +93,8 @@ def command(tool: str, args: argparse.Namespace, all_atom: Path, trace: Path, ou
         extra = ["--ckpt", args.gaan_ckpt_centroid] if args.gaan_ckpt_centroid else []
         return [args.gaan_bin, str(all_atom), "-o", str(output), "--beads", "centroid", "--threads", "1", *extra]
     if tool == "cgback":
-        return [str(Path(args.peers_bin) / "cgback"), str(trace), "-o", str(output), "-m", args.cgback_model, "-s", str(args.seed), "-d", "cpu"]
+        cgback = str(Path(args.peers_bin) / "cgback")
+        return [cgback, str(trace), "-o", str(output), "-m", args.cgback_model, "-s", str(args.seed), "-d", "cpu"]
     if tool == "pulchra":
         return [str(Path(args.peers_bin) / "pulchra"), str(trace), "-O", str(output)]
     raise ValueError(tool)
@@ -148,7 +149,8 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         result.sums[name] = backmap_metric_sums(predicted, reference)
         result.seconds[name] = seconds
         result.cpu_seconds[name] = cpu_seconds
-        timing.write_text(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "command": command(tool, args, all_atom, trace, output)}))
+        record = {"seconds": seconds, "cpu_seconds": cpu_seconds, "command": command(tool, args, all_atom, trace, output)}
+        timing.write_text(json.dumps(record))
         summary = result.sums[name].summary()
         print(f"{tool} {name}: all {summary['rmsd_all']:.3f} A, backbone {summary['rmsd_backbone']:.3f} A, "
               f"{cpu_seconds:.1f} CPU s, {seconds:.1f} s wall", flush=True)
@@ -160,6 +162,8 @@ def report(runs: dict[str, ToolRun], proteins, prepared, args: argparse.Namespac
     common = [n for n in names if all(n in run.sums for run in runs.values())]
     residues = {n: struc.get_residue_count(prepared[n][0]) for n in names}
     rows, extra = {}, {}
+    # the experimental structures scored against themselves: the floor of clashes and outliers
+    rows["native structures"] = pooled_metrics(backmap_metric_sums(prepared[n][0], prepared[n][0]) for n in common)
     for tool, run in runs.items():
         rows[tool] = pooled_metrics(run.sums[n] for n in common)
         cpu = sum(run.cpu_seconds[n] for n in common)
@@ -212,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cgback-model", default="M", choices=["S", "M", "L"])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", default="/tmp/gaan_backmap_peers")
-    parser.add_argument("--reuse", action="store_true", help="score a tool's earlier output and timing in --workdir instead of running it again")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a tool's earlier output and timing in --workdir instead of running it again")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "backmap_peers.md"))
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
