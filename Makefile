@@ -8,7 +8,7 @@ VENV_PYTHON := $(VENV)/bin/python
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: setup train test test-all bench results clean
+.PHONY: setup train test test-all lint format bench results clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,19 @@ setup: $(STAMP)
 train: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(VENV_PYTHON) train.py $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV_PYTHON) -m pytest -n 2
+
+# ruff: the linter and the formatter's check (configured in pyproject.toml); `make format` applies them
+LINTED := src tests bench train.py eval.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
 
 test-all: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV_PYTHON) -m pytest -n 2 -m "slow or not slow"

@@ -1,4 +1,5 @@
 """Test a checkpoint: `python eval.py task=<name> ckpt_path=<file>` (see README.md, "Experiments")."""
+
 from gaan.eval import main
 from gaan.train import cli
 

@@ -14,6 +14,7 @@ The peers live in their own venv, outside the project's dependencies (bench/READ
 
     python bench/backmap_peers.py --peers-bin /tmp/peers/bin            # -> bench/results/backmap_peers.md
 """
+
 from __future__ import annotations
 
 import argparse
@@ -132,8 +133,14 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         output.unlink(missing_ok=True)
         timing.unlink(missing_ok=True)
         start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        process = subprocess.run(command(tool, args, all_atom, trace, output), capture_output=True, text=True, check=False,
-                                 env={**os.environ, **ONE_THREAD}, cwd=workdir)
+        process = subprocess.run(
+            command(tool, args, all_atom, trace, output),
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, **ONE_THREAD},
+            cwd=workdir,
+        )
         seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         (workdir / f"{name}_{tool}.log").write_text(process.stdout + process.stderr)
@@ -152,8 +159,11 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         record = {"seconds": seconds, "cpu_seconds": cpu_seconds, "command": command(tool, args, all_atom, trace, output)}
         timing.write_text(json.dumps(record))
         summary = result.sums[name].summary()
-        print(f"{tool} {name}: all {summary['rmsd_all']:.3f} A, backbone {summary['rmsd_backbone']:.3f} A, "
-              f"{cpu_seconds:.1f} CPU s, {seconds:.1f} s wall", flush=True)
+        print(
+            f"{tool} {name}: all {summary['rmsd_all']:.3f} A, backbone {summary['rmsd_backbone']:.3f} A, "
+            f"{cpu_seconds:.1f} CPU s, {seconds:.1f} s wall",
+            flush=True,
+        )
     return result
 
 
@@ -216,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cgback-model", default="M", choices=["S", "M", "L"])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", default="/tmp/gaan_backmap_peers")
-    parser.add_argument("--reuse", action="store_true",
-                        help="score a tool's earlier output and timing in --workdir instead of running it again")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score a tool's earlier output and timing in --workdir instead of running it again"
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "backmap_peers.md"))
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]

@@ -25,10 +25,9 @@ forward and backward over (tuples x H) tensors; fused kernels (torch.compile) ma
 
 import argparse
 import copy
+import functools
 import gc
 import json
-import math
-import os
 import statistics
 import sys
 import time
@@ -76,8 +75,14 @@ def build_pair(rank, mode, width, depth, merge, join, chunk_size=None):
     def reference_layer(red):
         mine = next(layers)
         layer = ref.VectorAttention(
-            width, copy.deepcopy(mine.score_net), copy.deepcopy(mine.value_net), reduce=red,
-            merge_fun=merge, join_fun=join, rank=rank, invariant_mode=mode,
+            width,
+            copy.deepcopy(mine.score_net),
+            copy.deepcopy(mine.value_net),
+            reduce=red,
+            merge_fun=merge,
+            join_fun=join,
+            rank=rank,
+            invariant_mode=mode,
         )
         for name in ("merge_kernels", "join_kernels"):
             if hasattr(mine, name):
@@ -135,7 +140,9 @@ def time_steps(steps, device, min_steps=5, min_time=0.5, max_steps=50):
     sync(device)
     times = {name: [] for name in steps}
     start = time.perf_counter()
-    while len(times[next(iter(steps))]) < min_steps or (time.perf_counter() - start < min_time * len(steps) and len(times[next(iter(steps))]) < max_steps):
+    while len(times[next(iter(steps))]) < min_steps or (
+        time.perf_counter() - start < min_time * len(steps) and len(times[next(iter(steps))]) < max_steps
+    ):
         for name, step in steps.items():
             t0 = time.perf_counter()
             step()
@@ -246,17 +253,24 @@ def run_config(args, rank, points, mode, device, dtype):
     return row
 
 
+def format_cell(row, key, spec):
+    return spec.format(row[key]) if key in row else "-"
+
+
 def fmt_table(rows):
-    head = f"{'rank':>4} {'N':>3} {'mode':>6} {'B':>3} | {'train/s gaan':>12} {'ref':>8} {'x':>6} | {'infer/s gaan':>12} {'ref':>8} {'x':>6} | {'MiB gaan':>9} {'ref':>8} {'x':>5} | {'|diff|':>7} | {'floor x':>7} {'eager x':>7}"
+    head = (
+        f"{'rank':>4} {'N':>3} {'mode':>6} {'B':>3} | {'train/s gaan':>12} {'ref':>8} {'x':>6} | "
+        f"{'infer/s gaan':>12} {'ref':>8} {'x':>6} | {'MiB gaan':>9} {'ref':>8} {'x':>5} | {'|diff|':>7} | {'floor x':>7} {'eager x':>7}"
+    )
     lines = [head, "-" * len(head)]
     for row in rows:
-        def g(key, f):
-            return f.format(row[key]) if key in row else "-"
+        g = functools.partial(format_cell, row)
         lines.append(
             f"{row['rank']:>4} {row['N']:>3} {row['mode']:>6} {row['batch']:>3} | "
             f"{g('gaan_train', '{:12.0f}')} {g('ref_train', '{:8.0f}'):>8} {g('train_ratio', '{:6.2f}'):>6} | "
             f"{g('gaan_infer', '{:12.0f}')} {g('ref_infer', '{:8.0f}'):>8} {g('infer_ratio', '{:6.2f}'):>6} | "
-            f"{row['gaan_mem'] / 2**20:9.1f} {(row['ref_mem'] / 2**20 if 'ref_mem' in row else float('nan')):8.1f} {g('mem_ratio', '{:5.2f}'):>5} | "
+            f"{row['gaan_mem'] / 2**20:9.1f} {(row['ref_mem'] / 2**20 if 'ref_mem' in row else float('nan')):8.1f} "
+            f"{g('mem_ratio', '{:5.2f}'):>5} | "
             f"{g('max_abs_diff', '{:7.1e}'):>7} | {g('floor_ratio', '{:7.2f}'):>7} {g('eager_floor_ratio', '{:7.2f}'):>7}"
         )
     return "\n".join(lines)
@@ -276,7 +290,11 @@ def plot(rows, path):
         for mode in sorted({r["mode"] for r in rows}):
             sel = [r for r in rows if r["rank"] == rank and r["mode"] == mode]
             for impl, style in (("gaan", "-"), ("ref", "--")):
-                pts = [(r["N"], r["batch"] / r[f"{impl}_train"] * 1e3 / r["batch"], r[f"{impl}_mem"] / 2**20) for r in sel if f"{impl}_train" in r]
+                pts = [
+                    (r["N"], r["batch"] / r[f"{impl}_train"] * 1e3 / r["batch"], r[f"{impl}_mem"] / 2**20)
+                    for r in sel
+                    if f"{impl}_train" in r
+                ]
                 if not pts:
                     continue
                 n, t, m = zip(*pts)
@@ -305,16 +323,26 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=0, help="0: 64 for rank 1-2, 16 for rank 3")
     p.add_argument("--chunk-size", type=int, default=0, help="gaan chunk_size (0: no chunking)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--compile", default="none", choices=["none", "gaan", "both"],
-                   help="torch.compile these networks before timing (compile time not counted)")
-    p.add_argument("--compile-mode", default="default", choices=["default", "max-autotune-no-cudagraphs", "max-autotune"],
-                   help="torch.compile mode; max-autotune on a CPU also tries inductor's C++ GEMM templates "
-                        "with fused epilogues (slow to compile)")
-    p.add_argument("--blockwise", default="auto", choices=["auto", "always", "never"],
-                   help="gaan layers' blockwise recomputation: for calls of >= 65,536 tuples (auto), "
-                        "always (least memory) or never (the general path at every size)")
-    p.add_argument("--no-floor", dest="floor", action="store_false",
-                   help="skip measuring the floors (columns 'floor x', 'eager x')")
+    p.add_argument(
+        "--compile",
+        default="none",
+        choices=["none", "gaan", "both"],
+        help="torch.compile these networks before timing (compile time not counted)",
+    )
+    p.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "max-autotune-no-cudagraphs", "max-autotune"],
+        help="torch.compile mode; max-autotune on a CPU also tries inductor's C++ GEMM templates with fused epilogues (slow to compile)",
+    )
+    p.add_argument(
+        "--blockwise",
+        default="auto",
+        choices=["auto", "always", "never"],
+        help="gaan layers' blockwise recomputation: for calls of >= 65,536 tuples (auto), "
+        "always (least memory) or never (the general path at every size)",
+    )
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip measuring the floors (columns 'floor x', 'eager x')")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--min-time", type=float, default=1.0, help="seconds of timed steps per measurement")
@@ -327,9 +355,13 @@ def main(argv=None):
     configs = [(rk, n, m) for rk in args.ranks for m in args.modes for n in args.points]
     if args.quick:
         configs = [(2, 12, "single"), (2, 16, "single"), (2, 32, "single"), (3, 12, "single")]
-    print(f"device={device} threads={torch.get_num_threads()} dtype={args.dtype} width={args.width} depth={args.depth}+1 "
-          f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} mode={args.compile_mode} gaan blockwise={args.blockwise} runs={args.runs} (medians) "
-          f"torch={torch.__version__}", flush=True)
+    print(
+        f"device={device} threads={torch.get_num_threads()} dtype={args.dtype} width={args.width} depth={args.depth}+1 "
+        f"merge={args.merge} join={args.join} gaan chunk_size={args.chunk_size or None} compile={args.compile} "
+        f"mode={args.compile_mode} gaan blockwise={args.blockwise} runs={args.runs} (medians) "
+        f"torch={torch.__version__}",
+        flush=True,
+    )
     rows = []
     for rank, points, mode in configs:
         batch = args.batch if args.batch else {1: 64, 2: 64, 3: 16}[rank]

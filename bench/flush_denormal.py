@@ -21,7 +21,6 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import time_steps  # noqa: E402
-
 from gaan.eval import load_checkpoint  # noqa: E402
 from gaan.train import build_module, compose_config  # noqa: E402
 

@@ -17,6 +17,7 @@ Run:
     OMP_NUM_THREADS=1 /tmp/chem-peers/bin/python bench/md17_peers.py --molecule ethanol --budget-minutes 20
 The result is written to bench/results/md17_peers_<molecule>.json (whole or not at all).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,15 +53,30 @@ def molecule_pairs(batch_index: torch.Tensor, positions: torch.Tensor, cutoff: f
 class SchNetEnergyForces(torch.nn.Module):
     """SchNet energy (scaled like gaan's: E = energy_mean + energy_scale * SchNet) and forces -dE/dx."""
 
-    def __init__(self, elements: tuple[int, ...], energy_mean: float, energy_scale: float, hidden: int, filters: int,
-                 interactions: int, gaussians: int, cutoff: float):
+    def __init__(
+        self,
+        elements: tuple[int, ...],
+        energy_mean: float,
+        energy_scale: float,
+        hidden: int,
+        filters: int,
+        interactions: int,
+        gaussians: int,
+        cutoff: float,
+    ):
         super().__init__()
         self.cutoff = cutoff
         self.register_buffer("elements", torch.tensor(elements, dtype=torch.long))
         self.energy_mean, self.energy_scale = energy_mean, energy_scale
-        self.schnet = SchNet(hidden_channels=hidden, num_filters=filters, num_interactions=interactions,
-                             num_gaussians=gaussians, cutoff=cutoff, readout="add",
-                             interaction_graph=lambda pos, batch: molecule_pairs(batch, pos, cutoff))
+        self.schnet = SchNet(
+            hidden_channels=hidden,
+            num_filters=filters,
+            num_interactions=interactions,
+            num_gaussians=gaussians,
+            cutoff=cutoff,
+            readout="add",
+            interaction_graph=lambda pos, batch: molecule_pairs(batch, pos, cutoff),
+        )
 
     def forward(self, batch: PointCloudBatch, create_graph: bool) -> dict[str, torch.Tensor]:
         positions = batch.positions.detach().requires_grad_(True)
@@ -110,11 +126,21 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.manual_seed(args.seed)
 
-    datamodule = MD17DataModule(args.data_dir, molecule=args.molecule, batch_size=args.batch_size, eval_batch_size=100, shuffle_seed=args.seed)
+    datamodule = MD17DataModule(
+        args.data_dir, molecule=args.molecule, batch_size=args.batch_size, eval_batch_size=100, shuffle_seed=args.seed
+    )
     datamodule.setup("fit")
     stats = datamodule.energy_statistics()
-    model = SchNetEnergyForces(datamodule.elements, stats["energy_mean"], stats["energy_scale"], args.hidden, args.filters,
-                               args.interactions, args.gaussians, args.cutoff)
+    model = SchNetEnergyForces(
+        datamodule.elements,
+        stats["energy_mean"],
+        stats["energy_scale"],
+        args.hidden,
+        args.filters,
+        args.interactions,
+        args.gaussians,
+        args.cutoff,
+    )
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("SchNet: %d parameters", parameters)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
@@ -143,8 +169,13 @@ def main() -> None:
         if (epoch + 1) % args.val_every == 0 or out_of_time or epoch == args.epochs - 1:
             values = evaluate(model, val_loader)
             history.append({"epoch": epoch + 1, **{f"val/{k}": v for k, v in values.items()}})
-            log.info("epoch %d: val force MAE %.2f meV/A, energy MAE %.2f meV (%.0f s)", epoch + 1, values["force_mae"],
-                     values["energy_mae"], time.perf_counter() - started)
+            log.info(
+                "epoch %d: val force MAE %.2f meV/A, energy MAE %.2f meV (%.0f s)",
+                epoch + 1,
+                values["force_mae"],
+                values["energy_mae"],
+                time.perf_counter() - started,
+            )
             if values["force_mae"] < best:
                 best, best_state = values["force_mae"], {k: v.clone() for k, v in model.state_dict().items()}
         if out_of_time:
@@ -166,8 +197,15 @@ def main() -> None:
         "history": history,
         "threads": torch.get_num_threads(),
     }
-    log.info("test: energy MAE %.2f meV, force MAE %.2f meV/A, force cosine %.4f; %d parameters, %.1f frames/s, %.0f s",
-             test["energy_mae"], test["force_mae"], test["force_cosine"], parameters, result["train_frames_per_second"], wall)
+    log.info(
+        "test: energy MAE %.2f meV, force MAE %.2f meV/A, force cosine %.4f; %d parameters, %.1f frames/s, %.0f s",
+        test["energy_mae"],
+        test["force_mae"],
+        test["force_cosine"],
+        parameters,
+        result["train_frames_per_second"],
+        wall,
+    )
     write_json(Path(args.out or Path(__file__).parent / "results" / f"md17_peers_{args.molecule}.json"), result)
 
 

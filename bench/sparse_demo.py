@@ -18,9 +18,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import peak_memory, sync  # noqa: E402
-
 import gaan.nn as gnn  # noqa: E402
+from bench import peak_memory, sync  # noqa: E402
 from gaan.nn.neighbours import knn  # noqa: E402
 
 
@@ -69,11 +68,11 @@ def main(argv=None):
         positions = (torch.rand(1, n, 3) * n ** (1 / 3)).to(device)  # constant density
         types = nn.functional.one_hot(torch.randint(0, 4, (1, n)), 4).float().to(device)
 
-        def forward():
+        def forward(positions=positions, types=types):
             with torch.no_grad():
                 net(positions, types)
 
-        def train():
+        def train(positions=positions, types=types):
             opt.zero_grad(set_to_none=True)
             net(positions, types).square().sum().backward()
             opt.step()
@@ -93,8 +92,10 @@ def main(argv=None):
         rows.append((n, times["forward"], times["train"], mem))
         print(f"{n:>6} | {times['forward'] * 1e3:10.1f} | {times['train'] * 1e3:9.1f} | {mem / 2**20:9.1f}", flush=True)
     ns = [r[0] for r in rows]
-    print(f"log-log slope vs N: forward {slope(ns, [r[1] for r in rows]):.2f}, train {slope(ns, [r[2] for r in rows]):.2f}, "
-          f"memory {slope(ns, [r[3] for r in rows]):.2f}  (1.0 = linear; dense rank {args.rank} would be {args.rank})")
+    print(
+        f"log-log slope vs N: forward {slope(ns, [r[1] for r in rows]):.2f}, train {slope(ns, [r[2] for r in rows]):.2f}, "
+        f"memory {slope(ns, [r[3] for r in rows]):.2f}  (1.0 = linear; dense rank {args.rank} would be {args.rank})"
+    )
 
 
 if __name__ == "__main__":

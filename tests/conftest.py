@@ -1,9 +1,8 @@
 """Shared fixtures, and the run-wide report of the worst equivariance errors seen."""
 
+import equivariance_report
 import pytest
 import torch
-
-import equivariance_report
 
 
 @pytest.fixture(autouse=True)

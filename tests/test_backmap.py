@@ -2,6 +2,7 @@
 saves them: state_dict + gaan_config): predictions move with a rotated and translated input,
 written files re-read, C-alpha-only and multi-model input work, bad input gets a named error
 and leaves no output."""
+
 import os
 import re
 from pathlib import Path
@@ -54,8 +55,16 @@ def train_checkpoint(path: Path, beads: str = "ca", steps: int = 60) -> tuple[fl
     module = build_module(OmegaConf.create(stored), _Features())
     table = residue_table(read_structure(UBIQUITIN)[0])
     samples = residue_environments(
-        bead_positions(table, beads), table.res_names, table.chain_ids, table.res_ids, k=8, beads=beads,
-        chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete, targets_only=True,
+        bead_positions(table, beads),
+        table.res_names,
+        table.chain_ids,
+        table.res_ids,
+        k=8,
+        beads=beads,
+        chain_breaks=chain_breaks(table),
+        atom_coordinates=table.coords,
+        complete=table.complete,
+        targets_only=True,
     )
     batch = collate_point_clouds(samples, per_label_targets=("atoms",))
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-2)
@@ -100,7 +109,13 @@ def test_rotated_and_translated_input_moves_every_predicted_atom(backmapper):
     expected = original.coord.astype(np.float64) @ rotation.T + shift
     assert np.abs(transformed.coord - expected).max() < 2e-3  # float32 in, float32 out
     # the predictions are not trivial: most atoms lie away from their C-alpha
-    offsets = np.linalg.norm(original.coord[0] - np.repeat(bead_positions(residue_table(stack[0]), "ca"), [len(RESIDUE_ATOMS[n]) for n in residue_table(stack[0]).res_names], axis=0), axis=1)
+    offsets = np.linalg.norm(
+        original.coord[0]
+        - np.repeat(
+            bead_positions(residue_table(stack[0]), "ca"), [len(RESIDUE_ATOMS[n]) for n in residue_table(stack[0]).res_names], axis=0
+        ),
+        axis=1,
+    )
     assert np.median(offsets) > 1.0
 
 
@@ -195,9 +210,21 @@ def ubiquitin_lines() -> list[str]:
     [
         ("empty.pdb", [], r"empty\.pdb.*no ATOM"),
         ("truncated.pdb", ubiquitin_lines()[:100] + [ubiquitin_lines()[100][:40]], r"truncated\.pdb: line 101.*truncated"),
-        ("malformed.pdb", ubiquitin_lines()[:50] + [ubiquitin_lines()[50][:32] + "x.yz" + ubiquitin_lines()[50][36:]] + ubiquitin_lines()[51:], r"malformed\.pdb: line 51.*coordinates"),
-        ("nan.pdb", ubiquitin_lines()[:5] + [ubiquitin_lines()[5][:30] + "     nan" + ubiquitin_lines()[5][38:]] + ubiquitin_lines()[6:], r"nan\.pdb: line 6.*non-finite"),
-        ("unknown.pdb", [line[:17] + "BAD" + line[20:] if " 3 " in line[22:27] else line for line in ubiquitin_lines()], r"unknown\.pdb: line 18: residue BAD A3"),
+        (
+            "malformed.pdb",
+            ubiquitin_lines()[:50] + [ubiquitin_lines()[50][:32] + "x.yz" + ubiquitin_lines()[50][36:]] + ubiquitin_lines()[51:],
+            r"malformed\.pdb: line 51.*coordinates",
+        ),
+        (
+            "nan.pdb",
+            ubiquitin_lines()[:5] + [ubiquitin_lines()[5][:30] + "     nan" + ubiquitin_lines()[5][38:]] + ubiquitin_lines()[6:],
+            r"nan\.pdb: line 6.*non-finite",
+        ),
+        (
+            "unknown.pdb",
+            [line[:17] + "BAD" + line[20:] if " 3 " in line[22:27] else line for line in ubiquitin_lines()],
+            r"unknown\.pdb: line 18: residue BAD A3",
+        ),
         ("water.pdb", [line for line in ubiquitin_lines() if "HOH" in line], r"water\.pdb.*no protein residues"),
     ],
 )
@@ -263,7 +290,11 @@ def test_ten_thousand_residues_in_bounded_memory(checkpoint, tmp_path):
     script.write_text(TEN_THOUSAND_RESIDUES)
     process = subprocess.run(
         [sys.executable, str(script), str(UBIQUITIN), str(checkpoint), "64"],
-        capture_output=True, text=True, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=1200,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=1200,
     )
     assert process.returncode == 0, process.stderr
     residues, atoms, before_kb, after_kb = map(int, process.stdout.split())
@@ -293,7 +324,11 @@ def test_python_dash_m_with_the_shipped_checkpoint(tmp_path):
     output = tmp_path / "out.pdb"
     process = subprocess.run(
         [sys.executable, "-m", "gaan.backmap", str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"],
-        capture_output=True, text=True, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
     )
     assert process.returncode == 0, process.stderr
     assert "protein_ca.ckpt" in process.stdout

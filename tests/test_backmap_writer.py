@@ -1,6 +1,7 @@
 """The PDB / mmCIF writer of gaan-backmap: written files re-read with biotite to the same
 chains, residues, insertion codes, atom names and elements; models and chains get
 MODEL/ENDMDL and TER records; what cannot be written raises a named error and leaves no file."""
+
 import os
 from pathlib import Path
 
@@ -43,7 +44,15 @@ def test_pdb_round_trip_keeps_chains_residues_models(tmp_path):
     assert_same_structure(pdb.PDBFile.read(path).get_structure(), written)
     lines = path.read_text().splitlines()
     assert [line[:6].strip() for line in lines if line.startswith(("MODEL", "ENDMDL", "TER", "END"))] == [
-        "MODEL", "TER", "TER", "ENDMDL", "MODEL", "TER", "TER", "ENDMDL", "END",
+        "MODEL",
+        "TER",
+        "TER",
+        "ENDMDL",
+        "MODEL",
+        "TER",
+        "TER",
+        "ENDMDL",
+        "END",
     ]
     ter = next(line for line in lines if line.startswith("TER"))
     assert ter[17:20] == "GLY" and ter[21] == "A" and ter[22:26].strip() == "76"
@@ -90,7 +99,9 @@ def test_long_chain_ids_in_pdb_are_a_named_error_and_leave_the_old_file(tmp_path
 def test_non_finite_coordinates_name_the_atom_and_write_nothing(tmp_path):
     written = two_chain_models()
     written.coord[1, 10] = np.nan
-    with pytest.raises(StructureWriteError, match=rf"{written.atom_name[10]} of residue {written.res_name[10]} {written.res_id[10]} .*model 2"):
+    with pytest.raises(
+        StructureWriteError, match=rf"{written.atom_name[10]} of residue {written.res_name[10]} {written.res_id[10]} .*model 2"
+    ):
         write_structure(written, tmp_path / "nan.pdb")
     assert os.listdir(tmp_path) == []
 

@@ -1,6 +1,7 @@
 """Every `python train.py` / `python eval.py` command README.md documents, run as written plus tiny
 size overrides (in-process: importing lightning per subprocess costs seconds), with the README's
 claim about it checked. A README command that no test covers fails `test_every_documented_command_is_covered`."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,12 @@ README = (REPO / "README.md").read_text()
 SIZE = ["task.datamodule.num_samples=192", "task.datamodule.batch_size=32", "model.width=16"]
 TINY = [*SIZE, "trainer.max_epochs=1", "trainer.log_every_n_steps=1"]  # 5 batches an epoch: log each
 NBODY_TINY = [
-    "task.datamodule.num_train=64", "+task.datamodule.recipe={num_train:64,num_valid:32,num_test:32}",
-    "task.datamodule.batch_size=32", "model.width=8", "model.depth=1", "trainer.max_epochs=1",
+    "task.datamodule.num_train=64",
+    "+task.datamodule.recipe={num_train:64,num_valid:32,num_test:32}",
+    "task.datamodule.batch_size=32",
+    "model.width=8",
+    "model.depth=1",
+    "trainer.max_epochs=1",
 ]
 SECTIONS = ("Debugging", "Reproducibility and resuming", "Evaluating a checkpoint", "Hardware", "Sweeps", "SLURM", "Logging and wandb")
 
@@ -215,7 +220,9 @@ def test_resume_from_last_and_from_a_path(launch, tmp_path):
     first = runs(tmp_path)[-1]
     steps = torch.load(first / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
     for epochs, fragment in ((2, "ckpt_path=last"), (3, "ckpt_path=logs/")):
-        code, output = launch(readme_command("Reproducibility and resuming", fragment), *SIZE, "trainer.log_every_n_steps=1", f"trainer.max_epochs={epochs}")
+        code, output = launch(
+            readme_command("Reproducibility and resuming", fragment), *SIZE, "trainer.log_every_n_steps=1", f"trainer.max_epochs={epochs}"
+        )
         assert code == 0, output[-3000:]
         resumed = runs(tmp_path)[-1]
         assert f"Resuming from {first}/checkpoints/last.ckpt" in (resumed / "train.log").read_text()
@@ -254,8 +261,14 @@ def test_eval_of_an_nbody_ensemble(launch, tmp_path):
 def test_ddp_sim(launch, tmp_path):
     """Two CPU processes. With a frozen model (lr 0) the training loss logged under DDP is the
     mean over both ranks' batches: the single-process value over the same samples."""
-    frozen = ["model=deepsets", "optimizer.lr=0", "optimizer.weight_decay=0", "task.datamodule.num_samples=200",
-              "task.datamodule.batch_size=20", "trainer.max_epochs=1"]
+    frozen = [
+        "model=deepsets",
+        "optimizer.lr=0",
+        "optimizer.weight_decay=0",
+        "task.datamodule.num_samples=200",
+        "task.datamodule.batch_size=20",
+        "trainer.max_epochs=1",
+    ]
     code, output = launch("python train.py", *frozen)
     assert code == 0, output[-3000:]
     single = runs(tmp_path)[-1]

@@ -1,4 +1,5 @@
 """Run records (gaan.tasks.run_record) and the generated results tables (gaan.results)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def test_a_hand_edited_number_in_the_readme_is_caught(tmp_path):
     assert edited != section
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{results.BEGIN}\n{edited}\n{results.END}\n")
-    code = results.main(["--runs", str(tmp_path / "none"), "--records", str(RECORDS), "--readme", str(readme),
-                         "--docs", str(REPO / "docs" / "results.md")])
+    code = results.main(
+        ["--runs", str(tmp_path / "none"), "--records", str(RECORDS), "--readme", str(readme), "--docs", str(REPO / "docs" / "results.md")]
+    )
     assert code == 1
 
 
@@ -76,12 +78,22 @@ def test_bad_values_and_bad_json_are_named(tmp_path):
 def test_the_configuration_with_the_best_mean_validation_is_chosen_not_the_best_test(mode, tmp_path):
     sign = 1 if mode == "min" else -1
     rows = [  # (command extra, seed, val, test): "b" has the better validation, "a" the better test
-        ("a", 1, 0.50, 0.10), ("a", 2, 0.60, 0.10), ("b", 1, 0.55, 0.90), ("b", 2, 0.50, 0.90),
+        ("a", 1, 0.50, 0.10),
+        ("a", 2, 0.60, 0.10),
+        ("b", 1, 0.55, 0.90),
+        ("b", 2, 0.50, 0.90),
     ]
     records = []
     for extra, seed, val, test in rows:
-        r = record(command=["experiment=p", f"model.x={extra}", f"seed={seed}"], seed=seed, preset="p", monitor="val/mse",
-                   monitor_mode=mode, val=sign * val, metrics={"test/mse": sign * test})
+        r = record(
+            command=["experiment=p", f"model.x={extra}", f"seed={seed}"],
+            seed=seed,
+            preset="p",
+            monitor="val/mse",
+            monitor_mode=mode,
+            val=sign * val,
+            metrics={"test/mse": sign * test},
+        )
         r["_path"] = f"{extra}{seed}.json"
         records.append(r)
     (chosen,) = chosen_by_model(configurations(records)).values()
@@ -94,11 +106,24 @@ def test_tiny_run_writes_a_record_and_collecting_copies_it_once(tmp_path, monkey
     """`python train.py experiment=...` in-process (Hydra writes .hydra/), a few seconds."""
     compose_config([])  # other tests leave Hydra initialised: the entry point must cope
     out = tmp_path / "logs" / "synthetic_cubic" / "runs" / "r1"
-    monkeypatch.setattr(sys, "argv", [
-        "train.py", "experiment=synthetic_cubic_ga_attn", "model.width=8", "model.depth=1", "trainer.max_epochs=2",
-        "task.datamodule.num_samples=192", "task.datamodule.batch_size=32", "callbacks.rich_progress_bar=null",
-        "callbacks.model_summary=null", f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs", f"hydra.run.dir={out}",
-    ])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "train.py",
+            "experiment=synthetic_cubic_ga_attn",
+            "model.width=8",
+            "model.depth=1",
+            "trainer.max_epochs=2",
+            "task.datamodule.num_samples=192",
+            "task.datamodule.batch_size=32",
+            "callbacks.rich_progress_bar=null",
+            "callbacks.model_summary=null",
+            f"paths.data_dir={tmp_path}/data",
+            f"paths.log_dir={tmp_path}/logs",
+            f"hydra.run.dir={out}",
+        ],
+    )
     main()
     run_record = load_record(out / "record.json")
     assert not list(out.glob("*.tmp")) and not list(out.glob(".record.json.*"))
@@ -122,8 +147,14 @@ def test_tiny_run_writes_a_record_and_collecting_copies_it_once(tmp_path, monkey
     assert name.startswith("synthetic_cubic_ga_attn+") and f"-seed2024-{run_record['git']['commit'][:7]}" in name
     assert collect_runs(tmp_path / "logs", records_dir, write=True) == ([], [])
     configs = configurations(load_records(records_dir))
-    assert configs[0].command == ("experiment=synthetic_cubic_ga_attn", "model.width=8", "model.depth=1", "trainer.max_epochs=2",
-                                  "task.datamodule.num_samples=192", "task.datamodule.batch_size=32")
+    assert configs[0].command == (
+        "experiment=synthetic_cubic_ga_attn",
+        "model.width=8",
+        "model.depth=1",
+        "trainer.max_epochs=2",
+        "task.datamodule.num_samples=192",
+        "task.datamodule.batch_size=32",
+    )
     assert f"acc {run_record['metrics']['test/acc']:#.3g}".rstrip(".") in readme_section(configs)
 
 

@@ -1,4 +1,5 @@
 """The train.py / eval.py command lines (subprocesses). Slow ones are marked."""
+
 from __future__ import annotations
 
 import csv
@@ -23,9 +24,7 @@ SMALL = [
 
 
 def train(*overrides: str, script: str = "train.py", timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / script), *overrides], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, str(REPO / script), *overrides], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def paths(tmp_path: Path) -> list[str]:
@@ -40,15 +39,32 @@ def test_unknown_task_prints_hydra_error_and_choices(tmp_path):
 
 
 # Lines every run used to print that carry nothing a user acts on (issue 23)
-NOISE = ("LeafSpec", "💡", "litlogger", "litmodels", "Total FLOPs", "already configured with model summary",
-         "log_every_n_steps", "anonymous setting", "fftpack", "setup plugin", "dirpath has changed")
+NOISE = (
+    "LeafSpec",
+    "💡",
+    "litlogger",
+    "litmodels",
+    "Total FLOPs",
+    "already configured with model summary",
+    "log_every_n_steps",
+    "anonymous setting",
+    "fftpack",
+    "setup plugin",
+    "dirpath has changed",
+)
 
 
 def test_default_console_shows_summary_epochs_metrics_and_outputs_and_no_noise(tmp_path):
     """Output redirected (as in every cluster job): a config summary, one line per epoch, the
     metrics table and where the outputs are; no line printed twice, none of the known noise."""
-    result = train("debug=limit", "model=deepsets", "task.datamodule.num_samples=192", "task.datamodule.batch_size=32",
-                   *paths(tmp_path), f"hydra.run.dir={tmp_path}/run")
+    result = train(
+        "debug=limit",
+        "model=deepsets",
+        "task.datamodule.num_samples=192",
+        "task.datamodule.batch_size=32",
+        *paths(tmp_path),
+        f"hydra.run.dir={tmp_path}/run",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     console = result.stdout + result.stderr
     assert not [marker for marker in NOISE if marker in console], console
@@ -72,10 +88,18 @@ def test_hint_only_after_config_errors_and_it_names_the_close_key(tmp_path):
 
 def test_no_module_sets_another_modules_private_state():
     assignment = re.compile(r"\bgaan(\.\w+)+\._\w+\s*=[^=]")
-    offenders = [f"{path}:{n}" for path in (REPO / "src" / "gaan").rglob("*.py")
-                 for n, line in enumerate(path.read_text().splitlines(), 1) if assignment.search(line)]
-    offenders += [f"{name}:{n}" for name in ("train.py", "eval.py")
-                  for n, line in enumerate((REPO / name).read_text().splitlines(), 1) if assignment.search(line)]
+    offenders = [
+        f"{path}:{n}"
+        for path in (REPO / "src" / "gaan").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if assignment.search(line)
+    ]
+    offenders += [
+        f"{name}:{n}"
+        for name in ("train.py", "eval.py")
+        for n, line in enumerate((REPO / name).read_text().splitlines(), 1)
+        if assignment.search(line)
+    ]
     assert not offenders
 
 
@@ -94,8 +118,10 @@ def test_kill_9_mid_epoch_then_resume_from_last_equals_uninterrupted_run(tmp_pat
     common = [*SMALL, *paths(tmp_path), "trainer.max_epochs=3", "checkpoint_every_n_steps=3", "seed=7"]
     killed_dir = tmp_path / "logs" / "synthetic_cubic" / "runs" / "killed"
     killed = train(
-        *common, f"hydra.run.dir={killed_dir}",
-        "+callbacks.kill._target_=gaan.tasks.callbacks.SigkillAtStep", "+callbacks.kill.step=8",
+        *common,
+        f"hydra.run.dir={killed_dir}",
+        "+callbacks.kill._target_=gaan.tasks.callbacks.SigkillAtStep",
+        "+callbacks.kill.step=8",
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6  # mid epoch 2
@@ -118,8 +144,14 @@ def test_kill_9_mid_epoch_then_resume_from_last_equals_uninterrupted_run(tmp_pat
 @pytest.mark.slow
 def test_two_trial_optuna_sweep_completes(tmp_path):
     result = train(
-        "-m", "hparams_search=synthetic_cubic_optuna", *SMALL, *paths(tmp_path), "trainer.max_epochs=1",
-        "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={tmp_path}/sweep",
+        "-m",
+        "hparams_search=synthetic_cubic_optuna",
+        *SMALL,
+        *paths(tmp_path),
+        "trainer.max_epochs=1",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     best = yaml.safe_load(open(tmp_path / "sweep" / "optimization_results.yaml"))
@@ -130,8 +162,12 @@ def test_two_trial_optuna_sweep_completes(tmp_path):
 @pytest.mark.slow
 def test_two_point_grid_multirun_completes(tmp_path):
     result = train(
-        "-m", "model=deepsets,ga_attn", *[o for o in SMALL if not o.startswith("model.")], *paths(tmp_path),
-        "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path}/grid",
+        "-m",
+        "model=deepsets,ga_attn",
+        *[o for o in SMALL if not o.startswith("model.")],
+        *paths(tmp_path),
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={tmp_path}/grid",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for job in ("0", "1"):
@@ -143,9 +179,7 @@ def test_two_point_grid_multirun_completes(tmp_path):
 @pytest.mark.slow
 def test_ddp_sim_two_cpu_processes_finish(tmp_path):
     # ddp_spawn pickles the model: this also checks that the GA layers pickle
-    result = train(
-        "trainer=ddp_sim", "model=ga_attn", *SMALL, *paths(tmp_path), "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/ddp"
-    )
+    result = train("trainer=ddp_sim", "model=ga_attn", *SMALL, *paths(tmp_path), "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/ddp")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/acc" in final_row(tmp_path / "ddp")
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stdout + result.stderr
@@ -156,9 +190,7 @@ def test_eval_cli_reports_test_metrics_of_a_checkpoint(tmp_path):
     trained = train(*SMALL, *paths(tmp_path), "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/run")
     assert trained.returncode == 0, trained.stderr[-3000:]
     ckpt = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
-    evaluated = train(
-        f"ckpt_path={ckpt}", *SMALL[:2], *paths(tmp_path), f"hydra.run.dir={tmp_path}/eval", script="eval.py"
-    )
+    evaluated = train(f"ckpt_path={ckpt}", *SMALL[:2], *paths(tmp_path), f"hydra.run.dir={tmp_path}/eval", script="eval.py")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert final_row(tmp_path / "eval")["test/acc"] == final_row(tmp_path / "run")["test/acc"]
 

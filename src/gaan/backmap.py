@@ -10,12 +10,13 @@ atom per residue at the centroid of its heavy atoms). All-atom input is coarse-g
 (`gaan.tasks.protein_metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
 are kept, chain breaks are seen by the model, residues of unknown type keep their input atoms.
-Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/checkpoints/protein_<beads>.ckpt`)
+Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/pretrained/protein_<beads>.ckpt`)
 is used. Residues go through the network in batches of `--batch-size`, so memory stays bounded
 on structures of 10,000 residues and more. Bad input exits with status 1 and a message naming
 the file and the line or residue; the output is written whole (temporary file, then rename) or
 not at all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,7 @@ class BackmapError(ValueError):
 
 def shipped_checkpoint(beads: str) -> Path:
     """The default checkpoint for a bead kind, shipped inside the package."""
-    resource = importlib.resources.files("gaan") / "checkpoints" / f"protein_{beads}.ckpt"
+    resource = importlib.resources.files("gaan") / "pretrained" / f"protein_{beads}.ckpt"
     path = Path(str(resource))
     if not path.is_file():
         raise BackmapError(
@@ -99,7 +100,10 @@ class Backmapper:
         datamodule = stored["task"].get("datamodule") or {}
         trained_beads, k = datamodule.get("beads", "ca"), int(datamodule.get("k", 16))
         if beads is not None and beads != trained_beads:
-            raise BackmapError(f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; pass --beads {trained_beads} or another checkpoint")
+            raise BackmapError(
+                f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; "
+                f"pass --beads {trained_beads} or another checkpoint"
+            )
         config = OmegaConf.create(
             {
                 "task": stored["task"],
@@ -161,7 +165,12 @@ def predict_model(backmapper: Backmapper, atoms: struc.AtomArray, batch_size: in
     table = residue_table(atoms)
     beads = model_beads(atoms, table, backmapper.beads)
     samples = residue_environments(
-        beads, table.res_names, table.chain_ids, table.res_ids, k=backmapper.k, beads=backmapper.beads,
+        beads,
+        table.res_names,
+        table.chain_ids,
+        table.res_ids,
+        k=backmapper.k,
+        beads=backmapper.beads,
         chain_breaks=chain_breaks(table),
     )
     offsets: dict[int, np.ndarray] = {}
@@ -292,7 +301,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one for --beads)")
     parser.add_argument("--beads", choices=BEAD_KINDS, default=None, help="bead kind (default: the checkpoint's; ca without --ckpt)")
     parser.add_argument("--model", type=int, default=None, help="backmap only model N (1-based; default: every model)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"residues per network call (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"residues per network call (default {DEFAULT_BATCH_SIZE})"
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     return parser.parse_args(argv)
 

@@ -1,4 +1,5 @@
 """Reading checkpoints written by train.py, with errors that name the file and what to do."""
+
 from __future__ import annotations
 
 from pathlib import Path

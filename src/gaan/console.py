@@ -1,5 +1,6 @@
 """What the entry points print: known third-party noise filtered by exact message, and whether
 the console is interactive (progress bars) or redirected to a file (one log line per epoch)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,6 @@
 """Hydra entry point: `python eval.py task=<name> ckpt_path=<file>` tests a checkpoint;
 `'ckpt_path=[a.ckpt,b.ckpt,...]'` tests the ensemble of several (mean prediction)."""
+
 from __future__ import annotations
 
 import copy
@@ -10,8 +11,8 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gaan.checkpoints import load_checkpoint
-from gaan.models.config_migration import migrate_model_config
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
+from gaan.models.config_migration import migrate_model_config
 from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, log_results, set_flush_denormal
 
 __all__ = ["checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]

@@ -13,6 +13,7 @@ results/records] [--write]` (`make results`).
 Without --write it prints the tables and what it would copy, and exits with status 1 when a
 committed section differs from what the records give.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,12 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import statistics
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RECORD_SCHEMA = 1
@@ -60,9 +59,18 @@ README_SECONDARY_METRICS = {"crystal": ["test/acc_sigma_0.05"]}
 
 # Overrides that do not change what is trained: left out of a configuration's identity.
 NON_SEMANTIC_PREFIXES = (
-    "seed=", "paths.", "hydra.", "logger", "tags", "log_gradients", "checkpoint_every_n_steps",
-    "trainer.enable_progress_bar", "callbacks.rich_progress_bar", "callbacks.model_summary",
-    "callbacks.epoch_log", "callbacks.run_record",
+    "seed=",
+    "paths.",
+    "hydra.",
+    "logger",
+    "tags",
+    "log_gradients",
+    "checkpoint_every_n_steps",
+    "trainer.enable_progress_bar",
+    "callbacks.rich_progress_bar",
+    "callbacks.model_summary",
+    "callbacks.epoch_log",
+    "callbacks.run_record",
 )
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
     "schema": (int,),
@@ -233,7 +241,10 @@ def configurations(records: list[dict]) -> list[Configuration]:
         key = (record["task"], record["model"], semantic_overrides(record["command"]))
         config = groups.setdefault(key, Configuration(*key))
         if config.records and record["monitor"] != config.first["monitor"]:
-            raise RecordError(f"{record['_path']}: field 'monitor' is {record['monitor']}, other seeds of this configuration have {config.first['monitor']}")
+            raise RecordError(
+                f"{record['_path']}: field 'monitor' is {record['monitor']}, "
+                f"other seeds of this configuration have {config.first['monitor']}"
+            )
         config.records.append(record)
     for config in groups.values():
         config.records.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
@@ -267,6 +278,7 @@ def chosen_by_model(configs: list[Configuration]) -> dict[tuple[str, str], Confi
 
 
 # --- formatting -------------------------------------------------------------------------------
+
 
 def number(x: float, digits: int = 3) -> str:
     return f"{x:#.{digits}g}".rstrip(".")
@@ -341,7 +353,7 @@ def docs_section(configs: list[Configuration]) -> str:
         "without the seed); val and test are the mean ± standard deviation over its seeds, test of the",
         "best-validation checkpoint. Per task and model, **chosen** marks the configuration with the",
         "best mean validation score; only that one is in the README. Records with `source`",
-        "\"docs/results.md ...\" were copied by hand, once, from the history below (their run folders are",
+        '"docs/results.md ..." were copied by hand, once, from the history below (their run folders are',
         "gone): their wall time is the whole command, their commit the one that wrote the number into this",
         "file, and where the history states no validation score they cannot be chosen on validation",
         "(without any, the bare preset is shown). Commands run as",
@@ -362,10 +374,18 @@ def docs_section(configs: list[Configuration]) -> str:
             tests = config.values(config.test_metric)
             sources = sorted({r["source"] for r in config.records})
             row = [
-                config.model, f"`{config.command_line()}`{config.recorded_as()}", seeds(config), steps(config), wall(config), hardware(config),
-                mean_spread(vals) if vals else "-", mean_spread(tests), per_seed(tests),
+                config.model,
+                f"`{config.command_line()}`{config.recorded_as()}",
+                seeds(config),
+                steps(config),
+                wall(config),
+                hardware(config),
+                mean_spread(vals) if vals else "-",
+                mean_spread(tests),
+                per_seed(tests),
                 *[mean_spread(config.values(m), of=len(config.records)) for m in secondary],
-                "**chosen**" if id(config) in chosen else "", "; ".join(sources),
+                "**chosen**" if id(config) in chosen else "",
+                "; ".join(sources),
             ]
             lines.append("| " + " | ".join(cell(str(c)) for c in row) + " |")
         notes = [(r["_path"], r["note"]) for c in task_configs for r in c.records if r.get("note")]
@@ -385,9 +405,18 @@ def readme_section(configs: list[Configuration]) -> str:
         metric = config.test_metric
         val = f"{mean_spread(vals)}" if vals else "- (none recorded)"
         row = [
-            task, model, f"`{config.command_line()}`", seeds(config), f"{steps(config)} steps, {wall(config)}", hardware(config),
-            val, ", ".join(f"{m.split('/', 1)[1]} {mean_spread(config.values(m), of=len(config.records))}"
-                           for m in [metric, *README_SECONDARY_METRICS.get(task, [])] if config.values(m)),
+            task,
+            model,
+            f"`{config.command_line()}`",
+            seeds(config),
+            f"{steps(config)} steps, {wall(config)}",
+            hardware(config),
+            val,
+            ", ".join(
+                f"{m.split('/', 1)[1]} {mean_spread(config.values(m), of=len(config.records))}"
+                for m in [metric, *README_SECONDARY_METRICS.get(task, [])]
+                if config.values(m)
+            ),
             ANCHORS.get(task, {}).get("published", "-"),
         ]
         lines.append("| " + " | ".join(cell(str(c)) for c in row) + " |")

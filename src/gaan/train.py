@@ -1,4 +1,5 @@
 """Hydra entry point: `python train.py task=<name> model=<name> [overrides]`."""
+
 from __future__ import annotations
 
 import difflib
@@ -6,8 +7,9 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -39,7 +41,7 @@ def command_overrides(argv: Sequence[str]) -> list[tuple[str, str, str]]:
             continue
         key, value = arg.split("=", 1)
         prefix = key[: len(key) - len(key.lstrip("+~"))]
-        overrides.append((prefix, key[len(prefix):], value))
+        overrides.append((prefix, key[len(prefix) :], value))
     return overrides
 
 
@@ -203,7 +205,8 @@ def check_resume_checkpoint(cfg: DictConfig, ckpt_path: str) -> None:
     names the file (and which file `last` picked) and what to do."""
     picked = (
         f"ckpt_path=last picked {ckpt_path} (the newest last.ckpt under {Path(cfg.paths.log_dir, cfg.task.name)})"
-        if cfg.get("ckpt_path") == "last" else f"ckpt_path={ckpt_path}"
+        if cfg.get("ckpt_path") == "last"
+        else f"ckpt_path={ckpt_path}"
     )
     try:
         checkpoint = load_checkpoint(ckpt_path)
@@ -218,7 +221,8 @@ def check_resume_checkpoint(cfg: DictConfig, ckpt_path: str) -> None:
         overrides = run_overrides(ckpt_path)
         how = (
             f"resume with the overrides it was trained with ({' '.join(overrides) or 'none'})"
-            if overrides is not None else "resume with the model and head overrides it was trained with"
+            if overrides is not None
+            else "resume with the model and head overrides it was trained with"
         )
         raise ValueError(
             f"{picked}: its architecture differs from this run's: {'; '.join(differences)}. "

@@ -3,11 +3,9 @@
 import numpy as np
 import pytest
 import torch
-
-from gaan.algebra import g3
 from geometry_helpers import random_orthogonal, transform_multivectors
 
-
+from gaan.algebra import g3
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 

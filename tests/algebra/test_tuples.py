@@ -5,9 +5,7 @@ import itertools
 import pytest
 import torch
 
-from gaan.algebra import g2, g3, tuples
-
-
+from gaan.algebra import g3, tuples
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -30,7 +28,10 @@ def test_modes_enumerate_contiguous_subproducts(rank):
         torch.testing.assert_close(as_mv, expected)
 
 
-@pytest.mark.parametrize("dim,input_kind,rank,mode,normalized", list(itertools.product([2, 3], ["vector", "multivector"], [1, 2, 3], tuples.PRODUCT_MODES, [False, True])))
+@pytest.mark.parametrize(
+    "dim,input_kind,rank,mode,normalized",
+    list(itertools.product([2, 3], ["vector", "multivector"], [1, 2, 3], tuples.PRODUCT_MODES, [False, True])),
+)
 def test_widths_match_invariants(dim, input_kind, rank, mode, normalized):
     algebra = tuples.algebra_for(dim)
     size = algebra.VECTOR_SIZE if input_kind == "vector" else algebra.MULTIVECTOR_SIZE

@@ -20,8 +20,31 @@ def bench():
 @pytest.mark.parametrize("extra", [[], ["--blockwise", "always"]])
 def test_tiny_grid_writes_table_and_results(bench, tmp_path, capsys, extra):
     pytest.importorskip("geometric_algebra_attention")
-    bench.main(["--ranks", "2", "--points", "5", "--modes", "single", "--runs", "1", "--batch", "4",
-                "--min-time", "0.01", "--threads", "1", "--width", "8", "--depth", "1", "--out", str(tmp_path), *extra])
+    bench.main(
+        [
+            "--ranks",
+            "2",
+            "--points",
+            "5",
+            "--modes",
+            "single",
+            "--runs",
+            "1",
+            "--batch",
+            "4",
+            "--min-time",
+            "0.01",
+            "--threads",
+            "1",
+            "--width",
+            "8",
+            "--depth",
+            "1",
+            "--out",
+            str(tmp_path),
+            *extra,
+        ]
+    )
     table = capsys.readouterr().out
     assert "floor x" in table and "eager x" in table and "train/s gaan" in table
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
@@ -44,10 +67,20 @@ def test_flush_denormal_bench_times_a_checkpoint_both_ways(tmp_path, capsys):
     spec.loader.exec_module(flush_bench)
     from gaan.train import compose_config, run
 
-    overrides = ["model.width=8", "task.datamodule.num_samples=96", "task.datamodule.batch_size=32",
-                 f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"]
-    quiet = ["trainer.max_epochs=1", "test=false", "callbacks.rich_progress_bar=null", "callbacks.model_summary=null",
-             "trainer.enable_progress_bar=false"]
+    overrides = [
+        "model.width=8",
+        "task.datamodule.num_samples=96",
+        "task.datamodule.batch_size=32",
+        f"paths.data_dir={tmp_path}/data",
+        f"paths.log_dir={tmp_path}/logs",
+    ]
+    quiet = [
+        "trainer.max_epochs=1",
+        "test=false",
+        "callbacks.rich_progress_bar=null",
+        "callbacks.model_summary=null",
+        "trainer.enable_progress_bar=false",
+    ]
     run(compose_config([*overrides, *quiet, f"paths.output_dir={tmp_path}/out"]))
     ckpt = tmp_path / "out" / "checkpoints" / "last.ckpt"
     result = flush_bench.main([str(ckpt), *overrides, "--steps", "1"])

@@ -1,5 +1,6 @@
 """Rotation augmentation: training batches turn (positions, input vectors, covariant targets) by one
 random rotation per cloud; invariant targets and validation batches stay as they are."""
+
 import types
 
 import pytest

@@ -4,7 +4,6 @@ import torch
 from gaan.data import PointCloudBatch, collate_point_clouds
 
 
-
 def sample(n: int, label: int, with_labels: bool = False) -> dict:
     s = {
         "positions": torch.randn(n, 3),
@@ -30,17 +29,13 @@ def test_collate_pads_positions_features_and_per_point_targets():
 
 
 def test_collate_pads_labels_and_per_label_targets():
-    batch = collate_point_clouds(
-        [sample(3, 0, True), sample(6, 1, True)], per_point_targets=("forces",), per_label_targets=("sites",)
-    )
+    batch = collate_point_clouds([sample(3, 0, True), sample(6, 1, True)], per_point_targets=("forces",), per_label_targets=("sites",))
     assert batch.labels.shape == (2, 5) and batch.targets["sites"].shape == (2, 5, 3)
     assert batch.label_mask.sum(1).tolist() == [2, 5]
 
 
 def test_batch_to_converts_every_tensor():
-    batch = collate_point_clouds(
-        [sample(3, 0, True), sample(4, 1, True)], per_point_targets=("forces",), per_label_targets=("sites",)
-    )
+    batch = collate_point_clouds([sample(3, 0, True), sample(4, 1, True)], per_point_targets=("forces",), per_label_targets=("sites",))
     moved = batch.to(torch.float64)
     assert isinstance(moved, PointCloudBatch)
     assert moved.positions.dtype == torch.float64 and moved.targets["sites"].dtype == torch.float64

@@ -109,7 +109,8 @@ def test_rotation_changes_vectors_not_geometry():
     plain = generate_crystal_environments(64, seed=2, noise_levels=(0.05,), rotate=False)
     np.testing.assert_array_equal(rotated["label"], plain["label"])
     np.testing.assert_allclose(
-        np.linalg.norm(rotated["vectors"], axis=-1), np.linalg.norm(plain["vectors"], axis=-1),
+        np.linalg.norm(rotated["vectors"], axis=-1),
+        np.linalg.norm(plain["vectors"], axis=-1),
         atol=1e-5,
     )
     assert not np.allclose(rotated["vectors"], plain["vectors"], atol=1e-2)
@@ -139,11 +140,9 @@ def _shell(directions):
 def test_steinhardt_matches_known_values():
     simple_cubic = _shell([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
     bcc = _shell([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
-    fcc = _shell([p for p in np.array(np.meshgrid(*[[-1, 0, 1]] * 3)).reshape(3, -1).T
-                  if np.abs(p).sum() == 2])
+    fcc = _shell([p for p in np.array(np.meshgrid(*[[-1, 0, 1]] * 3)).reshape(3, -1).T if np.abs(p).sum() == 2])
     # published q4, q6 of the perfect shells
-    for shell, expected in ((simple_cubic, (0.76376, 0.35355)), (bcc, (0.50918, 0.62854)),
-                            (fcc, (0.19094, 0.57452))):
+    for shell, expected in ((simple_cubic, (0.76376, 0.35355)), (bcc, (0.50918, 0.62854)), (fcc, (0.19094, 0.57452))):
         rotated = np.einsum("mij,kj->mki", random_rotations(np.random.default_rng(0), 5), shell)
         features = steinhardt_features(rotated)
         assert features.shape == (5, 2) and features.dtype == np.float32
@@ -155,8 +154,7 @@ def test_steinhardt_on_generated_environments(clean_environments):
     features = steinhardt_features(env["vectors"], l_values=(4, 6, 8))
     assert features.shape == (320, 3) and np.isfinite(features).all()
     fcc = env["label"] == CRYSTAL_CLASSES.index("cF4-Cu")
-    np.testing.assert_allclose(features[fcc, :2], np.broadcast_to((0.19094, 0.57452), (40, 2)),
-                               atol=2e-4)
+    np.testing.assert_allclose(features[fcc, :2], np.broadcast_to((0.19094, 0.57452), (40, 2)), atol=2e-4)
 
 
 def test_bad_arguments_are_named():

@@ -30,8 +30,16 @@ def write_rmd17(root, count=60, with_splits=True):
     coords, energies, forces = fake_frames(count)
     npz = root / "rmd17" / "npz_data"
     npz.mkdir(parents=True)
-    np.savez(npz / "rmd17_ethanol.npz", nuclear_charges=ETHANOL_Z, coords=coords, energies=energies, forces=forces,
-             old_indices=np.arange(count), old_energies=energies, old_forces=forces)
+    np.savez(
+        npz / "rmd17_ethanol.npz",
+        nuclear_charges=ETHANOL_Z,
+        coords=coords,
+        energies=energies,
+        forces=forces,
+        old_indices=np.arange(count),
+        old_energies=energies,
+        old_forces=forces,
+    )
     if with_splits:
         splits = root / "rmd17" / "splits"
         splits.mkdir()

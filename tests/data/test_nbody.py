@@ -95,12 +95,8 @@ def test_vectorised_simulator_equals_reference_loop():
     rng = np.random.RandomState(43)
     charges, loc0, vel0 = draw_charged_initial_conditions(rng, num_sims, recipe)
     # chunk_size 4 also exercises a ragged last chunk, threads must not change a bit
-    loc, vel, clipped = simulate_charged_particles(
-        charges, loc0, vel0, recipe, chunk_size=4, return_clipped=True
-    )
-    threaded = simulate_charged_particles(
-        charges, loc0, vel0, recipe, chunk_size=2, num_threads=2
-    )
+    loc, vel, clipped = simulate_charged_particles(charges, loc0, vel0, recipe, chunk_size=4, return_clipped=True)
+    threaded = simulate_charged_particles(charges, loc0, vel0, recipe, chunk_size=2, num_threads=2)
     np.testing.assert_array_equal(threaded[0], loc)
     np.testing.assert_array_equal(threaded[1], vel)
     assert loc.shape == vel.shape == (num_sims, 19, 5, 3)
@@ -157,9 +153,7 @@ def test_energy_is_conserved_without_clipping():
     recipe = NBodySmallRecipe()
     rng = np.random.RandomState(7)
     charges, loc0, vel0 = draw_charged_initial_conditions(rng, 64, recipe)
-    loc, vel, clipped = simulate_charged_particles(
-        charges, loc0, vel0, recipe, return_clipped=True
-    )
+    loc, vel, clipped = simulate_charged_particles(charges, loc0, vel0, recipe, return_clipped=True)
     calm = ~clipped
     assert calm.sum() >= 10
     energy = _synchronised_energy(loc[calm], vel[calm], charges[calm], recipe.dt)
@@ -227,7 +221,9 @@ def test_bad_arguments_are_named():
         generate_nbody_small(SHORT, num_train_used=7)
     with pytest.raises(ValueError, match="sample_freq"):
         simulate_charged_particles(
-            np.ones((1, 5)), np.zeros((1, 5, 3)), np.zeros((1, 5, 3)),
+            np.ones((1, 5)),
+            np.zeros((1, 5, 3)),
+            np.zeros((1, 5, 3)),
             NBodySmallRecipe(num_steps=150),
         )
     with pytest.raises(ValueError, match=r"charges \(S, n\)"):
@@ -257,8 +253,7 @@ def test_full_nbody_small_generation(tmp_path):
 
 def test_datamodule_uses_the_recipe_splits(tmp_path):
     recipe = {"num_steps": 1000, "num_train": 6, "num_valid": 3, "num_test": 2}
-    dm = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe,
-                         batch_size=2)
+    dm = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe, batch_size=2)
     dm.setup()
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 4, "val": 3, "test": 2}
     batch = next(iter(dm.val_dataloader()))
@@ -267,9 +262,7 @@ def test_datamodule_uses_the_recipe_splits(tmp_path):
     data = generate_nbody_small(NBodySmallRecipe(**recipe), num_train_used=4)
     task = nbody_task_arrays(data["valid"], 3, 5)
     np.testing.assert_allclose(batch.positions.numpy(), task["pos"][:2], rtol=1e-6)
-    np.testing.assert_allclose(
-        batch.targets["vectors"].numpy(), (task["target"] - task["pos"])[:2], rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(batch.targets["vectors"].numpy(), (task["target"] - task["pos"])[:2], rtol=1e-5, atol=1e-6)
     # velocities at frame_in are the covariant model input (B, N, 1, 3)
     assert batch.vectors.shape == (2, 5, 1, 3)
     np.testing.assert_allclose(batch.vectors[:, :, 0].numpy(), task["vel"][:2], rtol=1e-6)
@@ -292,8 +285,7 @@ def test_negating_every_charge_leaves_the_trajectories_unchanged():
 def test_charge_flip_augmentation_doubles_only_the_training_split(tmp_path):
     recipe = {"num_steps": 1000, "num_train": 6, "num_valid": 3, "num_test": 2}
     plain = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe)
-    flipped = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe,
-                              charge_flip_augmentation=True)
+    flipped = NBodyDataModule(str(tmp_path), num_train=4, frame_in=3, frame_out=5, recipe=recipe, charge_flip_augmentation=True)
     plain.setup()
     flipped.setup()
     assert {k: len(v) for k, v in flipped.splits.items()} == {"train": 8, "val": 3, "test": 2}

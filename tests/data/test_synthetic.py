@@ -6,7 +6,6 @@ from gaan.data import MissingDataError, ResumableShardedSampler, SyntheticCubicD
 from gaan.data.synthetic import make_cubic_environments
 
 
-
 def anisotropy(points: np.ndarray) -> float:
     """Spread of the gyration-tensor eigenvalues: 0 for an isotropic cloud."""
     centred = points - points.mean(0)

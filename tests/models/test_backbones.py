@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-
 from geometry_helpers import random_orthogonal
 
 from gaan.models import (
@@ -14,8 +13,6 @@ from gaan.models import (
     LabeledVectorHead,
     ScalarHead,
 )
-
-
 
 BACKBONES = [DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone]
 

@@ -1,8 +1,8 @@
 """EGNN baseline: invariant features and a covariant displacement, for random rotations,
 translations, permutations and padding, with charge-product edges and velocities as in N-body."""
+
 import pytest
 import torch
-
 from geometry_helpers import random_cloud_with_velocities, random_orthogonal
 
 from gaan.models import CovariantVectorHead, EGNNBackbone
@@ -44,8 +44,12 @@ def test_charge_products_make_a_global_charge_flip_invisible():
     positions, features, velocities, mask = random_cloud_with_velocities(points=5, seed=2)
     backbone = build(pair_inputs=[FeatureProducts([0])], vector_inputs=True)
     flipped = torch.cat([-features[..., :1], features[..., 1:]], -1)
-    torch.testing.assert_close(backbone(positions, flipped, mask, vectors=velocities).vectors,
-                               backbone(positions, features, mask, vectors=velocities).vectors, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        backbone(positions, flipped, mask, vectors=velocities).vectors,
+        backbone(positions, features, mask, vectors=velocities).vectors,
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 def test_velocities_are_required_when_asked_for():

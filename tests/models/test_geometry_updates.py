@@ -2,12 +2,13 @@
 centroid frame or in every point's local frame (`view=LocalFrames()`): the displacement they
 return is rotation-covariant, translation- and padding-invariant, permutation-equivariant,
 and actually reaches the covariant head."""
+
 import copy
 
 import pytest
 import torch
-
-from geometry_helpers import random_cloud_with_velocities as cloud, random_orthogonal
+from geometry_helpers import random_cloud_with_velocities as cloud
+from geometry_helpers import random_orthogonal
 
 from gaan.models import CovariantVectorHead, GAAttentionBackbone, GAMultivectorAttentionBackbone
 from gaan.models.views import LocalFrames, WholeCloud
@@ -23,9 +24,16 @@ def view_for(local_frames: bool, radius=None):
 
 def build(backbone_class, vector_inputs, seed=0, gate=0.7, view=None, vector_channels=0):
     torch.manual_seed(seed)
-    backbone = backbone_class(in_features=2, width=8, depth=3 if vector_channels else 2, attention={"rank": 2, "invariant_mode": "full"},
-                              vector_inputs=vector_inputs, geometry_updates=True, view=view,
-                              vector_channels=vector_channels)
+    backbone = backbone_class(
+        in_features=2,
+        width=8,
+        depth=3 if vector_channels else 2,
+        attention={"rank": 2, "invariant_mode": "full"},
+        vector_inputs=vector_inputs,
+        geometry_updates=True,
+        view=view,
+        vector_channels=vector_channels,
+    )
     with torch.no_grad():
         backbone.update_gates.fill_(gate)  # trained gates are non-zero; 0 would hide the updates
         if vector_channels:
@@ -110,8 +118,9 @@ def test_local_frames_see_pair_distances():
     outputs = {}
     for local_frames in (False, True):
         torch.manual_seed(0)
-        backbone = GAAttentionBackbone(in_features=1, width=8, depth=1, attention={"rank": 1}, normalize=False,
-                                       view=view_for(local_frames)).double()
+        backbone = GAAttentionBackbone(
+            in_features=1, width=8, depth=1, attention={"rank": 1}, normalize=False, view=view_for(local_frames)
+        ).double()
         outputs[local_frames] = [backbone(x, features).invariants for x in (square, rectangle)]
     torch.testing.assert_close(*outputs[False], rtol=0, atol=1e-12)
     assert (outputs[True][0] - outputs[True][1]).abs().max() > 1e-3
@@ -143,8 +152,20 @@ def test_moves_are_bounded_far_outside_the_training_range(local_frames):
     positions[1, 2] = 1e3
     velocities[1, 2] = -1e3
     torch.manual_seed(0)
-    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, attention={"rank": 2, "invariant_mode": "full"}, normalize=False,
-                                   vector_inputs=True, geometry_updates=True, view=view_for(local_frames)).double().eval()
+    backbone = (
+        GAAttentionBackbone(
+            in_features=2,
+            width=8,
+            depth=2,
+            attention={"rank": 2, "invariant_mode": "full"},
+            normalize=False,
+            vector_inputs=True,
+            geometry_updates=True,
+            view=view_for(local_frames),
+        )
+        .double()
+        .eval()
+    )
     with torch.no_grad():
         backbone.update_gates.copy_(torch.tensor([0.7, -0.4]))
     out = backbone(positions, features, mask, vectors=velocities)
@@ -159,8 +180,9 @@ def test_hidden_vectors_start_inert_and_every_parameter_learns():
     displacement."""
     positions, features, velocities, mask = cloud()
     torch.manual_seed(0)
-    backbone = GAAttentionBackbone(in_features=2, width=8, depth=3, vector_inputs=True, geometry_updates=True,
-                                   view=LocalFrames(), vector_channels=2).double()
+    backbone = GAAttentionBackbone(
+        in_features=2, width=8, depth=3, vector_inputs=True, geometry_updates=True, view=LocalFrames(), vector_channels=2
+    ).double()
     assert torch.all(backbone.hidden_gates == 0)
     assert [layer.covariant_channels for layer in backbone.attention] == [3, 3, 1]
     with torch.no_grad():
@@ -186,8 +208,15 @@ def test_vector_channels_need_geometry_updates():
 @pytest.mark.parametrize("local_frames", [False, True])
 def test_dropout_keeps_covariance_for_every_drop_mask_and_is_off_in_eval(local_frames):
     positions, features, velocities, mask = cloud()
-    kwargs = dict(in_features=2, width=8, depth=2, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True,
-                  geometry_updates=True, view=view_for(local_frames))
+    kwargs = dict(
+        in_features=2,
+        width=8,
+        depth=2,
+        attention={"rank": 2, "invariant_mode": "full"},
+        vector_inputs=True,
+        geometry_updates=True,
+        view=view_for(local_frames),
+    )
     torch.manual_seed(0)
     plain = GAAttentionBackbone(**kwargs).double()
     dropping = GAAttentionBackbone(**kwargs, dropout=0.4).double()
@@ -197,8 +226,12 @@ def test_dropout_keeps_covariance_for_every_drop_mask_and_is_off_in_eval(local_f
         plain.update_gates.fill_(0.7)
     plain.eval()
     dropping.eval()
-    torch.testing.assert_close(dropping(positions, features, mask, vectors=velocities).vectors,
-                               plain(positions, features, mask, vectors=velocities).vectors, rtol=0, atol=0)
+    torch.testing.assert_close(
+        dropping(positions, features, mask, vectors=velocities).vectors,
+        plain(positions, features, mask, vectors=velocities).vectors,
+        rtol=0,
+        atol=0,
+    )
     dropping.train()
     twin = copy.deepcopy(dropping)  # training mode also updates the running norm: same state for both calls
     R = random_orthogonal(3, torch.Generator().manual_seed(4))
@@ -221,8 +254,19 @@ def test_dropout_out_of_range_names_the_key():
 
 def _local_backbone(radius=None):
     torch.manual_seed(0)
-    backbone = GAAttentionBackbone(in_features=2, width=8, depth=2, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True,
-                                   geometry_updates=True, view=LocalFrames(radius)).double().eval()
+    backbone = (
+        GAAttentionBackbone(
+            in_features=2,
+            width=8,
+            depth=2,
+            attention={"rank": 2, "invariant_mode": "full"},
+            vector_inputs=True,
+            geometry_updates=True,
+            view=LocalFrames(radius),
+        )
+        .double()
+        .eval()
+    )
     with torch.no_grad():
         backbone.update_gates.fill_(0.7)
     return backbone
@@ -275,9 +319,20 @@ def test_parity_makes_the_prediction_reflection_covariant(backbone_class, local_
     errors = {}
     for parity in (True, False):
         torch.manual_seed(4)
-        backbone = backbone_class(in_features=2, width=8, depth=3, attention={"rank": 2, "invariant_mode": "full", "parity": parity},
-                                  vector_inputs=True, geometry_updates=True, view=view_for(local_frames),
-                                  vector_channels=vector_channels).double().eval()
+        backbone = (
+            backbone_class(
+                in_features=2,
+                width=8,
+                depth=3,
+                attention={"rank": 2, "invariant_mode": "full", "parity": parity},
+                vector_inputs=True,
+                geometry_updates=True,
+                view=view_for(local_frames),
+                vector_channels=vector_channels,
+            )
+            .double()
+            .eval()
+        )
         with torch.no_grad():
             backbone.update_gates.fill_(0.7)
             if vector_channels:

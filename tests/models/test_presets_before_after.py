@@ -5,6 +5,7 @@ tests/models/data/presets_before_issue20.pt was written by the code before the c
 37610ee): for each preset, the backbone's stored model config, its state dict (torch seed 0), an
 input (padded, with input vectors where the task has them) and the outputs.
 """
+
 from pathlib import Path
 
 import hydra
@@ -73,8 +74,13 @@ def test_eval_rebuilds_a_checkpoint_stored_before_with_its_weights():
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("eval", overrides=["task=nbody", "ckpt_path=old.ckpt"])
         trained = compose("train", overrides=["experiment=nbody_ga_attn"])
-    checkpoint = {"gaan_config": {"task": {"name": "nbody", "head": OmegaConf.to_container(trained.task.head)},
-                                  "model": record["model_config"], "optimizer": {"_target_": "torch.optim.Adam"}}}
+    checkpoint = {
+        "gaan_config": {
+            "task": {"name": "nbody", "head": OmegaConf.to_container(trained.task.head)},
+            "model": record["model_config"],
+            "optimizer": {"_target_": "torch.optim.Adam"},
+        }
+    }
     rebuilt = member_config(cfg, checkpoint, Path("old.ckpt"))
     backbone = hydra.utils.instantiate(rebuilt.model, _partial_=True)(in_features=record["in_features"])
     backbone.load_state_dict(record["state_dict"], strict=True)

@@ -1,8 +1,8 @@
 """Transformer baseline: permutation-equivariant and blind to padding, but not rotation-equivariant
 (which is why it trains with rotation augmentation)."""
+
 import pytest
 import torch
-
 from geometry_helpers import random_cloud_with_velocities, random_orthogonal
 
 from gaan.models import TransformerBackbone
@@ -21,7 +21,9 @@ def test_permutations_padding_and_no_rotation_equivariance():
     torch.testing.assert_close(permuted.invariants, out.invariants[:, perm], rtol=0, atol=1e-10)
     junk_positions, junk_features = positions.clone(), features.clone()
     junk_positions[~mask], junk_features[~mask] = 9.0, -3.0
-    torch.testing.assert_close(backbone(junk_positions, junk_features, mask, vectors=velocities).invariants, out.invariants, rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        backbone(junk_positions, junk_features, mask, vectors=velocities).invariants, out.invariants, rtol=0, atol=1e-10
+    )
     R = random_orthogonal(3, torch.Generator().manual_seed(3))
     rotated = backbone(positions @ R.T, features, mask, vectors=velocities @ R.T)
     assert (rotated.vectors - out.vectors @ R.T)[mask].abs().max() > 1e-3
@@ -33,4 +35,5 @@ def test_bad_settings_name_the_key():
     positions, features, velocities, mask = random_cloud_with_velocities(points=4, seed=1)
     with pytest.raises(ValueError, match="model.max_vector_inputs=1, but the batch has 2"):
         TransformerBackbone(in_features=2, width=16, heads=2, vector_inputs=True).double()(
-            positions, features, mask, vectors=torch.cat([velocities, velocities], 2))
+            positions, features, mask, vectors=torch.cat([velocities, velocities], 2)
+        )

@@ -1,12 +1,11 @@
 """Covariant per-point input vectors (N-body velocities) through the GA backbone and the
 covariant head: equivariance, padding invariance and that the vectors are actually used."""
+
 import pytest
 import torch
-
 from geometry_helpers import random_orthogonal
 
 from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone
-
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -95,7 +94,9 @@ def test_backbones_without_vector_support_ignore_vectors_but_pass_them_on():
 def test_ballistic_time_adds_free_flight_exactly_and_stays_covariant():
     positions, features, vectors, mask = nbody_like(seed=3)
     torch.manual_seed(3)
-    backbone = GAAttentionBackbone(in_features=2, width=8, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True).double().eval()
+    backbone = (
+        GAAttentionBackbone(in_features=2, width=8, attention={"rank": 2, "invariant_mode": "full"}, vector_inputs=True).double().eval()
+    )
     plain = CovariantVectorHead(width=8, num_vectors=0).double().eval()
     ballistic = CovariantVectorHead(width=8, num_vectors=0, ballistic_time=0.5).double().eval()
     ballistic.load_state_dict(plain.state_dict())

@@ -1,9 +1,9 @@
 """View builders: every combination of view and pair inputs keeps the model rotation-covariant,
 permutation-equivariant and blind to padding; k-nearest neighbourhoods that hold the whole cloud
 compute what local frames compute, smaller ones see only their neighbours; bad settings name the key."""
+
 import pytest
 import torch
-
 from geometry_helpers import random_cloud_with_velocities, random_orthogonal
 from pair_input_models import build, predict
 
@@ -61,8 +61,9 @@ def test_neighbourhoods_holding_the_whole_cloud_compute_local_frames(backbone_cl
     positions, features, velocities, mask = cloud(seed=5)
     local = build(PAIR_INPUTS["all"](), seed=5, backbone_class=backbone_class, view=LocalFrames(radius=2.0))
     near = build(PAIR_INPUTS["all"](), seed=5, backbone_class=backbone_class, view=Neighbourhoods(k=8, radius=2.0))
-    torch.testing.assert_close(predict(near, positions, features, velocities, mask),
-                               predict(local, positions, features, velocities, mask), rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        predict(near, positions, features, velocities, mask), predict(local, positions, features, velocities, mask), rtol=0, atol=1e-10
+    )
 
 
 def test_small_neighbourhoods_see_only_their_neighbours():
@@ -88,12 +89,15 @@ def test_pair_inputs_need_per_point_views():
         GAAttentionBackbone(in_features=2, view=LocalFrames(), pair_inputs=[{"softening": 0.1}])
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"k": 1}, "model.view.k must be an integer >= 2"),
-    ({"k": 2.5}, "model.view.k must be an integer >= 2"),
-    ({"k": 4, "cutoff": 0.0}, "model.view.cutoff must be a number > 0"),
-    ({"k": 4, "radius": -1.0}, "model.view.radius must be a number > 0"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"k": 1}, "model.view.k must be an integer >= 2"),
+        ({"k": 2.5}, "model.view.k must be an integer >= 2"),
+        ({"k": 4, "cutoff": 0.0}, "model.view.cutoff must be a number > 0"),
+        ({"k": 4, "radius": -1.0}, "model.view.radius must be a number > 0"),
+    ],
+)
 def test_bad_neighbourhood_settings_name_the_key(settings, message):
     with pytest.raises(ValueError, match=message):
         Neighbourhoods(**settings)

@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 import torch
+from geometry_helpers import random_multivectors, rotate_vectors, transform_multivectors
 
 import gaan.nn as gnn
-from geometry_helpers import random_multivectors, rotate_vectors, transform_multivectors
 
 LAYER_CLASSES = {
     "VectorAttention": gnn.VectorAttention,

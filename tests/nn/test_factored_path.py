@@ -110,9 +110,18 @@ def test_factored_path_with_neighbour_axis_and_return_attention():
     torch.testing.assert_close(att_a, att_b)
 
 
-@pytest.mark.parametrize("batch,points,rank,reduce,block_tuples", [
-    (4, 5, 2, True, 60), (4, 5, 2, False, 60), (3, 6, 2, False, 14), (2, 5, 2, False, 7), (7, 3, 2, True, 20), (2, 4, 3, False, 33), (5, 3, 1, True, 1),
-])
+@pytest.mark.parametrize(
+    "batch,points,rank,reduce,block_tuples",
+    [
+        (4, 5, 2, True, 60),
+        (4, 5, 2, False, 60),
+        (3, 6, 2, False, 14),
+        (2, 5, 2, False, 7),
+        (7, 3, 2, True, 20),
+        (2, 4, 3, False, 33),
+        (5, 3, 1, True, 1),
+    ],
+)
 def test_blocks_tile_the_output_once(batch, points, rank, reduce, block_tuples):
     layer = gnn.VectorAttention(8, rank=rank, reduce=reduce)
     layer.block_tuples = block_tuples
@@ -121,7 +130,7 @@ def test_blocks_tile_the_output_once(batch, points, rank, reduce, block_tuples):
         covered[clouds, rows] += 1
         tuples = (clouds.stop - clouds.start) * (points if rows.stop is None else rows.stop - rows.start) * points ** (rank - 1)
         # at most the budget, unless one whole softmax group is already larger
-        group = points ** rank if reduce else points ** (rank - 1)
+        group = points**rank if reduce else points ** (rank - 1)
         assert tuples <= max(block_tuples, group)
     assert (covered == 1).all()
 

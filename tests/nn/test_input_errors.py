@@ -3,9 +3,9 @@ NaN: inputs of another dtype than the layer, a batch of no clouds, magnitudes th
 
 import pytest
 import torch
+from layer_cases import LAYER_CLASSES, Case
 
 import gaan.nn as gnn
-from layer_cases import LAYER_CLASSES, Case
 
 PATHS = {
     "general": dict(factored_path=False),
@@ -23,8 +23,11 @@ def _tensors(result):
 def test_float64_input_to_a_float32_layer_names_both_dtypes_and_the_fix():
     layer = gnn.VectorAttention(4)
     r, v = torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"r and v have dtype torch.float64 but the layer's parameters have dtype "
-                                         r"torch.float32: convert the layer .*layer.double\(\).* or cast the inputs"):
+    with pytest.raises(
+        ValueError,
+        match=r"r and v have dtype torch.float64 but the layer's parameters have dtype "
+        r"torch.float32: convert the layer .*layer.double\(\).* or cast the inputs",
+    ):
         layer(r, v)
     # both fixes the message names work
     assert layer(r.float(), v.float()).dtype == torch.float32

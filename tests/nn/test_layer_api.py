@@ -2,11 +2,9 @@
 
 import pytest
 import torch
-
-import gaan.nn as gnn
 from layer_cases import LAYER_CLASSES, Case
 
-
+import gaan.nn as gnn
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -15,8 +13,16 @@ pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 @pytest.mark.parametrize("rank", [1, 2, 3])
 @pytest.mark.parametrize("parity", [False, True])
 def test_gradients_finite_when_points_coincide(kind, rank, parity):
-    case = Case(kind=kind, rank=rank, dim=3, reduce=False, parity=parity, invariant_mode="full",
-                covariant_mode="full", include_normalized_products=True)
+    case = Case(
+        kind=kind,
+        rank=rank,
+        dim=3,
+        reduce=False,
+        parity=parity,
+        invariant_mode="full",
+        covariant_mode="full",
+        include_normalized_products=True,
+    )
     layer = case.build()
     r, v, extra = case.inputs(1, 4, torch.Generator().manual_seed(0))
     r = r.clone()
@@ -114,6 +120,7 @@ def test_float32_and_float64_follow_the_module():
 
 # --- bad input ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
@@ -169,6 +176,7 @@ def test_nan_in_padding_is_allowed():
 
 
 # --- normalization layers -------------------------------------------------------------------
+
 
 def test_momentum_normalization_uses_real_points_only():
     norm = gnn.MomentumNormalization(3, momentum=0.0)

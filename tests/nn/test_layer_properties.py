@@ -8,13 +8,12 @@ Set GAAN_PROPERTY_EXAMPLES to draw more (the closing-note figures used 2000).
 import dataclasses
 import os
 
+import equivariance_report
 import pytest
 import torch
+from geometry_helpers import random_orthogonal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import equivariance_report
-from geometry_helpers import random_orthogonal
 from layer_cases import LAYER_CLASSES, Case, act_on_output, output_parts
 
 EXAMPLES = int(os.environ.get("GAAN_PROPERTY_EXAMPLES", "150"))
@@ -79,7 +78,7 @@ def check_permutation(case, dtype, layer, r, v, extra, gen):
     before = output_parts(layer, call(layer, case, r, v, extra, weights=weights))
     after = output_parts(layer, call(layer, case, r[:, perm], v[:, perm], extra, weights=weights[:, perm]))
     point_axis = 2 if case.labeled else 1
-    for (b, kind), (a, _) in zip(before, after):
+    for (b, _kind), (a, _) in zip(before, after):
         expected = b if case.reduce else b.index_select(point_axis, perm)
         assert_close(case, dtype, a, expected, "permutation")
 
@@ -97,7 +96,7 @@ def check_mask(case, dtype, layer, r, v, extra, gen):
     expected = output_parts(layer, call(layer, case, r, v, extra))
     got = output_parts(layer, call(layer, case, padded_r, padded_v, extra, mask=mask))
     point_axis = 2 if case.labeled else 1
-    for (g, kind), (e, _) in zip(got, expected):
+    for (g, _kind), (e, _) in zip(got, expected):
         assert torch.isfinite(g).all(), "padding leaked non-finite values"
         if case.reduce:
             assert_close(case, dtype, g, e, "masked padding")
@@ -131,7 +130,9 @@ def test_properties_float64(case, seed):
     check_all_properties(case, torch.float64, seed)
 
 
-@settings(max_examples=max(EXAMPLES // 3, 20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(EXAMPLES // 3, 20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(case=layer_cases(), seed=st.integers(0, 2**16))
 def test_properties_float32(case, seed):
     check_all_properties(case, torch.float32, seed)
@@ -144,7 +145,11 @@ def test_every_kind_rank_and_dimension(kind, rank, dim):
     """A deterministic sweep so no kind x rank x dim combination depends on hypothesis' draws."""
     for reduce in (True, False):
         for parity in (False, True):
-            check_all_properties(Case(kind=kind, rank=rank, dim=dim, reduce=reduce, parity=parity, invariant_mode="full", covariant_mode="full"), torch.float64, seed=rank)
+            check_all_properties(
+                Case(kind=kind, rank=rank, dim=dim, reduce=reduce, parity=parity, invariant_mode="full", covariant_mode="full"),
+                torch.float64,
+                seed=rank,
+            )
 
 
 def test_parity_off_detects_chirality():

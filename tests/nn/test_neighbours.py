@@ -44,7 +44,7 @@ def test_knn_layer_with_all_points_equals_dense_layer_per_centre():
     rel, feats, m = knn(x, v, k=6)
     sparse = layer(rel, feats, mask=m)  # (1, 6, 8)
     for i in range(6):
-        dense = layer(x - x[:, i:i + 1], v)  # reduce=True is permutation invariant
+        dense = layer(x - x[:, i : i + 1], v)  # reduce=True is permutation invariant
         torch.testing.assert_close(sparse[:, i], dense)
 
 

@@ -23,8 +23,15 @@ def _configs():
     for kinds, mv, stride in ((VECTOR_KINDS, False, 23), (MV_KINDS, True, 17)):
         grid = []
         for (name, covariant), rank, im, cm, red, merge, join, norm, lt in itertools.product(
-            kinds, [1, 2, 3], ["single", "partial", "full"], ["single", "partial", "full"], [True, False],
-            ["mean", "concat"], ["mean", "concat"], [False, True], [0, 2],
+            kinds,
+            [1, 2, 3],
+            ["single", "partial", "full"],
+            ["single", "partial", "full"],
+            [True, False],
+            ["mean", "concat"],
+            ["mean", "concat"],
+            [False, True],
+            [0, 2],
         ):
             if not covariant and cm != "single":
                 continue
@@ -45,12 +52,29 @@ def _pair(dtype, name, covariant, mv, rank, im, cm, red, merge, join, norm, lt):
         return torch.nn.Sequential(torch.nn.Linear(n_from, 16), torch.nn.ReLU(), torch.nn.Linear(16, n_to)).to(dtype)
 
     score, value, scale = net(D, 1), net(n_in, D), net(D, 1)
-    kw = dict(rank=rank, invariant_mode=im, covariant_mode=cm, reduce=red, merge_fun=merge, join_fun=join,
-              include_normalized_products=norm, linear_terms=lt)
+    kw = dict(
+        rank=rank,
+        invariant_mode=im,
+        covariant_mode=cm,
+        reduce=red,
+        merge_fun=merge,
+        join_fun=join,
+        include_normalized_products=norm,
+        linear_terms=lt,
+    )
     theirs = getattr(ref, name)(D, score, value, scale, **kw) if covariant else getattr(ref, name)(D, score, value, **kw)
     mine = getattr(gnn, name)(
-        D, rank=rank, invariant_mode=im, covariant_mode=cm, reduce=red, merge=merge, join=join,
-        include_normalized_products=norm, linear_terms=lt, score_net=score, value_net=value,
+        D,
+        rank=rank,
+        invariant_mode=im,
+        covariant_mode=cm,
+        reduce=red,
+        merge=merge,
+        join=join,
+        include_normalized_products=norm,
+        linear_terms=lt,
+        score_net=score,
+        value_net=value,
         scale_net=scale if covariant else None,
     )
     theirs.to(dtype)
@@ -71,8 +95,7 @@ def _inputs(dtype, mv):
     r = torch.randn(B, N, 3, generator=g, dtype=dtype)
     v = torch.randn(B, N, D, generator=g, dtype=dtype)
     if mv:
-        r = torch.cat([torch.randn(B, N, 1, generator=g, dtype=dtype) * 0.3, r,
-                       torch.randn(B, N, 4, generator=g, dtype=dtype) * 0.5], -1)
+        r = torch.cat([torch.randn(B, N, 1, generator=g, dtype=dtype) * 0.3, r, torch.randn(B, N, 4, generator=g, dtype=dtype) * 0.5], -1)
     mask = torch.ones(B, N, dtype=torch.bool)
     mask[1, 3:] = False
     return r, v, mask

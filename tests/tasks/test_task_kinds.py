@@ -19,8 +19,6 @@ from gaan.tasks import (
 )
 from gaan.tasks.callbacks import LastCheckpoint
 
-
-
 N_POINTS = 6
 
 
@@ -77,11 +75,15 @@ TASKS = {
         backbone=DeepSetsBackbone, head=ScalarHead, in_features=N_POINTS, optimizer=adam(), target_key="y", target_mean=15.0, target_std=5.0
     ),
     "energy_force": lambda: EnergyForceTask(
-        backbone=DeepSetsBackbone, head=ScalarHead, in_features=N_POINTS, optimizer=adam(), energy_weight=1.0, force_weight=10.0, energy_mean=7.5
+        backbone=DeepSetsBackbone,
+        head=ScalarHead,
+        in_features=N_POINTS,
+        optimizer=adam(),
+        energy_weight=1.0,
+        force_weight=10.0,
+        energy_mean=7.5,
     ),
-    "vectors": lambda: VectorRegressionTask(
-        backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam()
-    ),
+    "vectors": lambda: VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam()),
     "labeled": lambda: LabeledVectorTask(
         backbone=DeepSetsBackbone,
         head=functools.partial(LabeledVectorHead, num_labels=3, rank=1),  # rank 1: 2x faster here
@@ -104,8 +106,11 @@ def test_classification_task_learns_cubic_shells():
     torch.manual_seed(0)
     # (GA attention on this task is exercised end to end in tests/test_train_configs.py)
     module = ClassificationTask(
-        backbone=DeepSetsBackbone, head=functools.partial(ClassificationHead, num_classes=2),
-        in_features=1, optimizer=functools.partial(torch.optim.Adam, lr=1e-2), num_classes=2,
+        backbone=DeepSetsBackbone,
+        head=functools.partial(ClassificationHead, num_classes=2),
+        in_features=1,
+        optimizer=functools.partial(torch.optim.Adam, lr=1e-2),
+        num_classes=2,
     )
     batch = collate_point_clouds(make_cubic_environments(64, seed=0))
     first, last = fit_steps(module, batch, steps=100)
@@ -141,8 +146,12 @@ def test_nan_loss_stops_run_with_step_and_keeps_last_good_checkpoint(tmp_path):
     bad.positions[0, 0, 0] = float("nan")
     loader = DataLoader([good, good, bad, good], batch_size=None)
     trainer = L.Trainer(
-        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[LastCheckpoint(dirpath=str(tmp_path), every_n_train_steps=1)], limit_val_batches=0,
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[LastCheckpoint(dirpath=str(tmp_path), every_n_train_steps=1)],
+        limit_val_batches=0,
     )
     with pytest.raises(NonFiniteLossError, match="global step 2"):
         trainer.fit(module, train_dataloaders=loader)
@@ -160,8 +169,9 @@ def test_sign_symmetric_features_average_evaluation_over_the_flip():
     flipped = dataclasses.replace(batch, features=batch.features * torch.tensor([-1.0, 1, -1, 1, 1, 1]))
     torch.manual_seed(0)
     raw = VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam())
-    symmetric = VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS,
-                                     optimizer=adam(), sign_symmetric_features=[0, 2])
+    symmetric = VectorRegressionTask(
+        backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(), sign_symmetric_features=[0, 2]
+    )
     symmetric.load_state_dict(raw.state_dict())
     raw.eval(), symmetric.eval()
     with torch.no_grad():
@@ -177,8 +187,9 @@ def test_sign_symmetric_features_average_evaluation_over_the_flip():
 @pytest.mark.parametrize("indices", [[6], [-1], [0, 0], [True]])
 def test_sign_symmetric_features_must_be_feature_indices(indices):
     with pytest.raises(ValueError, match=r"task.module.sign_symmetric_features.*\[0, 6\)"):
-        VectorRegressionTask(backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
-                             sign_symmetric_features=indices)
+        VectorRegressionTask(
+            backbone=DeepSetsBackbone, head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(), sign_symmetric_features=indices
+        )
 
 
 def ensemble_of(make_task, size: int):
@@ -206,10 +217,16 @@ def test_ensemble_predicts_the_mean_of_its_members(kind):
 
 
 def test_classification_ensemble_averages_probabilities_not_logits():
-    lead, members = ensemble_of(lambda: ClassificationTask(
-        backbone=DeepSetsBackbone, head=functools.partial(ClassificationHead, num_classes=3),
-        in_features=N_POINTS, optimizer=adam(), num_classes=3,
-    ), 2)
+    lead, members = ensemble_of(
+        lambda: ClassificationTask(
+            backbone=DeepSetsBackbone,
+            head=functools.partial(ClassificationHead, num_classes=3),
+            in_features=N_POINTS,
+            optimizer=adam(),
+            num_classes=3,
+        ),
+        2,
+    )
     batch = toy_batch(4)
     probabilities = [m.predict_batch(batch)["logits"].softmax(-1) for m in members]
     combined = lead.predict(batch)["logits"]
@@ -222,10 +239,15 @@ def test_ensemble_of_rotation_covariant_members_stays_covariant():
 
     from gaan.models import GAAttentionBackbone
 
-    lead, _ = ensemble_of(lambda: VectorRegressionTask(
-        backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, attention={"rank": 2}),
-        head=CovariantVectorHead, in_features=N_POINTS, optimizer=adam(),
-    ).double(), 2)
+    lead, _ = ensemble_of(
+        lambda: VectorRegressionTask(
+            backbone=functools.partial(GAAttentionBackbone, width=8, depth=1, attention={"rank": 2}),
+            head=CovariantVectorHead,
+            in_features=N_POINTS,
+            optimizer=adam(),
+        ).double(),
+        2,
+    )
     batch = toy_batch(3).to(torch.float64)
     rotation = random_orthogonal(3, torch.Generator().manual_seed(5))
     rotated = dataclasses.replace(batch, positions=batch.positions @ rotation.T)

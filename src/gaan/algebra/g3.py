@@ -75,6 +75,7 @@ def mv_mv(a: Tensor, b: Tensor) -> Tensor:
 
 # --- embeddings between layouts -------------------------------------------------------------
 
+
 def vector_to_odd(v: Tensor) -> Tensor:
     """vector -> odd with a zero trivector."""
     return torch.cat([v, torch.zeros_like(v[..., :1])], -1)
@@ -103,6 +104,7 @@ def mv_vector(m: Tensor) -> Tensor:
 
 # --- involutions and duals ------------------------------------------------------------------
 
+
 def mv_reverse(m: Tensor) -> Tensor:
     """Reversion: bivector and trivector parts change sign."""
     return torch.cat([m[..., :4], -m[..., 4:]], -1)
@@ -129,6 +131,7 @@ def odd_dual(q: Tensor) -> Tensor:
 # --- rotation invariants and covariants -----------------------------------------------------
 # `parity=True` replaces pseudoscalars (the trivector) by their magnitude so that the
 # invariants also survive reflections (O(3) instead of SO(3)).
+
 
 def _pseudoscalar(t: Tensor, parity: bool) -> Tensor:
     return safe_abs(t) if parity else t

@@ -10,11 +10,10 @@ Factors are broadcastable tensors (one tuple position per axis), so a product of
 two factors of a rank-3 tuple is only ``N**2`` large, not ``N**3``.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import ModuleType
-from typing import Sequence
 
-import torch
 from torch import Tensor
 
 from . import g2, g3

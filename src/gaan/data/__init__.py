@@ -1,4 +1,5 @@
 """Data: the shared batch type, the base datamodule and the task datasets."""
+
 from gaan.data.base import (
     MissingDataError,
     PointCloudDataModule,

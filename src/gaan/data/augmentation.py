@@ -6,6 +6,7 @@ N-body displacements, forces, backmapped atom offsets). Invariant targets are le
 Equivariant models gain nothing from it (their output turns with the input exactly); baselines
 such as `model=transformer` need it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Base LightningDataModule: cached samples, seeded splits, resumable sharded loading."""
+
 from __future__ import annotations
 
 import functools
@@ -10,8 +11,9 @@ import os
 import pickle
 import time
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -156,9 +158,7 @@ class PointCloudDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or len(split_fractions) != 3:
-            raise ValueError(
-                f"datamodule.split_fractions must be three numbers summing to 1, got {list(split_fractions)}"
-            )
+            raise ValueError(f"datamodule.split_fractions must be three numbers summing to 1, got {list(split_fractions)}")
         self.data_dir = Path(data_dir)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -253,9 +253,7 @@ class PointCloudDataModule(L.LightningDataModule):
                 f"The {split} split has {len(dataset)} samples, fewer than the {world} processes; "
                 "use fewer devices (trainer.devices) or a larger split"
             )
-        sampler = ResumableShardedSampler(
-            len(dataset), seed=self.shuffle_seed, shuffle=shuffle, pad_to_equal_shards=split == "train"
-        )
+        sampler = ResumableShardedSampler(len(dataset), seed=self.shuffle_seed, shuffle=shuffle, pad_to_equal_shards=split == "train")
         loader = ResumableDataLoader(
             dataset,
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,

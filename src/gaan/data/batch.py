@@ -1,8 +1,10 @@
 """The batch type shared by every task: padded point clouds plus named targets."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -35,7 +37,7 @@ class PointCloudBatch:
     def __len__(self) -> int:
         return self.positions.shape[0]
 
-    def to(self, *args: Any, **kwargs: Any) -> "PointCloudBatch":
+    def to(self, *args: Any, **kwargs: Any) -> PointCloudBatch:
         """Like Tensor.to, but a dtype applies to float tensors only (masks stay bool,
         labels stay long)."""
         device = kwargs.get("device")
@@ -75,7 +77,8 @@ def collate_point_clouds(
     """Pad a list of samples into a `PointCloudBatch`.
 
     Each sample maps "positions" (n, 3), "features" (n, F), "targets" {name: tensor} and
-    optionally "labels" (l,) and "vectors" (n, V, 3) (padded like the positions). Targets named in `per_point_targets` are padded to N like the
+    optionally "labels" (l,) and "vectors" (n, V, 3) (padded like the positions). Targets named in
+    `per_point_targets` are padded to N like the
     positions, those in `per_label_targets` to L like the labels; other targets are stacked.
     """
     if not samples:

@@ -12,7 +12,7 @@ six of the eight prototypes. ``type_encoding="element"`` gives indices into ``EL
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -51,9 +51,7 @@ def _check_noise_levels(noise_levels: Sequence[float]) -> tuple[float, ...]:
         raise ValueError("noise_levels must name at least one sigma")
     for sigma in levels:
         if not np.isfinite(sigma) or sigma < 0:
-            raise ValueError(
-                f"noise_levels: sigma must be finite and >= 0, got {sigma} in {noise_levels}"
-            )
+            raise ValueError(f"noise_levels: sigma must be finite and >= 0, got {sigma} in {noise_levels}")
     return levels
 
 
@@ -102,9 +100,7 @@ def generate_crystal_environments(
     noise = np.empty(num_samples, dtype=np.float32)
     filled = 0
     for (cls, sigma), wanted in zip(groups, per_group):
-        cell, positions, types = build_supercell(
-            CRYSTAL_CLASSES[cls], min_box_width, type_encoding
-        )
+        cell, positions, types = build_supercell(CRYSTAL_CLASSES[cls], min_box_width, type_encoding)
         while wanted > 0:
             noisy = positions + sigma * rng.standard_normal(positions.shape)
             neighbors, vecs = periodic_neighbors(cell, noisy, num_neighbors)
@@ -132,9 +128,7 @@ def generate_crystal_environments(
     }
 
 
-def generate_crystal_splits(
-    sizes: dict[str, int], seed: int = 0, **kwargs
-) -> dict[str, dict[str, np.ndarray]]:
+def generate_crystal_splits(sizes: dict[str, int], seed: int = 0, **kwargs) -> dict[str, dict[str, np.ndarray]]:
     """Independent splits (own noisy copies, own rotations), one child seed per split.
 
     ``sizes`` maps split name -> number of samples; the child seed depends on the split's
@@ -142,10 +136,7 @@ def generate_crystal_splits(
     Extra keyword arguments go to :func:`generate_crystal_environments`.
     """
     children = np.random.SeedSequence(seed).spawn(len(sizes))
-    return {
-        split: generate_crystal_environments(size, child, **kwargs)
-        for (split, size), child in zip(sizes.items(), children)
-    }
+    return {split: generate_crystal_environments(size, child, **kwargs) for (split, size), child in zip(sizes.items(), children)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,9 +144,7 @@ def generate_crystal_splits(
 # --------------------------------------------------------------------------------------------
 
 
-def environments_to_samples(
-    env: dict[str, np.ndarray], num_types: int, include_center: bool = True
-) -> list[dict]:
+def environments_to_samples(env: dict[str, np.ndarray], num_types: int, include_center: bool = True) -> list[dict]:
     """Harness samples from :func:`generate_crystal_environments` output.
 
     positions: the neighbour vectors (K, 3), preceded by the centre at the origin when
@@ -240,6 +229,4 @@ class CrystalDataModule(PointCloudDataModule):
             num_neighbors=self.num_neighbors,
             type_encoding=self.type_encoding,
         )
-        return environments_to_samples(
-            env, num_type_features(self.type_encoding), self.include_center
-        )
+        return environments_to_samples(env, num_type_features(self.type_encoding), self.include_center)

@@ -42,9 +42,7 @@ def class_index(name: str) -> int:
     try:
         return CRYSTAL_CLASSES.index(name)
     except ValueError:
-        raise ValueError(
-            f"unknown crystal class {name!r}; expected one of {CRYSTAL_CLASSES}"
-        ) from None
+        raise ValueError(f"unknown crystal class {name!r}; expected one of {CRYSTAL_CLASSES}") from None
 
 
 def num_type_features(type_encoding: TypeEncoding = "species") -> int:
@@ -55,9 +53,7 @@ def num_type_features(type_encoding: TypeEncoding = "species") -> int:
 
 def check_type_encoding(type_encoding: str) -> None:
     if type_encoding not in ("species", "element"):
-        raise ValueError(
-            f"type_encoding must be 'species' or 'element', got {type_encoding!r}"
-        )
+        raise ValueError(f"type_encoding must be 'species' or 'element', got {type_encoding!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,9 +113,7 @@ def _freud_box(cell: np.ndarray):
     return freud.box.Box.from_matrix(matrix)
 
 
-def periodic_neighbors(
-    cell: np.ndarray, positions: np.ndarray, num_neighbors: int
-) -> tuple[np.ndarray, np.ndarray]:
+def periodic_neighbors(cell: np.ndarray, positions: np.ndarray, num_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
     """Periodic k-NN of every point: (N, k) neighbour indices, (N, k, 3) vectors.
 
     Neighbours are ordered by distance (ties by index), vectors point centre -> neighbour.
@@ -129,9 +123,7 @@ def periodic_neighbors(
     box = _freud_box(cell)
     points = box.wrap(np.asarray(positions, dtype=np.float32))
     query = freud.locality.AABBQuery(box, points)
-    nlist = query.query(
-        points, {"num_neighbors": num_neighbors, "exclude_ii": True}
-    ).toNeighborList()
+    nlist = query.query(points, {"num_neighbors": num_neighbors, "exclude_ii": True}).toNeighborList()
     centres = np.asarray(nlist.query_point_indices)
     others = np.asarray(nlist.point_indices)
     vectors = np.asarray(nlist.vectors, dtype=np.float64)
@@ -171,9 +163,7 @@ def _rough_spacing(atoms) -> float:
 
 def _perpendicular_widths(cell: np.ndarray) -> np.ndarray:
     volume = abs(np.linalg.det(cell))
-    return np.array(
-        [volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)]
-    )
+    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
 
 
 def _replicate_for_width(atoms, min_width: float):
@@ -183,7 +173,7 @@ def _replicate_for_width(atoms, min_width: float):
     return atoms.repeat(tuple(int(r) for r in reps))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scaled_supercell(name: str, min_box_width: float) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Cell (3, 3), positions (N, 3) with nearest-neighbour distance 1, symbols per atom."""
     unit = build_unit_cell(name)
@@ -217,4 +207,3 @@ def build_supercell(
     else:
         types = np.array([ELEMENTS.index(s) for s in symbols], dtype=np.int64)
     return cell.copy(), positions.copy(), types
-

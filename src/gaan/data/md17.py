@@ -15,6 +15,7 @@ Splits (issue 22's protocol): `num_train` training and `num_val` validation fram
   (`rmd17_split`, 1-5) and validation frames are drawn from the remaining ones.
 - source=md17: `<molecule>_dft.npz` (z, R, E, F in kcal/mol, kcal/mol/A).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,6 +55,7 @@ class MD17FormatError(ValueError):
 
 # ---- public file formats --------------------------------------------------------------------
 
+
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -90,7 +92,11 @@ def load_rmd17(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     raw = _read_npz(path, ("nuclear_charges", "coords", "energies", "forces"))
     return _checked(
-        path, raw["nuclear_charges"], raw["coords"], raw["energies"] * KCAL_PER_MOL_IN_EV, raw["forces"] * KCAL_PER_MOL_IN_EV,
+        path,
+        raw["nuclear_charges"],
+        raw["coords"],
+        raw["energies"] * KCAL_PER_MOL_IN_EV,
+        raw["forces"] * KCAL_PER_MOL_IN_EV,
         {"numbers": "nuclear_charges", "positions": "coords", "energies": "energies", "forces": "forces"},
     )
 
@@ -100,7 +106,11 @@ def load_md17(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     raw = _read_npz(path, ("z", "R", "E", "F"))
     return _checked(
-        path, raw["z"], raw["R"], raw["E"] * KCAL_PER_MOL_IN_EV, raw["F"] * KCAL_PER_MOL_IN_EV,
+        path,
+        raw["z"],
+        raw["R"],
+        raw["E"] * KCAL_PER_MOL_IN_EV,
+        raw["F"] * KCAL_PER_MOL_IN_EV,
         {"numbers": "z", "positions": "R", "energies": "E", "forces": "F"},
     )
 
@@ -138,14 +148,19 @@ def load_rmd17_split(split_dir: str | Path, split: int, num_frames: int) -> tupl
     if not 1 <= split <= 5:
         raise ValueError(f"datamodule.rmd17_split must be 1..5 (the archive's five splits), got {split}")
     split_dir = Path(split_dir)
-    train = _read_index_file(require_path(split_dir / f"index_train_0{split}.csv", f"It ships in the rMD17 archive, {RMD17_URL}."), num_frames)
-    test = _read_index_file(require_path(split_dir / f"index_test_0{split}.csv", f"It ships in the rMD17 archive, {RMD17_URL}."), num_frames)
+    train = _read_index_file(
+        require_path(split_dir / f"index_train_0{split}.csv", f"It ships in the rMD17 archive, {RMD17_URL}."), num_frames
+    )
+    test = _read_index_file(
+        require_path(split_dir / f"index_test_0{split}.csv", f"It ships in the rMD17 archive, {RMD17_URL}."), num_frames
+    )
     if np.intersect1d(train, test).size:
         raise MD17FormatError(f"{split_dir}: split {split} has frames in both its train and test index files")
     return train, test
 
 
 # ---- features and references ----------------------------------------------------------------
+
 
 def element_one_hot(numbers: np.ndarray, elements: tuple[int, ...]) -> np.ndarray:
     """(n, len(elements)) one-hot rows of each atom's element."""
@@ -171,6 +186,7 @@ def fit_element_reference(counts: np.ndarray, energies: np.ndarray) -> np.ndarra
 
 
 # ---- the datamodule ----------------------------------------------------------------------------
+
 
 class MD17DataModule(PointCloudDataModule):
     """Energies and forces of one molecule's frames (see the module docstring for the sources).
@@ -334,7 +350,10 @@ class MD17DataModule(PointCloudDataModule):
         self._statistics = {"energy_mean": float(shifted_train.mean()), "energy_scale": float(np.sqrt(np.mean(forces**2)))}
         log.info(
             "md17 %s/%s: %s frames; per-element reference (eV) %s; training force RMS %.4g eV/A",
-            self.source, self.molecule, {s: len(a["energies"]) for s, a in arrays.items()}, self.element_reference,
+            self.source,
+            self.molecule,
+            {s: len(a["energies"]) for s, a in arrays.items()},
+            self.element_reference,
             self._statistics["energy_scale"],
         )
         self.arrays = arrays
@@ -365,4 +384,8 @@ class MD17DataModule(PointCloudDataModule):
         if "test" not in getattr(self, "arrays", {}):
             self.setup("test")
         test = self.arrays["test"]
-        return {"numbers": test["numbers"], "positions": test["positions"][frame], "features": element_one_hot(test["numbers"], self.elements)}
+        return {
+            "numbers": test["numbers"],
+            "positions": test["positions"][frame],
+            "features": element_one_hot(test["numbers"], self.elements),
+        }

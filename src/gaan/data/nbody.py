@@ -17,9 +17,7 @@ from gaan.data.nbody_simulation import NBODY_SPLITS, NBodySmallRecipe
 __all__ = ["NBodyDataModule", "charge_flipped", "nbody_task_arrays", "task_arrays_to_samples"]
 
 
-def nbody_task_arrays(
-    split_arrays: dict[str, np.ndarray], frame_in: int = 30, frame_out: int = 40
-) -> dict[str, np.ndarray]:
+def nbody_task_arrays(split_arrays: dict[str, np.ndarray], frame_in: int = 30, frame_out: int = 40) -> dict[str, np.ndarray]:
     """The prediction task: state at ``frame_in`` -> positions at ``frame_out``.
 
     Returns ``pos``, ``vel``, ``target`` (S, n, 3) and ``charges`` (S, n), float64.
@@ -34,6 +32,7 @@ def nbody_task_arrays(
         "charges": split_arrays["charges"],
         "target": split_arrays["loc"][:, frame_out],
     }
+
 
 def task_arrays_to_samples(task: dict[str, np.ndarray]) -> list[dict]:
     """Harness samples from :func:`nbody_task_arrays` output.
@@ -145,9 +144,7 @@ class NBodyDataModule(PointCloudDataModule):
             splits[split] = samples[start : start + size]
             start += size
         if start != len(samples):
-            raise RuntimeError(
-                f"{self.cache_path} holds {len(samples)} samples, expected {start}; delete it"
-            )
+            raise RuntimeError(f"{self.cache_path} holds {len(samples)} samples, expected {start}; delete it")
         if self.charge_flip_augmentation:
             splits["train"] = splits["train"] + [charge_flipped(sample) for sample in splits["train"]]
         return splits

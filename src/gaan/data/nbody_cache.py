@@ -55,15 +55,9 @@ def _load_split(path: Path, expected: dict[str, str]) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise NBodyCacheError(
-            f"cache file {path} is unreadable ({type(err).__name__}: {err}); delete it to "
-            "regenerate"
-        ) from err
+        raise NBodyCacheError(f"cache file {path} is unreadable ({type(err).__name__}: {err}); delete it to regenerate") from err
     if set(arrays) != set(expected):
-        raise NBodyCacheError(
-            f"cache file {path} holds arrays {sorted(arrays)}, expected {sorted(expected)}; "
-            "delete it to regenerate"
-        )
+        raise NBodyCacheError(f"cache file {path} holds arrays {sorted(arrays)}, expected {sorted(expected)}; delete it to regenerate")
     for name, checksum in expected.items():
         if array_checksum(arrays[name]) != checksum:
             raise NBodyCacheError(
@@ -96,17 +90,10 @@ def load_or_generate_nbody_small(
             manifest = json.loads(manifest_path.read_text())
             checksums = manifest["checksums"]
         except (ValueError, KeyError, TypeError) as err:
-            raise NBodyCacheError(
-                f"manifest {manifest_path} is unreadable ({err}); delete the folder to regenerate"
-            ) from err
+            raise NBodyCacheError(f"manifest {manifest_path} is unreadable ({err}); delete the folder to regenerate") from err
         if manifest.get("recipe") != asdict(recipe):
-            raise NBodyCacheError(
-                f"manifest {manifest_path} records another recipe than requested; delete the "
-                "folder to regenerate"
-            )
-        return {
-            split: _load_split(cache / f"{split}.npz", checksums[split]) for split in NBODY_SPLITS
-        }
+            raise NBodyCacheError(f"manifest {manifest_path} records another recipe than requested; delete the folder to regenerate")
+        return {split: _load_split(cache / f"{split}.npz", checksums[split]) for split in NBODY_SPLITS}
     started = time.perf_counter()
     log.info("Generating nbody_small into %s; progress follows", cache)
     data = generate_nbody_small(recipe, num_train_used, num_threads=num_threads)

@@ -26,9 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 NBODY_SPLITS = ("train", "valid", "test")
 _CHARGE_TYPES = np.array([-1.0, 0.0, 1.0])
+
 
 @dataclass(frozen=True)
 class NBodySmallRecipe:
@@ -201,9 +202,7 @@ def _clipped_forces(
     parts_j = (xj[1:], high[:, pair_j], low[:, pair_j])
     dot = xi[0] * xj[0]
     for d in range(2):
-        dot = _fused_multiply_add(
-            tuple(p[d] for p in parts_i), tuple(p[d] for p in parts_j), dot
-        )
+        dot = _fused_multiply_add(tuple(p[d] for p in parts_i), tuple(p[d] for p in parts_j), dot)
     # the original's |a|^2 + |b|^2 - 2 a.b, symmetric in i, j
     dist_sq = sq_norm[pair_i] + sq_norm[pair_j]
     dist_sq -= 2 * dot
@@ -264,15 +263,9 @@ def simulate_charged_particles(
     loc = np.asarray(loc, dtype=np.float64)
     vel = np.asarray(vel, dtype=np.float64)
     if charges.ndim != 2 or loc.shape != charges.shape + (3,) or vel.shape != loc.shape:
-        raise ValueError(
-            f"expected charges (S, n) and loc, vel (S, n, 3); got charges {charges.shape}, "
-            f"loc {loc.shape}, vel {vel.shape}"
-        )
+        raise ValueError(f"expected charges (S, n) and loc, vel (S, n, 3); got charges {charges.shape}, loc {loc.shape}, vel {vel.shape}")
     if recipe.num_steps % recipe.sample_freq != 0:
-        raise ValueError(
-            f"num_steps ({recipe.num_steps}) must be a multiple of sample_freq "
-            f"({recipe.sample_freq})"
-        )
+        raise ValueError(f"num_steps ({recipe.num_steps}) must be a multiple of sample_freq ({recipe.sample_freq})")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     if num_threads < 1:
@@ -402,9 +395,13 @@ def generate_nbody_small(
         keep = kept[split]
         charges, loc0, vel0 = draw_charged_initial_conditions(rng, recipe.num_sims(split), recipe)
         loc, vel = simulate_charged_particles(
-            charges[:keep], loc0[:keep], vel0[:keep], recipe,
-            chunk_size=chunk_size, num_threads=num_threads, on_progress=progress.advance,
+            charges[:keep],
+            loc0[:keep],
+            vel0[:keep],
+            recipe,
+            chunk_size=chunk_size,
+            num_threads=num_threads,
+            on_progress=progress.advance,
         )
         out[split] = {"loc": loc, "vel": vel, "charges": charges[:keep]}
     return out
-

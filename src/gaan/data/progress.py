@@ -35,5 +35,10 @@ class ProgressLog:
             eta = elapsed * (1 - fraction) / fraction if fraction > 0 else float("nan")
             self.logger.info(
                 "%s: %.0f%% (%d/%d), %.1f s elapsed, ETA %.0f s",
-                self.what, 100 * fraction, self.done, self.total, elapsed, eta,
+                self.what,
+                100 * fraction,
+                self.done,
+                self.total,
+                elapsed,
+                eta,
             )

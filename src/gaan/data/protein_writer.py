@@ -7,6 +7,7 @@ models on those records (PULCHRA, older viewers) see the same structure as bioti
 The text is written to a temporary file next to the target and moved over it with os.replace:
 a failure leaves no half-written output.
 """
+
 from __future__ import annotations
 
 import io

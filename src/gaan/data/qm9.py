@@ -21,6 +21,7 @@ atomic reference energies that QM9 publishes in ``atomref.txt`` (figshare file 3
 The split is the one of Cormorant and EGNN: ``numpy.random.seed(0)``, a permutation of the
 130,831 molecules, the first 100,000 train, then 17,748 valid, the last int(0.1 N) = 13,083 test.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,9 +30,9 @@ import json
 import re
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -169,7 +170,10 @@ def qm9pack_csv_paths() -> list[Path]:
             "Install the project (`make train` / `pip install -e .`), or `pip install qm9pack`."
         )
     folder = Path(spec.submodule_search_locations[0]) / "data"
-    return [require_path(folder / f"qm9_part{i}.csv", "Reinstall qm9pack: `pip install --force-reinstall --no-deps qm9pack`.") for i in (1, 2, 3)]
+    return [
+        require_path(folder / f"qm9_part{i}.csv", "Reinstall qm9pack: `pip install --force-reinstall --no-deps qm9pack`.")
+        for i in (1, 2, 3)
+    ]
 
 
 _CSV_COLUMNS = ["Index", "N_atoms", "Elements", "XYZ_Ang", *(spec.csv_column for spec in QM9_TARGETS.values())]
@@ -233,7 +237,9 @@ def _per_row_counts(joined: str, column, characters: tuple[bytes, ...]) -> list[
 
 
 def _concatenate(parts: Sequence[QM9Arrays]) -> QM9Arrays:
-    return QM9Arrays(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("gdb_index", "atom_counts", "elements", "positions", "properties")))
+    return QM9Arrays(
+        *(np.concatenate([getattr(p, k) for p in parts]) for k in ("gdb_index", "atom_counts", "elements", "positions", "properties"))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,7 +356,9 @@ def _source_fingerprint(files: Sequence[Path]) -> str:
     return hashlib.sha256(json.dumps([stats, _PARSER_VERSION]).encode()).hexdigest()[:12]
 
 
-def load_qm9_arrays(data_dir: str | Path, source: str = "qm9pack", xyz_archive: str | Path | None = None, verbose: bool = True) -> QM9Arrays:
+def load_qm9_arrays(
+    data_dir: str | Path, source: str = "qm9pack", xyz_archive: str | Path | None = None, verbose: bool = True
+) -> QM9Arrays:
     """Parsed QM9 arrays of ``source`` ("qm9pack" or "xyz"), from the cache
     ``<data_dir>/qm9/<source>-<fingerprint>.npz`` (verified against the sha256 sums in the
     ``.json`` next to it) or parsed and cached on a miss (written whole, then renamed)."""

@@ -5,6 +5,7 @@ distance 1 and 8 corners at sqrt(3)), randomly rotated, jittered and with a few 
 dropped so clouds have different sizes. Class 1 is squashed along one axis by `squash`;
 class 0 is regular. Rotation-invariant models can solve it; a bag of norms nearly can.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,9 +23,7 @@ def cubic_shell() -> np.ndarray:
     return np.array(faces + corners, dtype=np.float64)
 
 
-def make_cubic_environments(
-    num_samples: int, squash: float = 0.8, noise: float = 0.05, max_dropped: int = 2, seed: int = 0
-) -> list[dict]:
+def make_cubic_environments(num_samples: int, squash: float = 0.8, noise: float = 0.05, max_dropped: int = 2, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     shell = cubic_shell()
     labels = rng.integers(0, 2, size=num_samples)
@@ -81,6 +80,4 @@ class SyntheticCubicDataModule(PointCloudDataModule):
         }
 
     def build_samples(self) -> list[dict]:
-        return make_cubic_environments(
-            self.num_samples, self.squash, self.noise, self.max_dropped, self.generator_seed
-        )
+        return make_cubic_environments(self.num_samples, self.squash, self.noise, self.max_dropped, self.generator_seed)

@@ -14,6 +14,7 @@ split whose files exist and match is not regenerated, so an interrupted generati
 at the split it was in. Run ``python -m gaan.data.xtb_dynamics --molecule aspirin`` to
 generate ahead of training; progress is logged as one line per `log_every` frames.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,7 +94,9 @@ class XTBDynamicsRecipe:
         for name in ("steps_per_frame", "equilibration_steps"):
             object.__setattr__(self, name, int(getattr(self, name)))
         if set(self.frames) != set(XTB_SPLITS) or set(self.seeds) != set(XTB_SPLITS):
-            raise ValueError(f"recipe.frames and recipe.seeds need exactly the keys {XTB_SPLITS}, got {sorted(self.frames)} / {sorted(self.seeds)}")
+            raise ValueError(
+                f"recipe.frames and recipe.seeds need exactly the keys {XTB_SPLITS}, got {sorted(self.frames)} / {sorted(self.seeds)}"
+            )
         if any(int(n) < 1 for n in self.frames.values()):
             raise ValueError(f"recipe.frames must be positive, got {self.frames}")
         if len(set(self.seeds.values())) != len(XTB_SPLITS):
@@ -106,9 +109,7 @@ class XTBDynamicsRecipe:
     def smiles(self) -> str:
         smiles = MOLECULE_SMILES.get(self.molecule, self.molecule)
         if Chem.MolFromSmiles(smiles) is None:
-            raise ValueError(
-                f"recipe.molecule={self.molecule!r} is neither a known name ({sorted(MOLECULE_SMILES)}) nor a valid SMILES"
-            )
+            raise ValueError(f"recipe.molecule={self.molecule!r} is neither a known name ({sorted(MOLECULE_SMILES)}) nor a valid SMILES")
         return smiles
 
     @property
@@ -204,7 +205,12 @@ def run_langevin(
             elapsed = time.perf_counter() - started
             log.info(
                 "%s: %d/%d frames, %.0f s elapsed, ~%.0f s left, T = %.0f K",
-                name, done, num_frames, elapsed, elapsed / done * (num_frames - done), atoms.get_temperature(),
+                name,
+                done,
+                num_frames,
+                elapsed,
+                elapsed / done * (num_frames - done),
+                atoms.get_temperature(),
             )
     return out
 
@@ -280,14 +286,19 @@ def load_or_generate_xtb_dynamics(
             frames = int(recipe.frames[split])
             log.info(
                 "generating %s %s frames of %s (%s, %s K, dt %s fs, a frame every %d steps, seed %d) into %s",
-                frames, split, recipe.molecule, recipe.method, recipe.temperature_K, recipe.timestep_fs,
-                recipe.steps_per_frame, seed, folder,
+                frames,
+                split,
+                recipe.molecule,
+                recipe.method,
+                recipe.temperature_K,
+                recipe.timestep_fs,
+                recipe.steps_per_frame,
+                seed,
+                folder,
             )
             started = time.perf_counter()
             numbers, positions = embed_smiles(recipe.smiles, seed)
-            trajectory = run_langevin(
-                numbers, positions, recipe, seed, frames, log_every=log_every, name=f"{recipe.label} {split}"
-            )
+            trajectory = run_langevin(numbers, positions, recipe, seed, frames, log_every=log_every, name=f"{recipe.label} {split}")
             arrays = {"numbers": numbers, **trajectory}
             folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f"{split}.tmp.npz"

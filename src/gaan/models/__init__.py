@@ -1,4 +1,5 @@
 """Backbones (any model on any task) and the task heads that sit on them."""
+
 from gaan.models.base import Backbone, BackboneOutput, center_positions, masked_mean
 from gaan.models.deepsets import DeepSetsBackbone
 from gaan.models.egnn import EGNNBackbone

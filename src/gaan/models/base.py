@@ -4,6 +4,7 @@ A backbone maps a padded point cloud to per-point rotation-invariant features (a
 optionally per-point covariant vectors); a head, chosen by the task, turns that into the
 prediction. Backbones never see targets, heads never see raw features.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,9 +36,7 @@ class Backbone(nn.Module):
     width: int
     uses_vectors: bool = False
 
-    def forward(
-        self, positions: Tensor, features: Tensor, mask: Tensor | None = None, vectors: Tensor | None = None
-    ) -> BackboneOutput:
+    def forward(self, positions: Tensor, features: Tensor, mask: Tensor | None = None, vectors: Tensor | None = None) -> BackboneOutput:
         if mask is None:
             mask = torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
         centred = center_positions(positions, mask)

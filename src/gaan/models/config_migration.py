@@ -5,6 +5,7 @@ flat: the layer options (`rank`, `heads`, ...), `local_frames` and `view_radius`
 one option per pair input. Their weights are unchanged by the move (same parameter names), so a
 checkpoint written then loads once its stored model config is rewritten here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,5 +1,6 @@
 """DeepSets baseline: per-point MLP on (|r|, features) plus a pooled context. Invariant,
 cheap, no geometry beyond distances to the centroid: a floor for GA attention to beat."""
+
 from __future__ import annotations
 
 import torch
@@ -25,4 +26,3 @@ class DeepSetsBackbone(Backbone):
             context = masked_mean(h, mask).unsqueeze(1).expand_as(h)
             h = (h + block(torch.cat((h, context), dim=-1))) * weights
         return BackboneOutput(invariants=h, positions=positions, mask=mask)
-

@@ -5,6 +5,7 @@ Every point exchanges messages with every other real point of its cloud (the clo
 tasks are small); edge attributes come from the same pair-input modules as the GA backbone's
 (`gaan.models.pair_inputs`, e.g. the N-body charge product q_i q_j).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -6,6 +6,7 @@ neighbours), what it knows about each pair of a per-point view by a list of pair
 (`gaan.models.pair_inputs`), and how it attends by the layer options in `attention`. A new kind of
 input is a new pair-input module and a config entry, not a new backbone option.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -119,7 +120,9 @@ class GAAttentionBackbone(Backbone):
         options = dict(options or {})
         fixed = sorted(set(options) & set(BACKBONE_LAYER_OPTIONS))
         if fixed:
-            raise ValueError(f"model.attention.{fixed[0]} is set by the backbone (by model.view / model.geometry_updates), not in model.attention")
+            raise ValueError(
+                f"model.attention.{fixed[0]} is set by the backbone (by model.view / model.geometry_updates), not in model.attention"
+            )
         options.setdefault("rank", 2)
         if not self.geometry_updates:
             return self.layer_class(width, reduce=self.view.per_point, **options)

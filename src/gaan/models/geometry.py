@@ -1,4 +1,5 @@
 """Small covariant maps shared by the backbones' building blocks."""
+
 from __future__ import annotations
 
 import torch

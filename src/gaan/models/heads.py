@@ -4,9 +4,9 @@ The task config picks the head; every head works with every backbone because it 
 per-point invariants, centred positions and the mask (covariant heads run their own GA
 layer on the positions, and add the backbone's vectors when it makes some).
 """
+
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from gaan.models.base import BackboneOutput, masked_mean
@@ -57,8 +57,9 @@ class CovariantVectorHead(nn.Module):
     by an invariant weight s(h) evaluated outside its training range.
     """
 
-    def __init__(self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, parity: bool = False,
-                 ballistic_time: float | None = None):
+    def __init__(
+        self, width: int, rank: int = 2, heads: int = 1, num_vectors: int = 0, parity: bool = False, ballistic_time: float | None = None
+    ):
         super().__init__()
         if ballistic_time is not None and (isinstance(ballistic_time, bool) or not isinstance(ballistic_time, (int, float))):
             raise ValueError(f"task.head.ballistic_time must be a number (time units of the input vectors) or null, got {ballistic_time!r}")

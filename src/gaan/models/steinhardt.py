@@ -1,13 +1,14 @@
 """Steinhardt bond-orientational order baseline: per-point q_l over bonds to the other points
 of the cloud, then an MLP. Rotation- and permutation-invariant, no learned geometry: the
 classic hand-made descriptor that GA attention has to beat (fcc vs hcp is its hard pair)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gaan.models.base import Backbone, BackboneOutput
 from gaan.nn.mlp import mlp
@@ -93,9 +94,7 @@ def steinhardt_features(vectors: np.ndarray, l_values: Sequence[int] = (4, 6)) -
     box = freud.box.Box.cube(side * spacing + 4.0 * extent)
     query_indices = np.repeat(np.arange(num_envs), k)
     point_indices = num_envs + np.arange(num_envs * k)
-    nlist = freud.locality.NeighborList.from_arrays(
-        len(points), len(points), query_indices, point_indices, vectors.reshape(-1, 3)
-    )
+    nlist = freud.locality.NeighborList.from_arrays(len(points), len(points), query_indices, point_indices, vectors.reshape(-1, 3))
     steinhardt = freud.order.Steinhardt(l_values)
     steinhardt.compute((box, points), neighbors=nlist)
     order = np.asarray(steinhardt.particle_order)[:num_envs]

@@ -12,6 +12,7 @@ as input velocities or hidden vectors) into the layer's input:
 Per-point views (the last two) also describe their (centre, partner) point pairs as a
 `ViewPairs`, from which pair-input modules (`gaan.models.pair_inputs`) compute per-pair features.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """Geometric algebra attention layers (PyTorch modules over :mod:`gaan.algebra`)."""
 
 from .attention import GeometricAttention
+from .conversion import Multivector2Vector, Vector2Multivector
 from .layers import (
     LabeledMultivectorAttention,
     LabeledVectorAttention,
@@ -11,7 +12,6 @@ from .layers import (
     Vector2VectorAttention,
     VectorAttention,
 )
-from .conversion import Multivector2Vector, Vector2Multivector
 from .mlp import mlp
 from .normalization import MomentumLayerNormalization, MomentumNormalization
 

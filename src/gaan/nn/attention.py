@@ -23,7 +23,6 @@ from .mlp import NetworkSpec, build_network
 from .validation import check_finite_call, check_labels, check_layer_options, check_point_inputs, check_positive_int
 
 
-
 class GeometricAttention(nn.Module):
     """Attention over geometric products of tuples of points.
 
@@ -88,9 +87,17 @@ class GeometricAttention(nn.Module):
         super().__init__()
         covariant_mode = self.default_covariant_mode if covariant_mode is None else covariant_mode
         check_layer_options(
-            n_dim=n_dim, rank=rank, heads=heads, linear_terms=linear_terms, covariant_channels=covariant_channels,
-            dim=dim, modes=dict(invariant_mode=invariant_mode, covariant_mode=covariant_mode, linear_mode=linear_mode),
-            merge=merge, join=join, parity=parity, vector_input=self.input_kind == "vector",
+            n_dim=n_dim,
+            rank=rank,
+            heads=heads,
+            linear_terms=linear_terms,
+            covariant_channels=covariant_channels,
+            dim=dim,
+            modes=dict(invariant_mode=invariant_mode, covariant_mode=covariant_mode, linear_mode=linear_mode),
+            merge=merge,
+            join=join,
+            parity=parity,
+            vector_input=self.input_kind == "vector",
         )
 
         self.n_dim, self.rank, self.reduce, self.heads = n_dim, rank, bool(reduce), heads
@@ -155,8 +162,16 @@ class GeometricAttention(nn.Module):
 
     def _call(self, r, v, mask, weights, labels, label_mask):
         parameter = next(self.parameters(), None)
-        check_point_inputs(r, v, mask, weights, self.components, self.n_dim, None if parameter is None else parameter.dtype,
-                           allow_neighbour_axis=not self.labeled)
+        check_point_inputs(
+            r,
+            v,
+            mask,
+            weights,
+            self.components,
+            self.n_dim,
+            None if parameter is None else parameter.dtype,
+            allow_neighbour_axis=not self.labeled,
+        )
         if labels is not None:
             check_labels(labels, label_mask, r.shape[0], self.n_dim, r.dtype)
         if mask is not None:
@@ -239,9 +254,7 @@ class GeometricAttention(nn.Module):
         tuple_shape = (batch,) + (points,) * rank
 
         invariant_products, covariant_products = self._products(r)
-        invariants = torch.cat(
-            [gat.invariants(p, self.algebra, self.parity).expand(*tuple_shape, -1) for p in invariant_products], -1
-        )
+        invariants = torch.cat([gat.invariants(p, self.algebra, self.parity).expand(*tuple_shape, -1) for p in invariant_products], -1)
         embedded = self.value_net(invariants)
         parts = [embedded, self._merged_features(v)]
         label_axes = 0 if labels is None else 1
@@ -312,8 +325,12 @@ class GeometricAttention(nn.Module):
 
     def _blockwise_applies(self, r: Tensor) -> bool:
         tuples = r.shape[0] * r.shape[1] ** self.rank
-        return (self.blockwise_min_tuples is not None and tuples >= self.blockwise_min_tuples
-                and not torch.compiler.is_compiling() and not torch.is_autocast_enabled(r.device.type))
+        return (
+            self.blockwise_min_tuples is not None
+            and tuples >= self.blockwise_min_tuples
+            and not torch.compiler.is_compiling()
+            and not torch.is_autocast_enabled(r.device.type)
+        )
 
     def _blocks(self, batch: int, points: int) -> list[tuple[slice, slice]]:
         return factored.softmax_group_blocks(batch, points, self.rank, self.reduce, self.block_tuples)
@@ -327,18 +344,35 @@ class GeometricAttention(nn.Module):
         invariants = [gat.invariants(p, self.algebra, self.parity) for p in invariant_products]
         q, q_weight, value_terms = factored.value_parts(self.value_net[0], invariants, tuple_shape)
         joined = factored.joined_parts(
-            self.value_net[-1], v, rank, self.merge_kernels if self.merge == "concat" else None,
+            self.value_net[-1],
+            v,
+            rank,
+            self.merge_kernels if self.merge == "concat" else None,
             self.join_kernels if self.join == "concat" else None,
         )
         score_matrix, score_terms = factored.first_layer_parts(self.score_net[0], joined, rank)
         scale_matrix, scale_terms = factored.first_layer_parts(self.scale_net[0], joined, rank) if covariant_out else (None, [])
         terms = factored.TupleTerms(
-            q, q_weight, value_terms, score_matrix, score_terms, scale_matrix, scale_terms,
-            mask_factors=self._factors(mask), weight_factors=self._factors(weights),
+            q,
+            q_weight,
+            value_terms,
+            score_matrix,
+            score_terms,
+            scale_matrix,
+            scale_terms,
+            mask_factors=self._factors(mask),
+            weight_factors=self._factors(weights),
         )
         nets = factored.TupleNets(
-            self.value_net[1:-1], self.score_net[1:], self.scale_net[1:] if covariant_out else None, rank, points,
-            self.heads, self.reduce, self.output_kind in ("invariant", "tied"), self.covariant_channels,
+            self.value_net[1:-1],
+            self.score_net[1:],
+            self.scale_net[1:] if covariant_out else None,
+            rank,
+            points,
+            self.heads,
+            self.reduce,
+            self.output_kind in ("invariant", "tied"),
+            self.covariant_channels,
         )
         if self._chunked_applies(r):
             result = factored.run_chunked(nets, terms, self.chunk_size)

@@ -8,7 +8,7 @@ per-tuple tensors of one block instead of those of every layer of the network, f
 of a second forward evaluation.
 """
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -25,7 +25,7 @@ def _part(x: Tensor, block: Block) -> Tensor:
 class _Blockwise(torch.autograd.Function):
     @staticmethod
     def forward(ctx, fn, blocks, n_split, n_shared, *tensors):
-        split, shared = tensors[:n_split], tensors[n_split:n_split + n_shared]
+        split, shared = tensors[:n_split], tensors[n_split : n_split + n_shared]
         outputs = None
         for block in blocks:
             part = fn([_part(x, block) for x in split], list(shared))
@@ -47,11 +47,14 @@ class _Blockwise(torch.autograd.Function):
         if torch.is_grad_enabled():
             # create_graph=True (e.g. forces as -dE/dr, trained on): the gradients must stay
             # functions of the inputs, so everything is recomputed at once from the inputs
-            outputs = ctx.fn(list(tensors[:n_split]), list(tensors[n_split:n_split + n_shared]))
+            outputs = ctx.fn(list(tensors[:n_split]), list(tensors[n_split : n_split + n_shared]))
             given = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None]
             found = torch.autograd.grad(
-                [o for o, _ in given], [tensors[i] for i in wanted], [g for _, g in given],
-                create_graph=True, allow_unused=True,
+                [o for o, _ in given],
+                [tensors[i] for i in wanted],
+                [g for _, g in given],
+                create_graph=True,
+                allow_unused=True,
             )
             grads: list[Tensor | None] = [None] * len(tensors)
             for i, g in zip(wanted, found):
@@ -65,10 +68,11 @@ class _Blockwise(torch.autograd.Function):
             with torch.enable_grad():
                 leaves = [
                     (_part(x, block) if i < n_split else x).detach().requires_grad_(i in wanted)
-                    if i < n_split + n_shared else x  # parameters: the modules' own, used as they are
+                    if i < n_split + n_shared
+                    else x  # parameters: the modules' own, used as they are
                     for i, x in enumerate(tensors)
                 ]
-                part = ctx.fn(leaves[:n_split], leaves[n_split:n_split + n_shared])
+                part = ctx.fn(leaves[:n_split], leaves[n_split : n_split + n_shared])
                 found = torch.autograd.grad(
                     [part[i] for i, _ in given], [leaves[i] for i in wanted], [g for _, g in given], allow_unused=True
                 )

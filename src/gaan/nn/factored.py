@@ -40,8 +40,12 @@ def nets_allow_factoring(value_net: nn.Module, score_net: nn.Module, scale_net: 
     """The nets are Sequentials that start with a Linear (the value net also ends with one)."""
 
     def starts_linear(net, ends_linear=False):
-        return (isinstance(net, nn.Sequential) and len(net) >= 2 and isinstance(net[0], nn.Linear)
-                and (not ends_linear or isinstance(net[-1], nn.Linear)))
+        return (
+            isinstance(net, nn.Sequential)
+            and len(net) >= 2
+            and isinstance(net[0], nn.Linear)
+            and (not ends_linear or isinstance(net[-1], nn.Linear))
+        )
 
     return starts_linear(value_net, True) and starts_linear(score_net) and (scale_net is None or starts_linear(scale_net))
 
@@ -55,7 +59,7 @@ def softmax_group_blocks(batch: int, points: int, rank: int, reduce: bool, block
         count = -(-total // most)
         return -(-total // count)
 
-    per_cloud = points ** rank
+    per_cloud = points**rank
     if reduce or per_cloud <= block_tuples:
         clouds = even(batch, per_cloud)
         return [(slice(i, min(i + clouds, batch)), slice(None)) for i in range(0, batch, clouds)]
@@ -100,7 +104,7 @@ def value_parts(first: nn.Linear, invariants: list[Tensor], tuple_shape: tuple[i
     """The value net's first Linear as (invariants at full shape, their weight, other terms)."""
     full, terms, columns = [], [], 0
     for q in invariants:
-        block = first.weight[:, columns:columns + q.shape[-1]]
+        block = first.weight[:, columns : columns + q.shape[-1]]
         columns += q.shape[-1]
         if tuple(q.shape[:-1]) == tuple_shape:
             full.append((q, block))
@@ -145,7 +149,8 @@ class TupleTerms:
         """Leaves per field: with :meth:`from_leaves`, rebuilds these terms from other tensors."""
         return tuple(
             len(value) if field.name in _LIST_FIELDS else int(value is not None)
-            for field in fields(self) for value in [getattr(self, field.name)]
+            for field in fields(self)
+            for value in [getattr(self, field.name)]
         )
 
     @classmethod
@@ -324,7 +329,7 @@ def run_chunked(nets: TupleNets, terms: TupleTerms, chunk: int) -> FactoredResul
     attention = torch.softmax(scores.reshape(batch, 1 if nets.reduce else points, -1, heads), dim=-2)
     attention = attention.to(terms.score_matrix.dtype)
     by_row = point_weighted(attention, terms.weight_factors, nets.rank).reshape(batch, points, -1, heads)
-    parts = [run(_pooling_of_rows, nets, terms, rows, by_row[:, rows[0]:rows[1]]) for rows in chunks]
+    parts = [run(_pooling_of_rows, nets, terms, rows, by_row[:, rows[0] : rows[1]]) for rows in chunks]
     hidden = coefficients = None
     if nets.invariant_out:
         pooled = [p[0] for p in parts]

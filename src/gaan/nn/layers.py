@@ -53,8 +53,15 @@ class TiedMultivectorAttention(GeometricAttention):
 class _LabeledMixin:
     labeled = True
 
-    def forward(self, r: Tensor, v: Tensor, labels: Tensor, mask: Tensor | None = None,
-                label_mask: Tensor | None = None, weights: Tensor | None = None):
+    def forward(
+        self,
+        r: Tensor,
+        v: Tensor,
+        labels: Tensor,
+        mask: Tensor | None = None,
+        label_mask: Tensor | None = None,
+        weights: Tensor | None = None,
+    ):
         """labels (B, L, D) query the cloud: output (B, L, C) if ``reduce`` else (B, L, N, C)."""
         return self._call(r, v, mask, weights, labels, label_mask)
 

@@ -1,6 +1,6 @@
 """Small multilayer perceptrons used as the score, value and scale functions of a layer."""
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

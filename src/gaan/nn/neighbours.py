@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 
-def knn_indices(positions: Tensor, k: int, mask: Tensor | None = None, cutoff: float | None = None,
-                block: int = 2048) -> tuple[Tensor, Tensor]:
+def knn_indices(
+    positions: Tensor, k: int, mask: Tensor | None = None, cutoff: float | None = None, block: int = 2048
+) -> tuple[Tensor, Tensor]:
     """Indices (B, N, k) of each point's k nearest points (itself first) and their validity.
 
     Distances are computed ``block`` query points at a time, so memory is O(block * N), not
@@ -22,7 +23,7 @@ def knn_indices(positions: Tensor, k: int, mask: Tensor | None = None, cutoff: f
     indices, valid = [], []
     with torch.no_grad():  # the choice of neighbours is discrete: no gradient through it
         for start in range(0, points, block):
-            query = positions[:, start:start + block]
+            query = positions[:, start : start + block]
             d2 = torch.cdist(query, positions).square()
             if mask is not None:
                 d2 = d2.masked_fill(~mask[:, None, :], float("inf"))
@@ -52,8 +53,9 @@ def gather_neighbours(x: Tensor, indices: Tensor) -> Tensor:
     return x.gather(1, flat).reshape(batch, points, k, x.shape[-1])
 
 
-def knn(positions: Tensor, features: Tensor, k: int, mask: Tensor | None = None,
-        cutoff: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def knn(
+    positions: Tensor, features: Tensor, k: int, mask: Tensor | None = None, cutoff: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Neighbourhoods ready for the layers' neighbour axis.
 
     :param positions: (B, N, 3) (or (B, N, 2))

@@ -20,8 +20,9 @@ def check_positive_int(name: str, value, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def check_layer_options(*, n_dim, rank, heads, linear_terms, covariant_channels, dim, modes: dict, merge, join,
-                        parity, vector_input: bool) -> None:
+def check_layer_options(
+    *, n_dim, rank, heads, linear_terms, covariant_channels, dim, modes: dict, merge, join, parity, vector_input: bool
+) -> None:
     """A GeometricAttention's constructor arguments; ``modes``: the product modes by argument name."""
     check_positive_int("n_dim", n_dim)
     check_positive_int("rank", rank)
@@ -36,7 +37,10 @@ def check_layer_options(*, n_dim, rank, heads, linear_terms, covariant_channels,
     if n_dim % heads:
         raise ValueError(f"heads={heads} must divide n_dim={n_dim}")
     if linear_terms and rank > 1 and (parity or (dim == 2 and vector_input)):
-        raise ValueError("linear_terms needs dim=3 and parity=False for vector inputs (and parity=False for multivectors): duals mix proper and pseudo quantities")
+        raise ValueError(
+            "linear_terms needs dim=3 and parity=False for vector inputs (and parity=False for multivectors): "
+            "duals mix proper and pseudo quantities"
+        )
 
 
 def check_point_inputs(
@@ -61,12 +65,18 @@ def check_point_inputs(
         raise ValueError(f"r holds an empty point cloud (shape {tuple(r.shape)}); pad it and mask the padding instead")
     points_shape = tuple(r.shape[:-1])
     if not isinstance(v, Tensor) or tuple(v.shape) != points_shape + (n_dim,):
-        raise ValueError(f"v must have shape {points_shape + (n_dim,)} to match r {tuple(r.shape)} and the layer width {n_dim}, got {tuple(getattr(v, 'shape', ()))}")
+        raise ValueError(
+            f"v must have shape {points_shape + (n_dim,)} to match r {tuple(r.shape)} and the layer width {n_dim}, "
+            f"got {tuple(getattr(v, 'shape', ()))}"
+        )
     if v.dtype != r.dtype:
         raise ValueError(f"v has dtype {v.dtype} but r has dtype {r.dtype}")
     if mask is not None:
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != points_shape:
-            raise ValueError(f"mask must be a bool tensor of shape {points_shape}, got {getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}")
+            raise ValueError(
+                f"mask must be a bool tensor of shape {points_shape}, "
+                f"got {getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}"
+            )
     if weights is not None and (not isinstance(weights, Tensor) or tuple(weights.shape) != points_shape):
         raise ValueError(f"weights must have shape {points_shape}, got {tuple(getattr(weights, 'shape', ()))}")
     if weights is not None and torch.promote_types(weights.dtype, r.dtype) != r.dtype:
@@ -85,7 +95,9 @@ def check_labels(labels: Tensor, label_mask: Tensor | None, batch: int, n_dim: i
     if labels.dtype != dtype:
         raise ValueError(f"labels has dtype {labels.dtype} but r and v have dtype {dtype}: cast it (labels.to({dtype}))")
     if label_mask is not None and (label_mask.dtype != torch.bool or tuple(label_mask.shape) != tuple(labels.shape[:2])):
-        raise ValueError(f"label_mask must be a bool tensor of shape {tuple(labels.shape[:2])}, got {label_mask.dtype} {tuple(label_mask.shape)}")
+        raise ValueError(
+            f"label_mask must be a bool tensor of shape {tuple(labels.shape[:2])}, got {label_mask.dtype} {tuple(label_mask.shape)}"
+        )
 
 
 # --- finiteness: one synchronisation per call, a diagnosis only when something is wrong --------
@@ -127,19 +139,25 @@ def check_finite_call(layer: str, inputs: list[tuple[str, Tensor | None]], resul
 def _non_finite_output_diagnosis(layer: str, inputs: list[tuple[str, Tensor | None]], rank: int, parameters) -> str:
     bad_parameters = [name for name, p in parameters if not bool(torch.isfinite(p).all())]
     if bad_parameters:
-        return (f"{layer} returned non-finite outputs: its parameters {', '.join(bad_parameters[:4])} hold non-finite "
-                "values (did training diverge? lower the learning rate or restore a checkpoint)")
+        return (
+            f"{layer} returned non-finite outputs: its parameters {', '.join(bad_parameters[:4])} hold non-finite "
+            "values (did training diverge? lower the learning rate or restore a checkpoint)"
+        )
     r = inputs[0][1]
     largest = {name: float(torch.linalg.vector_norm(x.double(), dim=-1).amax()) if x.numel() else 0.0 for name, x in inputs[:2]}
     limit = torch.finfo(r.dtype).max
     # products of up to ``rank`` points scale as |r|**rank; their norms square them first
     reach = rank * math.log10(largest["r"]) if largest["r"] > 0 else -math.inf
     if 2 * reach >= math.log10(limit):
-        return (f"{layer} returned non-finite outputs: the geometric products of up to {rank} points of r "
-                f"overflow {r.dtype} (the largest |r| is {largest['r']:.3g}, so products "
-                f"reach about 1e{reach:.0f} and their squared norms 1e{2 * reach:.0f}, beyond {limit:.3g}). "
-                "Rescale r (e.g. to units where |r| is about 1) or use float64 (layer.double() and float64 inputs)")
-    return (f"{layer} returned non-finite outputs from finite inputs and parameters (largest |r| "
-            f"{largest['r']:.3g}, largest |v| {largest['v']:.3g}): an intermediate value overflowed "
-            f"{r.dtype} or was undefined. Rescale the inputs (to magnitudes about 1) or use float64 (layer.double() "
-            "and float64 inputs)")
+        return (
+            f"{layer} returned non-finite outputs: the geometric products of up to {rank} points of r "
+            f"overflow {r.dtype} (the largest |r| is {largest['r']:.3g}, so products "
+            f"reach about 1e{reach:.0f} and their squared norms 1e{2 * reach:.0f}, beyond {limit:.3g}). "
+            "Rescale r (e.g. to units where |r| is about 1) or use float64 (layer.double() and float64 inputs)"
+        )
+    return (
+        f"{layer} returned non-finite outputs from finite inputs and parameters (largest |r| "
+        f"{largest['r']:.3g}, largest |v| {largest['v']:.3g}): an intermediate value overflowed "
+        f"{r.dtype} or was undefined. Rescale the inputs (to magnitudes about 1) or use float64 (layer.double() "
+        "and float64 inputs)"
+    )

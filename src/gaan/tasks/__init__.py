@@ -1,4 +1,5 @@
 """LightningModules for the task kinds; each combines any backbone with the task's head."""
+
 from gaan.tasks.base import NonFiniteLossError, PointCloudTask
 from gaan.tasks.energy_forces import EnergyForceTask
 from gaan.tasks.kinds import (

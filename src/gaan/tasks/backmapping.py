@@ -11,6 +11,7 @@ Builds on `LabeledVectorTask` (one covariant vector per labeled site). Differenc
 - metrics: heavy-atom RMSD over all atoms, backbone (N, CA, C, O), side chain, and per residue
   type (`<split>/rmsd_<RES>`), in Angstrom.
 """
+
 from __future__ import annotations
 
 import torch
@@ -93,9 +94,7 @@ class BackmappingTask(LabeledVectorTask):
 
     def _aligned_targets(self, predictions, batch) -> Tensor:
         partner = self.label_partner[batch.labels]  # (B, L) position of each label's swap partner
-        return best_assignment_targets(
-            predictions["vectors"].detach(), batch.targets[self.target_key], partner, batch.label_mask
-        )
+        return best_assignment_targets(predictions["vectors"].detach(), batch.targets[self.target_key], partner, batch.label_mask)
 
     def compute_loss(self, predictions, batch):
         targets = self._aligned_targets(predictions, batch)

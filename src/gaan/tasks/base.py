@@ -1,8 +1,10 @@
 """Base LightningModule shared by all task kinds."""
+
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -122,7 +124,9 @@ class PointCloudTask(L.LightningModule):
         # sync_dist: under DDP the logged loss is the mean over every rank's batches, not rank 0's.
         # batch_size as a float: Lightning averages the summed batch sizes over ranks in the
         # counter's dtype, and an integer counter truncates uneven evaluation shards (19 / 2 -> 9)
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=float(len(batch)), sync_dist=True)
+        self.log(
+            f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=True, batch_size=float(len(batch)), sync_dist=True
+        )
         self.update_metrics(self.split_metrics(split), predictions, batch)
         return loss, predictions
 
@@ -141,8 +145,7 @@ class PointCloudTask(L.LightningModule):
         """Where the last good weights are, for the non-finite loss error: the newest checkpoint
         this run wrote, else the checkpoint it resumed from, else nowhere yet."""
         written = [
-            path for path in (getattr(c, "last_model_path", "") for c in self.trainer.checkpoint_callbacks)
-            if path and os.path.isfile(path)
+            path for path in (getattr(c, "last_model_path", "") for c in self.trainer.checkpoint_callbacks) if path and os.path.isfile(path)
         ]
         if written:
             return f"The last good checkpoint is {max(written, key=os.path.getmtime)}."
@@ -230,5 +233,3 @@ def masked_mean_error(error: Tensor, mask: Tensor) -> Tensor:
     """Mean of a (B, N, ...) per-entry error over real entries."""
     weights = mask.reshape(*mask.shape, *([1] * (error.dim() - mask.dim()))).to(error.dtype).expand_as(error)
     return (error * weights).sum() / weights.sum().clamp_min(1)
-
-

@@ -1,4 +1,5 @@
 """Callbacks the harness configures (conf/callbacks/)."""
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,14 @@ class LastCheckpoint(ModelCheckpoint):
         # A resume writes to a new run folder: the earlier run's last.ckpt path is not this
         # run's, and stock ModelCheckpoint warns about the changed folder on every resume.
         if self.dirpath and state_dict.get("dirpath") != self.dirpath:
-            state_dict = {**state_dict, "dirpath": self.dirpath, "last_model_path": "", "best_model_path": "",
-                          "kth_best_model_path": "", "best_k_models": {}}
+            state_dict = {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "last_model_path": "",
+                "best_model_path": "",
+                "kth_best_model_path": "",
+                "best_k_models": {},
+            }
         super().load_state_dict(state_dict)
 
 
@@ -134,6 +141,7 @@ class EpochLog(L.Callback):
 
 def epoch_line(epoch: int, step: int, max_epochs: int | None, metrics: dict, duration: float, durations: list[float]) -> str:
     """`Epoch 3/6 step 78 | train/loss 0.123 train/acc 0.95 | val/loss 0.08 ... | 7.9 s, ETA 0:00:24`."""
+
     def values(prefix: str) -> str:
         shown = {}
         for key, value in sorted(metrics.items()):

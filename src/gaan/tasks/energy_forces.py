@@ -6,6 +6,7 @@ meV/A) through `metric_unit_scale`. The network predicts energies in units of
 datamodule offers `energy_statistics()`), so its outputs are O(1) for any molecule; both
 statistics are buffers, saved with the checkpoint.
 """
+
 from __future__ import annotations
 
 import logging
@@ -100,14 +101,18 @@ class EnergyForceTask(PointCloudTask):
     def figure_data(self, predictions, batch):
         # force components go to a side list: the base class collects one (prediction, target) pair
         mask = batch.mask
-        self._test_force_pairs.append((predictions["forces"].detach()[mask].reshape(-1).cpu(), batch.targets["forces"][mask].reshape(-1).cpu()))
+        self._test_force_pairs.append(
+            (predictions["forces"].detach()[mask].reshape(-1).cpu(), batch.targets["forces"][mask].reshape(-1).cpu())
+        )
         return predictions["energy"], batch.targets["energy"]
 
     def make_figure(self, predictions, targets):
         forces = [torch.cat(parts) for parts in zip(*self._test_force_pairs, strict=True)] if self._test_force_pairs else None
         self._test_force_pairs = []
         return energy_force_parity_figure(
-            predictions.numpy(), targets.numpy(), None if forces is None else (forces[0].numpy(), forces[1].numpy()),
+            predictions.numpy(),
+            targets.numpy(),
+            None if forces is None else (forces[0].numpy(), forces[1].numpy()),
             scale=self.metric_unit_scale,
         )
 
@@ -121,19 +126,29 @@ class EnergyForceTask(PointCloudTask):
         if self.nve_steps and hasattr(datamodule, "nve_start"):
             start = datamodule.nve_start()
             result = nve_energy_drift(
-                self, start["numbers"], start["positions"], start["features"],
-                steps=self.nve_steps, timestep_fs=self.nve_timestep_fs, temperature_K=self.nve_temperature_K,
+                self,
+                start["numbers"],
+                start["positions"],
+                start["features"],
+                steps=self.nve_steps,
+                timestep_fs=self.nve_timestep_fs,
+                temperature_K=self.nve_temperature_K,
             )
             log.info(
                 "NVE with the trained model (%d steps of %.2f fs from a test frame): drift %.4g meV/atom/ps, "
                 "largest deviation %.4g meV/atom, final temperature %.0f K",
-                self.nve_steps, self.nve_timestep_fs, result["drift_mev_per_atom_per_ps"],
-                result["max_deviation_mev_per_atom"], result["final_temperature_K"],
+                self.nve_steps,
+                self.nve_timestep_fs,
+                result["drift_mev_per_atom_per_ps"],
+                result["max_deviation_mev_per_atom"],
+                result["final_temperature_K"],
             )
-            self.log_dict({
-                "test/nve_drift": result["drift_mev_per_atom_per_ps"],
-                "test/nve_max_deviation": result["max_deviation_mev_per_atom"],
-            })
+            self.log_dict(
+                {
+                    "test/nve_drift": result["drift_mev_per_atom_per_ps"],
+                    "test/nve_max_deviation": result["max_deviation_mev_per_atom"],
+                }
+            )
 
 
 def energy_force_metrics() -> MetricCollection:
@@ -142,7 +157,9 @@ def energy_force_metrics() -> MetricCollection:
     return MetricCollection({"energy_mae": MeanAbsoluteError(), "force_mae": MeanMetric(), "force_cosine": MeanMetric()})
 
 
-def update_energy_force_metrics(metrics: MetricCollection, predictions: dict[str, Tensor], batch: PointCloudBatch, scale: float = 1000.0) -> None:
+def update_energy_force_metrics(
+    metrics: MetricCollection, predictions: dict[str, Tensor], batch: PointCloudBatch, scale: float = 1000.0
+) -> None:
     """Accumulate a batch: predictions "energy" (B,) and "forces" (B, N, 3) against
     batch.targets; errors multiplied by `scale` (1000: eV -> meV); padded atoms ignored."""
     metrics["energy_mae"].update(predictions["energy"].detach() * scale, batch.targets["energy"] * scale)

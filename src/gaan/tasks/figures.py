@@ -1,4 +1,5 @@
 """Figures for the loggers: wandb/tensorboard get images, CSV runs get PNG files."""
+
 from __future__ import annotations
 
 from pathlib import Path

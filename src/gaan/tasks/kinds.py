@@ -1,10 +1,11 @@
 """The task kinds: classification, scalar regression, covariant vectors, labeled vectors
 (backmapping); energy+forces live in gaan.tasks.energy_forces. Each fixes its loss, metrics and the meaning of "best"."""
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,9 +42,7 @@ class ClassificationTask(PointCloudTask):
         **kwargs,
     ):
         if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(
-                f"task.module.class_names has {len(class_names)} names but task.module.num_classes={num_classes}"
-            )
+            raise ValueError(f"task.module.class_names has {len(class_names)} names but task.module.num_classes={num_classes}")
         if (group_key is None) != (group_values is None):
             raise ValueError("task.module.group_key and task.module.group_values must be set together")
         if group_values is not None and len(group_values) == 0:
@@ -113,10 +112,7 @@ class ClassificationTask(PointCloudTask):
         if self.group_key is None:
             return
         if self.group_key not in batch.targets:
-            raise KeyError(
-                f"task.module.group_key={self.group_key!r} is not a target of this data "
-                f"(targets: {sorted(batch.targets)})"
-            )
+            raise KeyError(f"task.module.group_key={self.group_key!r} is not a target of this data (targets: {sorted(batch.targets)})")
         group = batch.targets[self.group_key].reshape(-1).to(torch.float64)
         for value in self.group_values:
             selected = (group - value).abs() <= self.group_tolerance * max(1.0, abs(value))

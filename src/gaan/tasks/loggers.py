@@ -1,10 +1,10 @@
 """Logger fixes the harness needs."""
+
 from __future__ import annotations
 
 import csv
 
 import lightning.pytorch.loggers
-
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 

@@ -1,5 +1,6 @@
 """One molecular property per model (QM9): scalar regression around a baseline fitted on the
 training molecules, with MAE in the property's own units."""
+
 from __future__ import annotations
 
 import torch

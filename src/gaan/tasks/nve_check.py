@@ -6,6 +6,7 @@ from a given frame and reports how far the total energy drifts. A conservative, 
 keeps it constant up to the integrator's O(dt^2) oscillation; a rough one heats or explodes.
 The model runs in float64 (a copy), so the drift measures the model, not float32 rounding.
 """
+
 from __future__ import annotations
 
 import copy

@@ -18,6 +18,7 @@ loss and RMSD) and by `gaan-backmap` / the peer bench (the rest, on biotite Atom
 
 Metrics are accumulated as sums (`BackmapMetricSums`), so proteins and models pool by atoms.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -91,9 +92,7 @@ def swap_partner_index(residue_names: Sequence[str], atom_names: Sequence[str], 
     return partner
 
 
-def best_assignment(
-    predicted: np.ndarray, reference: np.ndarray, partner: np.ndarray, residue_index: np.ndarray
-) -> np.ndarray:
+def best_assignment(predicted: np.ndarray, reference: np.ndarray, partner: np.ndarray, residue_index: np.ndarray) -> np.ndarray:
     """`reference` (n, 3) with each residue's equivalent atoms swapped where that lowers the
     residue's summed squared error to `predicted`."""
     swapped = reference[partner]
@@ -222,6 +221,7 @@ class BackmapMetricSums:
         """Pooled metrics: rmsd_all / rmsd_backbone / rmsd_side_chain (A), chi1_accuracy,
         clashes_per_1000_atoms, bond_outliers (count) and bond_outlier_fraction; NaN where
         nothing was counted."""
+
         def ratio(a: float, b: float) -> float:
             return float(a) / b if b else float("nan")
 
@@ -489,7 +489,10 @@ def format_metrics_table(rows: dict[str, BackmapMetricSums], extra: dict[str, di
 
 def format_residue_type_table(sums: BackmapMetricSums) -> str:
     """A markdown table of the per-residue-type metrics."""
-    lines = ["| residue | atoms | all heavy (A) | backbone (A) | side chain (A) | chi1 < 40 deg | bond outliers |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| residue | atoms | all heavy (A) | backbone (A) | side chain (A) | chi1 < 40 deg | bond outliers |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in sums.per_residue_type().items():
         lines.append(
             f"| {name} | {int(row['atoms'])} | {row['rmsd_all']:.3f} | {row['rmsd_backbone']:.3f} | {row['rmsd_side_chain']:.3f} "

@@ -7,6 +7,7 @@ metric (fit end and test), the best validation score, steps, epochs, wall times,
 the git commit. It is written when the test ends, on rank zero, via a temporary file and
 os.replace, so a reader never sees half a record.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Learning-rate schedules built from the top-level `scheduler` config (Hydra partials)."""
+
 from __future__ import annotations
 
 import math

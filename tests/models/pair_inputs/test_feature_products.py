@@ -1,8 +1,8 @@
 """FeatureProducts: feature columns that enter each view only as x_i[c] * x_k[c] (EGNN's q_i q_k),
 so negating them everywhere changes nothing, while they still matter."""
+
 import pytest
 import torch
-
 from geometry_helpers import random_cloud_with_velocities
 from pair_input_models import build, dense_pairs, predict
 

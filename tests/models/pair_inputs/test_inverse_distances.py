@@ -1,4 +1,5 @@
 """InverseDistances: softened inverse powers of each pair distance."""
+
 import pytest
 import torch
 

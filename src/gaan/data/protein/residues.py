@@ -1,6 +1,7 @@
 """Residue vocabulary for backmapping: heavy-atom names per standard amino acid, read from the
 wwPDB chemical component dictionary that biotite ships (not a hand-typed table), and the
 label ids (residue type, atom name) that the labeled attention head embeds."""
+
 from __future__ import annotations
 
 import biotite.structure.info as structure_info
@@ -8,8 +9,26 @@ import numpy as np
 
 # The 20 standard amino acids, alphabetical by three-letter code; index 20 is "unknown".
 STANDARD_RESIDUES: tuple[str, ...] = (
-    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
-    "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL",
+    "ALA",
+    "ARG",
+    "ASN",
+    "ASP",
+    "CYS",
+    "GLN",
+    "GLU",
+    "GLY",
+    "HIS",
+    "ILE",
+    "LEU",
+    "LYS",
+    "MET",
+    "PHE",
+    "PRO",
+    "SER",
+    "THR",
+    "TRP",
+    "TYR",
+    "VAL",
 )
 UNKNOWN_RESIDUE_INDEX = len(STANDARD_RESIDUES)
 NUM_RESIDUE_TYPES = len(STANDARD_RESIDUES) + 1  # one-hot width of the residue-type feature
@@ -37,9 +56,7 @@ RESIDUE_ATOMS: dict[str, tuple[str, ...]] = {name: _ccd_heavy_atoms(name) for na
 MAX_RESIDUE_ATOMS = max(len(atoms) for atoms in RESIDUE_ATOMS.values())
 
 # label id = position of (residue, atom) in this list
-ATOM_LABELS: tuple[tuple[str, str], ...] = tuple(
-    (residue, atom) for residue in STANDARD_RESIDUES for atom in RESIDUE_ATOMS[residue]
-)
+ATOM_LABELS: tuple[tuple[str, str], ...] = tuple((residue, atom) for residue in STANDARD_RESIDUES for atom in RESIDUE_ATOMS[residue])
 NUM_ATOM_LABELS = len(ATOM_LABELS)
 _LABEL_INDEX = {pair: i for i, pair in enumerate(ATOM_LABELS)}
 _RESIDUE_INDEX = {name: i for i, name in enumerate(STANDARD_RESIDUES)}

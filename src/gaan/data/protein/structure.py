@@ -11,6 +11,7 @@ PDB files are parsed here, line by line, rather than by biotite's reader: that g
 number of every bad record, tolerates the blank occupancy / element columns of MD and OPM files,
 and reads CHARMM segment ids and 4-letter residue names (TIP3).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,8 +31,18 @@ class ProteinInputError(ValueError):
 
 # MD engines' residue names -> PDB names (protonation / disulfide / terminal variants)
 MD_RESIDUE_NAMES = {
-    "HSD": "HIS", "HSE": "HIS", "HSP": "HIS", "HID": "HIS", "HIE": "HIS", "HIP": "HIS", "HIN": "HIS",
-    "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS",
+    "HSD": "HIS",
+    "HSE": "HIS",
+    "HSP": "HIS",
+    "HID": "HIS",
+    "HIE": "HIS",
+    "HIP": "HIS",
+    "HIN": "HIS",
+    "CYX": "CYS",
+    "CYM": "CYS",
+    "ASH": "ASP",
+    "GLH": "GLU",
+    "LYN": "LYS",
     "MSE": "MET",  # selenomethionine: crystallographers' methionine
 }
 # (residue after renaming or "*" for any) -> {MD atom name: PDB atom name}
@@ -87,8 +98,9 @@ def _parse_pdb(path: Path, lines: list[str]) -> list[dict]:
         if record not in ("ATOM  ", "HETATM"):
             continue
         if current is None:
-            current = {k: [] for k in ("line", "hetero", "atom_name", "altloc", "res_name", "chain_id",
-                                       "res_id", "ins_code", "coord", "element")}
+            current = {
+                k: [] for k in ("line", "hetero", "atom_name", "altloc", "res_name", "chain_id", "res_id", "ins_code", "coord", "element")
+            }
             models.append(current)
         if len(line.rstrip("\n")) < 54:
             raise ProteinInputError(

@@ -8,6 +8,7 @@ Chosen per task or experiment in config, e.g. for N-body charges and velocities:
         - {_target_: gaan.models.pair_inputs.FeatureProducts, columns: [0]}
         - {_target_: gaan.models.pair_inputs.RelativeMotion, channels: [0]}
 """
+
 from gaan.models.pair_inputs.base import PairInput
 from gaan.models.pair_inputs.feature_products import FeatureProducts
 from gaan.models.pair_inputs.inverse_distances import InverseDistances

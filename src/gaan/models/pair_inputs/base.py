@@ -7,6 +7,7 @@ block's own linear map and adds them to the partner's features in the centre's v
 have no parameters: they are feature maps, chosen per task or experiment in config
 (`model.pair_inputs`), one file each.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -1,4 +1,5 @@
 """Products of a feature column between a view's centre and each partner (e.g. charges)."""
+
 from __future__ import annotations
 
 from torch import Tensor

@@ -1,4 +1,5 @@
 """Softened inverse powers of each pair's distance (Coulomb-like close-range inputs)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Gaussian radial basis of each pair's distance (the distance expansion of SchNet-like force fields)."""
+
 from __future__ import annotations
 
 import torch

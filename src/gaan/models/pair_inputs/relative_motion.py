@@ -1,4 +1,5 @@
 """Invariants of a pair's relative motion: how the two points approach and orbit."""
+
 from __future__ import annotations
 
 import torch

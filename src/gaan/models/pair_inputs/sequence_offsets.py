@@ -1,4 +1,5 @@
 """Where each partner sits along the chain relative to the view's centre (proteins)."""
+
 from __future__ import annotations
 
 import torch
