@@ -283,6 +283,15 @@ def test_every_task_runs_fast_dev_run(task, tmp_path):
     assert any(k.startswith("test/") for k in metrics) and all(v == v for v in metrics.values())
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_runs_the_baselines(task, tmp_path):
+    """model=egnn and model=transformer (with rotation augmentation) on every task; one data cache."""
+    for model, extra in (("egnn", []), ("transformer", ["task.datamodule.rotation_augmentation=true"])):
+        cfg = compose_config([f"task={task}", f"model={model}", *extra, "debug=fdr", *QUIET, *small(task), *paths(tmp_path)])
+        metrics = run(cfg)
+        assert any(k.startswith("test/") for k in metrics) and all(v == v for v in metrics.values()), model
+
+
 def test_short_run_learns_logs_checkpoints_and_repeats_bit_for_bit(tmp_path):
     overrides = ["model.width=16", "trainer.max_epochs=3", "optimizer.lr=1e-2", *QUIET, *small("synthetic_cubic")]
     first = run(compose_config([*overrides, *paths(tmp_path / "a")]))

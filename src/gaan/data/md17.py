@@ -198,6 +198,7 @@ class MD17DataModule(PointCloudDataModule):
 
     name = "md17"
     per_point_targets = ("forces",)
+    covariant_targets = ("forces",)
 
     def __init__(
         self,

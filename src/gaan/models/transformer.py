@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gaan.models.base import Backbone, BackboneOutput
 
@@ -61,6 +62,8 @@ class TransformerBackbone(Backbone):
             padded = positions.new_zeros(*positions.shape[:2], self.max_vector_inputs, self.dim)
             padded[:, :, : vectors.shape[2]] = vectors
             tokens.append(padded.flatten(2))
-        h = self.encoder(self.embed(torch.cat(tokens, -1) * weights), src_key_padding_mask=~mask)
+        # the math kernel has second derivatives (forces trained as -dE/dx); the fused CPU one has none
+        with sdpa_kernel([SDPBackend.MATH]):
+            h = self.encoder(self.embed(torch.cat(tokens, -1) * weights), src_key_padding_mask=~mask)
         h = self.norm(h) * weights
         return BackboneOutput(invariants=h, positions=positions, mask=mask, vectors=self.readout(h) * weights)

@@ -69,6 +69,7 @@ class ProteinDataModule(PointCloudDataModule):
 
     name = "protein"
     per_label_targets = ("atoms",)
+    covariant_targets = ("atoms",)  # atom offsets from the bead turn with the environment
 
     def __init__(
         self,
