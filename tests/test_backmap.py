@@ -316,14 +316,18 @@ def test_shipped_checkpoint_backmaps_an_unseen_protein(beads, tmp_path):
     assert result.predicted_residues == 76
 
 
-def test_python_dash_m_with_the_shipped_checkpoint(tmp_path):
-    """`python -m gaan.backmap` on a C-alpha trace, as a user runs it on a fresh clone."""
+@pytest.mark.parametrize("launcher", ["console_script", "python_dash_m"])
+def test_the_readme_command_with_the_shipped_checkpoint(launcher, tmp_path):
+    """`gaan-backmap IN -o OUT` (and `python -m gaan.backmap`) on a C-alpha trace, as a user runs it on a fresh clone."""
     import subprocess
     import sys
 
     output = tmp_path / "out.pdb"
+    command = (
+        [str(Path(sys.executable).parent / "gaan-backmap")] if launcher == "console_script" else [sys.executable, "-m", "gaan.backmap"]
+    )
     process = subprocess.run(
-        [sys.executable, "-m", "gaan.backmap", str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"],
+        [*command, str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"],
         capture_output=True,
         text=True,
         check=False,
