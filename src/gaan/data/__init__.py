@@ -8,9 +8,10 @@ from gaan.data.base import (
     require_path,
 )
 from gaan.data.batch import PointCloudBatch, collate_point_clouds
+from gaan.data.checksums import array_checksum
 from gaan.data.corrupt_files import CorruptCacheWarning, move_aside_corrupt
 from gaan.data.geometry import random_rotations
-from gaan.data.nbody_cache import NBodyCacheError, array_checksum
+from gaan.data.nbody_cache import NBodyCacheError
 from gaan.data.progress import ProgressLog
 from gaan.data.synthetic import SyntheticCubicDataModule
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaan.data.checksums import array_checksum
 from gaan.data.nbody_simulation import NBODY_SPLITS, NBodySmallRecipe, generate_nbody_small
 
 log = logging.getLogger(__name__)
@@ -21,15 +21,6 @@ __all__ = ["NBodyCacheError", "array_checksum", "load_or_generate_nbody_small", 
 
 class NBodyCacheError(RuntimeError):
     """A cached N-body file is missing, unreadable, or does not match its recorded checksum."""
-
-
-def array_checksum(array: np.ndarray) -> str:
-    """sha256 over dtype, shape and the C-ordered bytes of ``array``."""
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256()
-    digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 _MANIFEST = "checksums.json"

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gaan.data.base import MissingDataError, require_path
+from gaan.data.checksums import array_checksum
 
 ELEMENTS = ("H", "C", "N", "O", "F")  # feature columns: one-hot in this order
 HARTREE_TO_EV = 27.211386246  # CODATA 2018
@@ -314,14 +315,6 @@ def read_qm9_xyz_archive(path: str | Path, excluded: set[int] | None = None) -> 
 _PARSER_VERSION = 1
 
 
-def _array_checksum(array: np.ndarray) -> str:
-    """sha256 over dtype, shape and the C-ordered bytes."""
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 def _source_fingerprint(files: Sequence[Path]) -> str:
     stats = [(f.name, f.stat().st_size) for f in files]
     return hashlib.sha256(json.dumps([stats, _PARSER_VERSION]).encode()).hexdigest()[:12]
@@ -367,7 +360,7 @@ def load_qm9_arrays(
     tmp.replace(cache)
     record = {
         "source": [str(f) for f in files],
-        "checksums": {k: _array_checksum(v) for k, v in arrays.as_dict().items()},
+        "checksums": {k: array_checksum(v) for k, v in arrays.as_dict().items()},
         "molecules": len(arrays),
         "parse_seconds": round(time.perf_counter() - started, 2),
     }
@@ -389,6 +382,6 @@ def _load_cache(cache: Path, manifest: Path) -> QM9Arrays:
     if set(arrays) != set(expected):
         raise QM9CacheError(f"QM9 cache {cache} holds {sorted(arrays)}, expected {sorted(expected)}; delete it to re-parse")
     for name, checksum in expected.items():
-        if _array_checksum(arrays[name]) != checksum:
+        if array_checksum(arrays[name]) != checksum:
             raise QM9CacheError(f"QM9 cache {cache}: array {name!r} does not match its sha256 in {manifest}; delete both to re-parse")
     return QM9Arrays(**arrays)

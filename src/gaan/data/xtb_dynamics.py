@@ -37,6 +37,8 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from tblite.ase import TBLite
 
+from gaan.data.checksums import array_checksum
+
 __all__ = [
     "MOLECULE_SMILES",
     "XTB_SPLITS",
@@ -215,15 +217,6 @@ def run_langevin(
     return out
 
 
-def _array_checksum(array: np.ndarray) -> str:
-    """sha256 over dtype, shape and the C-ordered bytes (same scheme as the N-body cache)."""
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256()
-    digest.update(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     versions = {}
     for package in _PACKAGES:
@@ -259,7 +252,7 @@ def _load_split(folder: Path, split: str, recipe: XTBDynamicsRecipe) -> dict[str
     if set(arrays) != set(checksums):
         raise XTBCacheError(f"{data_path} holds {sorted(arrays)}, {meta_path} lists {sorted(checksums)}; delete {folder} to regenerate")
     for name, checksum in checksums.items():
-        if _array_checksum(arrays[name]) != checksum:
+        if array_checksum(arrays[name]) != checksum:
             raise XTBCacheError(
                 f"{data_path}: array {name!r} does not match its sha256 in {meta_path}; the file is corrupt "
                 f"or was modified, delete {folder} to regenerate"
@@ -312,7 +305,7 @@ def load_or_generate_xtb_dynamics(
                 "units": {"positions": "angstrom", "energies": "eV", "forces": "eV/angstrom"},
                 "versions": _versions(),
                 "generation_seconds": round(time.perf_counter() - started, 1),
-                "checksums": {name: _array_checksum(value) for name, value in arrays.items()},
+                "checksums": {name: array_checksum(value) for name, value in arrays.items()},
             }
             tmp_meta = folder / f"{split}.json.tmp"
             tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True))
