@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from gaan.models.base import Backbone, BackboneOutput
-from gaan.models.pair_inputs import PairInput
+from gaan.models.pair_inputs import PairInput, checked_pair_inputs, pair_features, point_feature_columns
 from gaan.models.views import LocalFrames
 from gaan.nn import mlp
 
@@ -77,15 +77,8 @@ class EGNNBackbone(Backbone):
         self.uses_vectors = bool(vector_inputs)
         self.coordinate_updates = bool(coordinate_updates)
         self.pairs = LocalFrames()
-        self.pair_inputs = nn.ModuleList(pair_inputs or ())
-        for entry in self.pair_inputs:
-            if not isinstance(entry, PairInput):
-                raise ValueError(f"model.pair_inputs entries must be gaan.models.pair_inputs modules (with _target_), got {entry!r}")
-            entry.check(in_features, vector_inputs)
-        consumed = {c for p in self.pair_inputs for c in p.consumed_columns}
-        self.point_feature_columns = [c for c in range(in_features) if c not in consumed]
-        if not self.point_feature_columns:
-            raise ValueError("model.pair_inputs consume every feature column: leave at least one to embed per point")
+        self.pair_inputs = nn.ModuleList(checked_pair_inputs(pair_inputs, in_features, vector_inputs))
+        self.point_feature_columns = point_feature_columns(self.pair_inputs, in_features)
         self.embed = nn.Linear(len(self.point_feature_columns), width)
         edge_features = sum(p.size for p in self.pair_inputs)
         self.layers = nn.ModuleList(EGNNLayer(width, edge_features, self.uses_vectors) for _ in range(depth))
@@ -99,7 +92,7 @@ class EGNNBackbone(Backbone):
         pair_mask = pairs.mask & ~pairs.is_self
         edges = None
         if len(self.pair_inputs):
-            edges = torch.cat([p(pairs, features, vectors).expand(*pair_mask.shape, -1) for p in self.pair_inputs], -1)
+            edges = pair_features(self.pair_inputs, pairs, features, vectors)
         velocity = vectors[:, :, 0] if self.uses_vectors else None
         h = self.embed(features[..., self.point_feature_columns]) * weights
         x = positions

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gaan.models.base import Backbone, BackboneOutput
 from gaan.models.geometry import soft_clip
-from gaan.models.pair_inputs import PairInput
+from gaan.models.pair_inputs import PairInput, checked_pair_inputs, pair_features, point_feature_columns
 from gaan.models.views import View, ViewBuilder, WholeCloud
 from gaan.nn import (
     MomentumLayerNormalization,
@@ -94,11 +94,7 @@ class GAAttentionBackbone(Backbone):
         self.vector_channels = vector_channels
         self.dropout = nn.Dropout(dropout)
 
-        consumed = {c for p in self.pair_inputs for c in p.consumed_columns}
-        # the columns embedded per point: all but those only pair inputs read (fixed, chosen once)
-        self.point_feature_columns = [c for c in range(in_features) if c not in consumed]
-        if not self.point_feature_columns:
-            raise ValueError("model.pair_inputs consume every feature column: leave at least one to embed per point")
+        self.point_feature_columns = point_feature_columns(self.pair_inputs, in_features)
         self.embed = nn.Linear(len(self.point_feature_columns), width)
         pair_size = sum(p.size for p in self.pair_inputs)
         if pair_size:
@@ -131,17 +127,9 @@ class GAAttentionBackbone(Backbone):
         return self.tied_layer_class(width, reduce=self.view.per_point, covariant_channels=channels, **options)
 
     def _check_pair_inputs(self, pair_inputs, in_features: int, vector_inputs: bool) -> list[PairInput]:
-        pair_inputs = list(pair_inputs or ())
         if pair_inputs and not self.view.per_point:
             raise ValueError("model.pair_inputs need per-point views: set model.view to LocalFrames or Neighbourhoods (gaan.models.views)")
-        for entry in pair_inputs:
-            if not isinstance(entry, PairInput):
-                raise ValueError(f"model.pair_inputs entries must be gaan.models.pair_inputs modules (with _target_), got {entry!r}")
-            entry.check(in_features, vector_inputs)
-        columns = [c for p in pair_inputs for c in p.consumed_columns]
-        if len(set(columns)) != len(columns):
-            raise ValueError(f"model.pair_inputs read the same feature column twice: {columns}")
-        return pair_inputs
+        return checked_pair_inputs(pair_inputs, in_features, vector_inputs)
 
     def lift(self, r: Tensor) -> Tensor:
         """The geometry in the form the attention layers take (vectors here)."""
@@ -223,8 +211,7 @@ class GAAttentionBackbone(Backbone):
         """Add each block's embedding of the pair inputs to the partners' features in every view."""
         if not len(self.pair_inputs):
             return view
-        pair_features = torch.cat([p(view.pairs, features, vectors).expand(*view.pairs.mask.shape, -1) for p in self.pair_inputs], -1)
-        pair_terms = self.pair_embeds[block](pair_features)
+        pair_terms = self.pair_embeds[block](pair_features(self.pair_inputs, view.pairs, features, vectors))
         partners = pair_terms.shape[2]
         view.features = torch.cat([view.features[:, :, :partners] + pair_terms, view.features[:, :, partners:]], 2)
         return view

@@ -9,11 +9,21 @@ Chosen per task or experiment in config, e.g. for N-body charges and velocities:
         - {_target_: gaan.models.pair_inputs.RelativeMotion, channels: [0]}
 """
 
-from gaan.models.pair_inputs.base import PairInput
+from gaan.models.pair_inputs.base import PairInput, checked_pair_inputs, pair_features, point_feature_columns
 from gaan.models.pair_inputs.feature_products import FeatureProducts
 from gaan.models.pair_inputs.inverse_distances import InverseDistances
 from gaan.models.pair_inputs.radial_basis import RadialBasis
 from gaan.models.pair_inputs.relative_motion import RelativeMotion
 from gaan.models.pair_inputs.sequence_offsets import SequenceOffsets
 
-__all__ = ["FeatureProducts", "InverseDistances", "PairInput", "RadialBasis", "RelativeMotion", "SequenceOffsets"]
+__all__ = [
+    "FeatureProducts",
+    "InverseDistances",
+    "PairInput",
+    "RadialBasis",
+    "RelativeMotion",
+    "SequenceOffsets",
+    "checked_pair_inputs",
+    "pair_features",
+    "point_feature_columns",
+]

@@ -10,6 +10,7 @@ have no parameters: they are feature maps, chosen per task or experiment in conf
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from gaan.models.views import ViewPairs
@@ -49,3 +50,31 @@ def distinct_indices(key: str, values) -> tuple[int, ...]:
     if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values) or len(set(values)) != len(values):
         raise ValueError(f"{key} must be a non-empty list of distinct integers >= 0, got {list(values)}")
     return values
+
+
+def checked_pair_inputs(pair_inputs, in_features: int, vector_inputs: bool) -> list[PairInput]:
+    """A backbone's `model.pair_inputs` as a list, each entry checked against its inputs, no
+    feature column read by two of them."""
+    pair_inputs = list(pair_inputs or ())
+    for entry in pair_inputs:
+        if not isinstance(entry, PairInput):
+            raise ValueError(f"model.pair_inputs entries must be gaan.models.pair_inputs modules (with _target_), got {entry!r}")
+        entry.check(in_features, vector_inputs)
+    columns = [c for p in pair_inputs for c in p.consumed_columns]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"model.pair_inputs read the same feature column twice: {columns}")
+    return pair_inputs
+
+
+def point_feature_columns(pair_inputs, in_features: int) -> list[int]:
+    """The feature columns a backbone embeds per point: all but those only pair inputs read."""
+    consumed = {c for p in pair_inputs for c in p.consumed_columns}
+    columns = [c for c in range(in_features) if c not in consumed]
+    if not columns:
+        raise ValueError("model.pair_inputs consume every feature column: leave at least one to embed per point")
+    return columns
+
+
+def pair_features(pair_inputs, pairs: ViewPairs, features: Tensor, vectors: Tensor) -> Tensor:
+    """Every pair input's features, concatenated: (B, N, P, sum of sizes)."""
+    return torch.cat([p(pairs, features, vectors).expand(*pairs.mask.shape, -1) for p in pair_inputs], -1)
