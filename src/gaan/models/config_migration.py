@@ -12,21 +12,14 @@ from collections.abc import Mapping
 
 GA_BACKBONES = ("GAAttentionBackbone", "GAMultivectorAttentionBackbone")
 LAYER_KEYS = ("rank", "invariant_mode", "covariant_mode", "merge", "join", "heads", "parity")
-# where each flat key went (for messages about command-line overrides too)
-MOVED_KEYS = {
-    **{key: f"model.attention.{key}" for key in LAYER_KEYS},
-    "local_frames": "model.view (_target_: gaan.models.views.LocalFrames)",
-    "view_radius": "model.view.radius (with gaan.models.views.LocalFrames)",
-    "pair_product_features": "model.pair_inputs (gaan.models.pair_inputs.FeatureProducts columns)",
-    "inverse_distance_softening": "model.pair_inputs (gaan.models.pair_inputs.InverseDistances softening)",
-    "relative_motion_vectors": "model.pair_inputs (gaan.models.pair_inputs.RelativeMotion channels)",
-}
+# the flat keys that moved: layer options to `attention`, the view keys to `view`, one key per pair input
+FLAT_KEYS = (*LAYER_KEYS, "local_frames", "view_radius", "pair_product_features", "inverse_distance_softening", "relative_motion_vectors")
 
 
 def is_flat_ga_config(config: Mapping) -> bool:
     """A GA backbone config in the form before views and pair inputs."""
     target = str(config.get("_target_", ""))
-    return target.rsplit(".", 1)[-1] in GA_BACKBONES and any(key in config for key in MOVED_KEYS)
+    return target.rsplit(".", 1)[-1] in GA_BACKBONES and any(key in config for key in FLAT_KEYS)
 
 
 def migrate_model_config(config: Mapping) -> dict:
