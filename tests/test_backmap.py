@@ -310,10 +310,15 @@ def test_shipped_checkpoint_backmaps_an_unseen_protein(beads, tmp_path):
     from gaan.backmap import shipped_checkpoint
 
     assert shipped_checkpoint(beads).is_file()
-    result = backmap_file(UBIQUITIN, tmp_path / "out.pdb", beads=beads)
+    output = tmp_path / ("out.cif" if beads == "centroid" else "out.pdb")  # the README writes mmCIF with centroids
+    result = backmap_file(UBIQUITIN, output, beads=beads)
     summary = result.metrics.summary()
     assert summary["rmsd_all"] < 2.0 and summary["rmsd_backbone"] < 1.5
     assert result.predicted_residues == 76
+    if output.suffix == ".cif":
+        from biotite.structure.io import pdbx
+
+        assert struc.get_residue_count(pdbx.get_structure(pdbx.CIFFile.read(output), model=1)) == 76
 
 
 @pytest.mark.parametrize("launcher", ["console_script", "python_dash_m"])
