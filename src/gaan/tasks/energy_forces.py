@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 
@@ -178,7 +178,8 @@ def energy_force_loss(predictions: dict[str, Tensor], batch: PointCloudBatch, en
 def energy_force_parity_figure(energy_predicted, energy_target, forces=None, scale: float = 1000.0, units=("meV", "meV/A")):
     """Two parity panels: energies (shifted by the target mean) and force components, in milli-units."""
     panels = 1 if forces is None else 2
-    fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.6), squeeze=False)
+    fig = Figure(figsize=(3.6 * panels, 3.6))
+    axes = fig.subplots(1, panels, squeeze=False)
     offset = float(np.mean(energy_target))
     pairs = [((energy_target - offset) * scale, (energy_predicted - offset) * scale, f"energy - mean ({units[0]})")]
     if forces is not None:
