@@ -15,7 +15,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from gaan.data.batch import PointCloudBatch
 from gaan.tasks.base import PointCloudTask, masked_mean_error
-from gaan.tasks.figures import confusion_figure, parity_figure
+from gaan.tasks.figures import confusion_figure, log_figure, parity_figure
+from gaan.tasks.trajectory_figure import trajectory_figure
 
 
 class ClassificationTask(PointCloudTask):
@@ -166,6 +167,10 @@ class VectorRegressionTask(PointCloudTask):
     q_i q_j only). In evaluation (validation, test, predict) the prediction is the mean of the
     network on the batch and on its flipped copy, which is then exactly invariant to the flip;
     training runs the network once per batch (no extra cost).
+
+    Test figures: the parity of every real vector component (`test/summary`), and the first test
+    cloud's points moved by the true and by the predicted vectors (`test/trajectories`; N-body:
+    the bodies' positions at the target frame).
     """
 
     best_metric, best_mode = "mse", "min"
@@ -181,6 +186,7 @@ class VectorRegressionTask(PointCloudTask):
                 f"in [0, {self.in_features}) (the datamodule's per-point features)"
             )
         self.sign_symmetric_features = indices
+        self._trajectory_example: tuple[Tensor, Tensor, Tensor] | None = None  # (start, true, predicted)
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection({"mse": MeanMetric()})
@@ -200,6 +206,29 @@ class VectorRegressionTask(PointCloudTask):
     def update_metrics(self, metrics, predictions, batch):
         error = (predictions["vectors"].detach() - batch.targets[self.target_key]).square()
         metrics["mse"].update(error[batch.mask])
+
+    def figure_data(self, predictions, batch):
+        real = batch.mask
+        predicted, target = predictions["vectors"].detach(), batch.targets[self.target_key]
+        if self._trajectory_example is None and len(batch):  # the first test cloud, for the trajectories
+            first = real[0]
+            start = batch.positions[0][first]
+            self._trajectory_example = tuple(x.cpu() for x in (start, start + target[0][first], start + predicted[0][first]))
+        return predicted[real], target[real]
+
+    def make_figure(self, predictions, targets):
+        return parity_figure(predictions.numpy(), targets.numpy(), title="test vector components")
+
+    def on_test_epoch_start(self) -> None:
+        super().on_test_epoch_start()
+        self._trajectory_example = None
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        if self.log_figures and self._trajectory_example is not None and self.trainer.is_global_zero:
+            start, true_end, predicted_end = (x.numpy() for x in self._trajectory_example)
+            log_figure(self.trainer, "test/trajectories", trajectory_figure(start, true_end, predicted_end, title="test cloud 0"))
+        self._trajectory_example = None
 
 
 class LabeledVectorTask(PointCloudTask):
