@@ -46,6 +46,7 @@ from gaan.data.protein import (
     residue_environments,
     residue_table,
 )
+from gaan.data.protein.refinement import refine_geometry
 from gaan.data.protein_writer import StructureWriteError, write_structure
 from gaan.models.config_migration import migrate_model_config
 from gaan.tasks.protein_metrics import (
@@ -158,11 +159,15 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
     return bead_positions(table, beads)
 
 
-def predict_model(backmapper: Backmapper, atoms: struc.AtomArray, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[struc.AtomArray, int]:
+def predict_model(
+    backmapper: Backmapper, atoms: struc.AtomArray, batch_size: int = DEFAULT_BATCH_SIZE, refine: bool = True
+) -> tuple[struc.AtomArray, int]:
     """All heavy atoms of one model from its beads: (predicted AtomArray in the input's residue
     order, number of residues predicted). Residues of unknown type keep their input atoms;
-    residues without a bead are left out."""
+    residues without a bead are left out. `refine`: idealise bond lengths and angles and push
+    clashing atoms apart (`gaan.data.protein.refinement`), keeping C-alpha beads where they are."""
     table = residue_table(atoms)
+    breaks = chain_breaks(table)
     beads = model_beads(atoms, table, backmapper.beads)
     samples = residue_environments(
         beads,
@@ -171,7 +176,7 @@ def predict_model(backmapper: Backmapper, atoms: struc.AtomArray, batch_size: in
         table.res_ids,
         k=backmapper.k,
         beads=backmapper.beads,
-        chain_breaks=chain_breaks(table),
+        chain_breaks=breaks,
     )
     offsets: dict[int, np.ndarray] = {}
     with torch.inference_mode():
@@ -182,7 +187,7 @@ def predict_model(backmapper: Backmapper, atoms: struc.AtomArray, batch_size: in
             for row, sample in enumerate(chunk):
                 offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
     starts = np.append(table.atom_starts, atoms.array_length())
-    pieces = []
+    pieces, kept = [], []
     for r, name in enumerate(table.res_names):
         if r in offsets:
             names = RESIDUE_ATOMS[name]
@@ -203,9 +208,16 @@ def predict_model(backmapper: Backmapper, atoms: struc.AtomArray, batch_size: in
         piece.ins_code[:] = table.ins_codes[r]
         piece.hetero[:] = False
         pieces.append(piece)
+        kept.append(r)
     if not pieces:
         raise ProteinInputError("no residue has a bead to backmap")
-    return struc.concatenate(pieces), len(offsets)
+    predicted = struc.concatenate(pieces)
+    if refine:
+        kept = np.array(kept)
+        links = (np.diff(kept) == 1) & ~breaks[kept[1:]]
+        fixed = (predicted.atom_name == "CA") if backmapper.beads == "ca" else None
+        predicted = refine_geometry(predicted, links, set(RESIDUE_ATOMS), fixed=fixed)
+    return predicted, len(offsets)
 
 
 def predicted_vectors(predictions: dict[str, torch.Tensor]) -> torch.Tensor:

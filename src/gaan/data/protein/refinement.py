@@ -1,0 +1,249 @@
+"""Ideal covalent geometry for a backmapped protein: a short restrained minimisation.
+
+The network predicts every residue's atoms from that residue's own environment, so nothing ties
+the atoms of a residue, or of two bonded residues, to ideal bond lengths and angles. This step
+moves the predicted atoms as little as possible while pulling
+
+- every covalent bond of a standard residue (the wwPDB chemical component dictionary's bonds
+  that biotite ships) and the peptide bond C(i)-N(i+1) to its ideal length (Engh & Huber 1991
+  for the backbone and C-beta, as in `gaan.tasks.protein_metrics.IDEAL_BOND_LENGTHS`; the
+  dictionary's ideal coordinates for the side chains),
+- every bond angle to its ideal value, as the distance between the angle's two outer atoms
+  (1-3 distance), including the angles across the peptide bond,
+- atoms of residues at least two apart (or on different chains) out of van der Waals overlap
+  (the clash definition of `gaan.tasks.protein_metrics`),
+
+with a harmonic tether of every atom to its predicted position. Fixed atoms (the input's
+C-alphas, which are exact for C-alpha beads) do not move. The energy is minimised with L-BFGS in
+float64; restraints are distances, so the result is as rotation- and translation-equivariant as
+the prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import biotite.structure as struc
+import biotite.structure.info as info
+import numpy as np
+import torch
+from biotite.structure.info import vdw_radius_single
+from scipy.spatial import cKDTree
+
+# Engh & Huber (1991) backbone lengths (A) and angles (degrees); lengths agree with
+# gaan.tasks.protein_metrics.IDEAL_BOND_LENGTHS, which scores them
+BACKBONE_BOND_LENGTHS: dict[tuple[str, str], float] = {("N", "CA"): 1.458, ("CA", "C"): 1.525, ("C", "O"): 1.231, ("CA", "CB"): 1.530}
+BACKBONE_BOND_LENGTH_EXCEPTIONS: dict[tuple[str, str, str], float] = {
+    ("GLY", "N", "CA"): 1.451,
+    ("PRO", "N", "CA"): 1.466,
+    ("GLY", "CA", "C"): 1.516,
+    ("ALA", "CA", "CB"): 1.521,
+    ("ILE", "CA", "CB"): 1.540,
+    ("THR", "CA", "CB"): 1.540,
+    ("VAL", "CA", "CB"): 1.540,
+}
+BACKBONE_ANGLES: dict[tuple[str, str, str], float] = {
+    ("N", "CA", "C"): 111.2,
+    ("CA", "C", "O"): 120.8,
+    ("N", "CA", "CB"): 110.5,
+    ("C", "CA", "CB"): 110.1,
+}
+PEPTIDE_BOND_LENGTH = 1.329
+PEPTIDE_BOND_LENGTH_BEFORE_PROLINE = 1.341
+# angles across the peptide bond: (atom of residue i, atom of i or i+1, atom of i+1)
+CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE = 116.2, 123.0, 121.7
+BACKBONE_AND_CB = ["N", "CA", "C", "O", "CB"]
+CLASH_OVERLAP = 0.4  # as gaan.tasks.protein_metrics.CLASH_OVERLAP
+
+
+@dataclass(frozen=True)
+class RefinementWeights:
+    """Force constants of the restraint energy (per A^2)."""
+
+    bonds: float = 100.0
+    angles: float = 30.0
+    clashes: float = 10.0
+    tether: float = 1.0
+    iterations: int = 200
+    side_chains: float = 0.0  # scale of the bond and angle constants beyond C-beta
+
+
+def _law_of_cosines(a: float, b: float, degrees: float) -> float:
+    return float(np.sqrt(a * a + b * b - 2 * a * b * np.cos(np.radians(degrees))))
+
+
+def _bond_length(res_name: str, a: str, b: str, ccd_length: float) -> float:
+    key = (a, b) if (a, b) in BACKBONE_BOND_LENGTHS else (b, a)
+    if key in BACKBONE_BOND_LENGTHS:
+        return BACKBONE_BOND_LENGTH_EXCEPTIONS.get((res_name, *key), BACKBONE_BOND_LENGTHS[key])
+    return ccd_length
+
+
+@lru_cache(maxsize=None)
+def residue_restraints(res_name: str, atom_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ideal distances within one standard residue: (pairs (P, 2) as indices into `atom_names`,
+    ideal distances (P,), True for bonds / False for angles (P,))."""
+    ccd = info.residue(res_name)
+    ccd = ccd[ccd.element != "H"]
+    index = {name: i for i, name in enumerate(atom_names)}
+    coords = {name: ccd.coord[i].astype(np.float64) for i, name in enumerate(ccd.atom_name) if name in index}
+    lengths: dict[frozenset, float] = {}
+    neighbours: dict[str, list[str]] = {name: [] for name in coords}
+    for i, j, _ in ccd.bonds.as_array():
+        a, b = str(ccd.atom_name[i]), str(ccd.atom_name[j])
+        if a in coords and b in coords:
+            lengths[frozenset((a, b))] = _bond_length(res_name, a, b, float(np.linalg.norm(coords[a] - coords[b])))
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+    pairs, ideal, is_bond = [], [], []
+    for key, length in lengths.items():
+        a, b = sorted(key)
+        pairs.append((index[a], index[b]))
+        ideal.append(length)
+        is_bond.append(True)
+    for centre, around in neighbours.items():
+        for x in range(len(around)):
+            for y in range(x + 1, len(around)):
+                a, b = around[x], around[y]
+                angle = BACKBONE_ANGLES.get((a, centre, b), BACKBONE_ANGLES.get((b, centre, a)))
+                if angle is None:  # the dictionary's ideal angle
+                    u, v = coords[a] - coords[centre], coords[b] - coords[centre]
+                    angle = float(np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1))))
+                pairs.append((index[a], index[b]))
+                ideal.append(_law_of_cosines(lengths[frozenset((a, centre))], lengths[frozenset((b, centre))], angle))
+                is_bond.append(False)
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(ideal), np.array(is_bond, dtype=bool)
+
+
+def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ideal distances over a whole structure: residues whose name is in `standard` get their
+    own bonds and angles, and each pair with `links[r]` (residue r peptide-bonded to r + 1) the
+    peptide bond and its three angles. Returns (pairs (P, 2) of atom indices, ideal (P,),
+    is_bond (P,))."""
+    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
+    names = atoms.atom_name.astype(str)
+    pairs, ideal, is_bond = [], [], []
+    atom_index: list[dict[str, int]] = []
+    for r in range(len(starts) - 1):
+        lo, hi = starts[r], starts[r + 1]
+        res_name = str(atoms.res_name[lo])
+        atom_index.append({str(n): lo + k for k, n in enumerate(names[lo:hi])})
+        if res_name in standard:
+            p, d, b = residue_restraints(res_name, tuple(names[lo:hi]))
+            pairs.append(p + lo)
+            ideal.append(d)
+            is_bond.append(b)
+    for r in np.flatnonzero(links):
+        here, after = atom_index[r], atom_index[r + 1]
+        if not {"CA", "C", "O"} <= here.keys() or not {"N", "CA"} <= after.keys():
+            continue
+        before_proline = str(atoms.res_name[starts[r + 1]]) == "PRO"
+        c_n = PEPTIDE_BOND_LENGTH_BEFORE_PROLINE if before_proline else PEPTIDE_BOND_LENGTH
+        ca_c = BACKBONE_BOND_LENGTH_EXCEPTIONS.get((str(atoms.res_name[starts[r]]), "CA", "C"), BACKBONE_BOND_LENGTHS[("CA", "C")])
+        n_ca = BACKBONE_BOND_LENGTH_EXCEPTIONS.get((str(atoms.res_name[starts[r + 1]]), "N", "CA"), BACKBONE_BOND_LENGTHS[("N", "CA")])
+        pairs.append(
+            np.array([[here["C"], after["N"]], [here["CA"], after["N"]], [here["O"], after["N"]], [here["C"], after["CA"]]], dtype=np.int64)
+        )
+        ideal.append(
+            np.array(
+                [
+                    c_n,
+                    _law_of_cosines(ca_c, c_n, CA_C_N_ANGLE),
+                    _law_of_cosines(BACKBONE_BOND_LENGTHS[("C", "O")], c_n, O_C_N_ANGLE),
+                    _law_of_cosines(c_n, n_ca, C_N_CA_ANGLE),
+                ]
+            )
+        )
+        is_bond.append(np.array([True, False, False, False]))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool)
+    return np.concatenate(pairs), np.concatenate(ideal), np.concatenate(is_bond)
+
+
+def clash_candidates(atoms: struc.AtomArray, coords: np.ndarray, radii: np.ndarray, sequence_position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Atom pairs of residues at least 2 apart in one chain, or on different chains, that lie
+    within reach of a clash (sum of radii - overlap, plus 1 A of slack for the minimisation's
+    moves), and their clash distance; CYS SG-SG pairs (disulfides) excepted."""
+    pairs = cKDTree(coords).query_pairs(2 * radii.max() - CLASH_OVERLAP + 1.0, output_type="ndarray")
+    if len(pairs) == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    i, j = pairs[:, 0], pairs[:, 1]
+    far_apart = (atoms.chain_id[i] != atoms.chain_id[j]) | (np.abs(sequence_position[i] - sequence_position[j]) >= 2)
+    disulfide = (atoms.atom_name[i] == "SG") & (atoms.atom_name[j] == "SG")
+    limit = radii[i] + radii[j] - CLASH_OVERLAP
+    near = np.linalg.norm(coords[i] - coords[j], axis=-1) < limit + 1.0
+    keep = far_apart & ~disulfide & near
+    return pairs[keep], limit[keep]
+
+
+def _sequence_positions(atoms: struc.AtomArray) -> np.ndarray:
+    """Per atom, its residue's position within its chain (file order)."""
+    starts = struc.get_residue_starts(atoms)
+    residue = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, atoms.array_length())))
+    chains = atoms.chain_id[starts]
+    chain_start = np.concatenate([[True], chains[1:] != chains[:-1]])
+    position = np.arange(len(starts)) - np.maximum.accumulate(np.where(chain_start, np.arange(len(starts)), 0))
+    return position[residue]
+
+
+def refine_geometry(
+    atoms: struc.AtomArray,
+    links: np.ndarray,
+    standard: set[str],
+    fixed: np.ndarray | None = None,
+    weights: RefinementWeights = RefinementWeights(),
+) -> struc.AtomArray:
+    """A copy of `atoms` with ideal covalent geometry and fewer clashes (module docstring).
+
+    :param atoms: one model, residues in chain order (as `gaan-backmap` predicts them)
+    :param links: (R - 1,) whether residue r is peptide-bonded to r + 1
+    :param standard: residue names whose atoms were predicted (others are left as they are)
+    :param fixed: (N,) atoms that must not move (default: only residues not in `standard`)
+    :param weights: the force constants and the number of L-BFGS iterations
+    """
+    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
+    if len(links) != len(starts) - 2 and not (len(starts) == 2 and len(links) == 0):
+        raise ValueError(f"links: {len(links)} flags for {len(starts) - 1} residues (one per consecutive pair)")
+    frozen = ~np.isin(atoms.res_name, list(standard))
+    if fixed is not None:
+        frozen |= np.asarray(fixed, dtype=bool)
+    pairs, ideal, is_bond = structure_restraints(atoms, links, standard)
+    start = atoms.coord.astype(np.float64)
+    elements = np.char.upper(atoms.element.astype(str))
+    radius_of = {e: (vdw_radius_single(e) or 1.7) for e in np.unique(elements)}
+    radii = np.array([radius_of[e] for e in elements])
+    clash_pairs, clash_limit = clash_candidates(atoms, start, radii, _sequence_positions(atoms))
+    # 1-2 and 1-3 pairs are never clashes (they can be between residues 2 apart only via links,
+    # which the sequence separation already excludes)
+    anchor = torch.from_numpy(start)
+    movable = torch.from_numpy(~frozen).unsqueeze(-1)
+    x = anchor.clone().requires_grad_(True)
+    p = torch.from_numpy(pairs)
+    d0 = torch.from_numpy(ideal)
+    k = torch.where(torch.from_numpy(is_bond), weights.bonds, weights.angles).double()
+    names = atoms.atom_name.astype(str)
+    side_chain = ~(np.isin(names[pairs[:, 0]], BACKBONE_AND_CB) & np.isin(names[pairs[:, 1]], BACKBONE_AND_CB))
+    k = torch.where(torch.from_numpy(side_chain), k * weights.side_chains, k)
+    cp = torch.from_numpy(clash_pairs)
+    cl = torch.from_numpy(clash_limit)
+    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=weights.iterations, line_search_fn="strong_wolfe", tolerance_change=1e-12)
+
+    def energy() -> torch.Tensor:
+        optimizer.zero_grad()
+        y = torch.where(movable, x, anchor)
+        total = weights.tether * ((y - anchor) ** 2).sum()
+        if len(p):
+            d = (y[p[:, 0]] - y[p[:, 1]]).norm(dim=-1)
+            total = total + (k * (d - d0) ** 2).sum()
+        if len(cp):
+            d = (y[cp[:, 0]] - y[cp[:, 1]]).norm(dim=-1)
+            total = total + weights.clashes * (torch.relu(cl - d) ** 2).sum()
+        total.backward()
+        return total
+
+    if weights.iterations > 0 and movable.any():
+        optimizer.step(energy)
+    refined = atoms.copy()
+    refined.coord = torch.where(movable, x, anchor).detach().numpy().astype(np.float32)
+    return refined
