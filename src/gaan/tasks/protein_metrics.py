@@ -120,14 +120,20 @@ def best_assignment_targets(predicted: Tensor, target: Tensor, partner: Tensor, 
 # ---- geometry ----------------------------------------------------------------------------
 def dihedral_degrees(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
     """Dihedral angles p0-p1-p2-p3 in degrees, (..., 3) arrays -> (...)."""
+    points = (torch.as_tensor(np.asarray(p, dtype=np.float64)) for p in (p0, p1, p2, p3))
+    return dihedral_degrees_tensor(*points).numpy()
+
+
+def dihedral_degrees_tensor(p0: Tensor, p1: Tensor, p2: Tensor, p3: Tensor) -> Tensor:
+    """`dihedral_degrees` on tensors (any device), the one formula both use; coincident atoms
+    give NaN, which every tolerance test counts as wrong."""
     b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    with np.errstate(invalid="ignore", divide="ignore"):  # coincident atoms: NaN, counted as wrong
-        b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
-    v = b0 - (b0 * b1).sum(-1, keepdims=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdims=True) * b1
+    b1 = b1 / b1.norm(dim=-1, keepdim=True)
+    v = b0 - (b0 * b1).sum(-1, keepdim=True) * b1
+    w = b2 - (b2 * b1).sum(-1, keepdim=True) * b1
     x = (v * w).sum(-1)
-    y = (np.cross(b1, v) * w).sum(-1)
-    return np.degrees(np.arctan2(y, x))
+    y = (torch.linalg.cross(b1, v) * w).sum(-1)
+    return torch.rad2deg(torch.atan2(y, x))
 
 
 def angle_difference_degrees(a: np.ndarray, b: np.ndarray) -> np.ndarray:
