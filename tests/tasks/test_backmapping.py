@@ -1,5 +1,5 @@
-"""The protein backmapping task: equivalent-atom matching in the loss, RMSD metrics, model-level
-rotation covariance, a tiny run that learns, and `train.py task=protein debug=fdr`."""
+"""The protein backmapping task: equivalent-atom matching in the loss, RMSD and chi1 metrics,
+model-level rotation covariance, a tiny run that learns, and `train.py task=protein debug=fdr`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from gaan.data import collate_point_clouds
 from gaan.data.protein import (
+    ATOM_LABELS,
     NUM_ATOM_LABELS,
     NUM_ENVIRONMENT_FEATURES,
     RESIDUE_ATOMS,
@@ -26,6 +27,7 @@ from gaan.data.protein import (
 )
 from gaan.models import GAAttentionBackbone, LabeledVectorHead
 from gaan.tasks.backmapping import BackmappingTask
+from gaan.tasks.protein_metrics import CHI1_GAMMA_ATOM
 from gaan.train import compose_config, run
 
 QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "trainer.enable_progress_bar=false"]
@@ -113,6 +115,60 @@ def test_rmsd_metrics_split_backbone_side_chain_and_residue_types():
     assert values["val/rmsd"].item() == pytest.approx((4 * 4 / 8) ** 0.5, abs=1e-5)
     assert values["val/rmsd_LEU"].item() == pytest.approx(values["val/rmsd"].item())
     assert "val/rmsd_ALA" not in values  # no ALA atoms seen: not logged
+
+
+def residue_of(sample: dict) -> str:
+    return ATOM_LABELS[int(sample["labels"][0])][0]
+
+
+def rotate_chi1_atom(sample: dict, degrees: float) -> torch.Tensor:
+    """The sample's true atoms with the chi1 gamma atom turned by `degrees` about the CA-CB axis
+    (through CB): chi1 changes by exactly that much, every other atom stays."""
+    residue = residue_of(sample)
+    atoms = RESIDUE_ATOMS[residue]
+    moved = sample["targets"]["atoms"].double().clone()
+    ca, cb, gamma = (atoms.index(a) for a in ("CA", "CB", CHI1_GAMMA_ATOM[residue]))
+    axis = (moved[cb] - moved[ca]) / (moved[cb] - moved[ca]).norm()
+    rotation = torch.as_tensor(Rotation.from_rotvec(np.radians(degrees) * axis.numpy()).as_matrix())
+    moved[gamma] = (moved[gamma] - moved[cb]) @ rotation.T + moved[cb]
+    return moved.float()
+
+
+def chi1_values(task, samples, predicted):
+    metrics = task.make_metrics()
+    batch = batch_of(samples)
+    task.update_metrics(metrics, {"vectors": predicted}, batch)
+    return task.expand_metric_values({f"val/{k}": v for k, v in metrics.compute().items()}), metrics
+
+
+def test_chi1_of_an_exact_prediction_is_right_for_every_residue_with_a_chi1():
+    task = make_task()
+    samples = crambin_samples(k=6)
+    values, metrics = chi1_values(task, samples, batch_of(samples).targets["atoms"])
+    names = [residue_of(s) for s in samples]
+    with_chi1 = [n for n in names if n in CHI1_GAMMA_ATOM]
+    assert 0 < len(with_chi1) < len(names)  # crambin has GLY and ALA, which have no chi1
+    assert metrics["chi1_accuracy"].count.item() == len(with_chi1)
+    assert values["val/chi1_accuracy"].item() == pytest.approx(1.0)
+    assert {k for k in values if k.startswith("val/chi1_accuracy_")} == {f"val/chi1_accuracy_{n}" for n in with_chi1}
+    assert "val/rmsd_sidechain_GLY" not in values and values["val/rmsd_backbone_GLY"].item() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("degrees, right", [(0.0, True), (30.0, True), (-35.0, True), (60.0, False), (-60.0, False), (150.0, False)])
+def test_chi1_counts_a_residue_wrong_when_its_gamma_atom_turns_beyond_40_degrees(degrees, right):
+    task = make_task()
+    samples = crambin_samples(k=6)
+    chosen = [s for s in samples if len(s["labels"]) > 6][:3]  # residues with a side chain beyond CB
+    turned = 1
+    predicted = batch_of(chosen).targets["atoms"].clone()
+    predicted[turned, : len(chosen[turned]["labels"])] = rotate_chi1_atom(chosen[turned], degrees)
+    assert degrees == 0 or not torch.allclose(predicted, batch_of(chosen).targets["atoms"])
+    values, _ = chi1_values(task, chosen, predicted)
+    assert values["val/chi1_accuracy"].item() == pytest.approx(1.0 if right else 2 / 3)
+    alone, _ = chi1_values(task, [chosen[turned]], predicted[turned : turned + 1, : len(chosen[turned]["labels"])])
+    assert alone["val/chi1_accuracy"].item() == (1.0 if right else 0.0)
+    residue = next(k for k in alone if k.startswith("val/chi1_accuracy_"))
+    assert alone[residue].item() == alone["val/chi1_accuracy"].item()
 
 
 def test_rotating_the_input_rotates_every_predicted_atom():
