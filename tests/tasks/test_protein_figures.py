@@ -5,10 +5,13 @@ PNGs in its run folder."""
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+import wandb
+from lightning.pytorch.loggers import WandbLogger
 from protein_samples import structure_environments
 
 from gaan.data import collate_point_clouds
@@ -22,6 +25,7 @@ from gaan.tasks.protein_figures import (
     chi1_per_residue_figure,
     environment_figure,
     environment_points,
+    log_environment_view,
     rmsd_per_residue_figure,
 )
 from gaan.train import compose_config, run
@@ -43,6 +47,28 @@ def test_environment_points_colour_beads_true_and_predicted_atoms():
     np.testing.assert_array_equal(rows_of(points, TRUE_ATOM_COLOUR)[:, :3], true_atoms)
     np.testing.assert_array_equal(rows_of(points, PREDICTED_ATOM_COLOUR)[:, :3], predicted)
     assert ((points[:, 3:] >= 0) & (points[:, 3:] <= 255)).all()
+
+
+class RecordingWandbLogger(WandbLogger):
+    """A WandbLogger whose experiment records what is logged (no wandb run)."""
+
+    def __init__(self):
+        self.logged: list[dict] = []
+
+    @property
+    def experiment(self):
+        return SimpleNamespace(log=self.logged.append)
+
+
+@pytest.mark.parametrize("with_wandb", [False, True])
+def test_the_environment_view_is_a_png_and_an_object3d_only_under_wandb(tmp_path, with_wandb):
+    points = environment_points(np.zeros((1, 3)), np.ones((4, 3)), np.full((4, 3), 2.0))
+    loggers = [RecordingWandbLogger()] if with_wandb else []
+    log_environment_view(SimpleNamespace(loggers=loggers, global_step=7, default_root_dir=str(tmp_path)), "test/environment", points)
+    assert (tmp_path / "figures" / "test_environment.png").is_file()
+    if with_wandb:
+        views = [entry["test/environment_3d"] for entry in loggers[0].logged if "test/environment_3d" in entry]
+        assert len(views) == 1 and isinstance(views[0], wandb.Object3D)
 
 
 def test_the_task_keeps_the_largest_residue_of_a_batch_without_the_handedness_point():
