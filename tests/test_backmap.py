@@ -103,8 +103,11 @@ def test_rotated_and_translated_input_moves_every_predicted_atom(backmapper):
     rotation, shift = random_rotation(3), np.array([12.0, -40.0, 7.5])
     moved = stack.copy()
     moved.coord = (stack.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
-    original = backmap_structure(stack, backmapper).predicted
-    transformed = backmap_structure(moved, backmapper).predicted
+    # the network's atoms (the refinement's own covariance: tests/data/test_protein_refinement.py;
+    # this barely trained model puts atoms on top of each other, where pushing them apart has
+    # no preferred direction)
+    original = backmap_structure(stack, backmapper, refine=False).predicted
+    transformed = backmap_structure(moved, backmapper, refine=False).predicted
     np.testing.assert_array_equal(original.atom_name, transformed.atom_name)
     expected = original.coord.astype(np.float64) @ rotation.T + shift
     assert np.abs(transformed.coord - expected).max() < 2e-3  # float32 in, float32 out
@@ -136,7 +139,8 @@ def test_cli_writes_a_structure_that_rereads_with_the_input_residues(checkpoint,
     np.testing.assert_allclose(written.coord[written.atom_name == "CA"], source.coord[source.atom_name == "CA"], atol=1e-3)
 
 
-def test_rotated_input_file_gives_the_rotated_output_file(checkpoint, tmp_path):
+def test_rotated_input_file_gives_the_rotated_output_file(tmp_path):
+    """With the shipped checkpoint and the backbone refinement (the default)."""
     source = pdb.PDBFile.read(UBIQUITIN).get_structure(model=1)
     rotation, shift = random_rotation(5), np.array([-3.0, 8.0, 20.0])
     moved = source.copy()
@@ -145,8 +149,8 @@ def test_rotated_input_file_gives_the_rotated_output_file(checkpoint, tmp_path):
     moved_file = pdb.PDBFile()
     moved_file.set_structure(moved)
     moved_file.write(tmp_path / "moved.pdb")
-    assert main([str(UBIQUITIN), "-o", str(tmp_path / "a.pdb"), "--ckpt", str(checkpoint)]) == 0
-    assert main([str(tmp_path / "moved.pdb"), "-o", str(tmp_path / "b.pdb"), "--ckpt", str(checkpoint)]) == 0
+    assert main([str(UBIQUITIN), "-o", str(tmp_path / "a.pdb")]) == 0
+    assert main([str(tmp_path / "moved.pdb"), "-o", str(tmp_path / "b.pdb")]) == 0
     a = pdb.PDBFile.read(tmp_path / "a.pdb").get_structure(model=1)
     b = pdb.PDBFile.read(tmp_path / "b.pdb").get_structure(model=1)
     # both files carry 3 decimals: allow the rounding of input and output

@@ -1,7 +1,7 @@
 """gaan-backmap: every heavy atom of a protein from its coarse-grained beads.
 
     gaan-backmap INPUT -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
-                 [--batch-size B] [--threads T]
+                 [--batch-size B] [--no-refine] [--threads T]
     python -m gaan.backmap ...
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
@@ -10,6 +10,8 @@ atom per residue at the centroid of its heavy atoms). All-atom input is coarse-g
 (`gaan.tasks.protein_metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
 are kept, chain breaks are seen by the model, residues of unknown type keep their input atoms.
+The predicted backbone (N, CA, C, O, CB and the peptide bonds) is then idealised by a short
+restrained minimisation (`gaan.data.protein.refinement`; `--no-refine` skips it).
 Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/pretrained/protein_<beads>.ckpt`)
 is used. Residues go through the network in batches of `--batch-size`, so memory stays bounded
 on structures of 10,000 residues and more. Bad input exits with status 1 and a message naming
@@ -229,7 +231,11 @@ def predicted_vectors(predictions: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def backmap_structure(
-    stack: struc.AtomArrayStack, backmapper: Backmapper, batch_size: int = DEFAULT_BATCH_SIZE, measure: bool = True
+    stack: struc.AtomArrayStack,
+    backmapper: Backmapper,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    measure: bool = True,
+    refine: bool = True,
 ) -> BackmapResult:
     """Backmap every model of a cleaned stack (`read_structure`); metrics against the input's
     atoms when it has them."""
@@ -243,7 +249,7 @@ def backmap_structure(
             missing = int((~table.complete[np.isin(table.res_names, list(RESIDUE_ATOMS))]).sum())
             if m == 0:
                 notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
-        predicted, count = predict_model(backmapper, atoms, batch_size)
+        predicted, count = predict_model(backmapper, atoms, batch_size, refine)
         models.append(predicted)
         counts = (len(table), count)
         if measure and has_atoms(table):
@@ -268,6 +274,7 @@ def backmap_file(
     beads: str | None = None,
     model: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    refine: bool = True,
 ) -> BackmapResult:
     """Read, backmap and write one file (see the module docstring)."""
     if batch_size < 1:
@@ -276,7 +283,7 @@ def backmap_file(
     backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
     stack = read_structure(input_path, model=model)
     try:
-        result = backmap_structure(stack, backmapper, batch_size)
+        result = backmap_structure(stack, backmapper, batch_size, refine=refine)
     except ProteinInputError as error:
         raise ProteinInputError(f"{input_path}: {error}") from error
     write_structure(result.predicted, output_path)
@@ -316,6 +323,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"residues per network call (default {DEFAULT_BATCH_SIZE})"
     )
+    parser.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="write the network's atoms as predicted, without idealising the backbone's bonds and angles",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     return parser.parse_args(argv)
 
@@ -329,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         torch.set_num_threads(args.threads)
     try:
-        result = backmap_file(args.input, args.output, args.ckpt, args.beads, args.model, args.batch_size)
+        result = backmap_file(args.input, args.output, args.ckpt, args.beads, args.model, args.batch_size, refine=not args.no_refine)
     except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as error:
         print(f"gaan-backmap: error: {error}", file=sys.stderr)
         return 1

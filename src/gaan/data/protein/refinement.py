@@ -194,6 +194,11 @@ def _sequence_positions(atoms: struc.AtomArray) -> np.ndarray:
     return position[residue]
 
 
+def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # smooth at zero: atoms predicted on top of each other still get a finite push apart
+    return (((a - b) ** 2).sum(-1) + 1e-12).sqrt()
+
+
 def refine_geometry(
     atoms: struc.AtomArray,
     links: np.ndarray,
@@ -241,10 +246,10 @@ def refine_geometry(
         y = torch.where(movable, x, anchor)
         total = weights.tether * ((y - anchor) ** 2).sum()
         if len(p):
-            d = (y[p[:, 0]] - y[p[:, 1]]).norm(dim=-1)
+            d = _distance(y[p[:, 0]], y[p[:, 1]])
             total = total + (k * (d - d0) ** 2).sum()
         if len(cp):
-            d = (y[cp[:, 0]] - y[cp[:, 1]]).norm(dim=-1)
+            d = _distance(y[cp[:, 0]], y[cp[:, 1]])
             total = total + weights.clashes * (torch.relu(cl - d) ** 2).sum()
         total.backward()
         return total

