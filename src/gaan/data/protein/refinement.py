@@ -10,15 +10,19 @@ moves the predicted atoms as little as possible while pulling
   dictionary's ideal coordinates for the side chains),
 - every bond angle to its ideal value, as the distance between the angle's two outer atoms
   (1-3 distance), including the angles across the peptide bond,
+- each peptide unit to a planar trans peptide (the 1-4 distances CA(i)-CA(i+1) and
+  O(i)-CA(i+1); not before a proline),
 - atoms of residues at least two apart (or on different chains) out of van der Waals overlap
   (the clash definition of `gaan.tasks.protein_metrics`),
 
 with a harmonic tether of every atom to its predicted position. Side-chain bonds and angles
 (beyond C-beta) are off by default (`RefinementWeights.side_chains = 0`): on the validation
-proteins (3enl, 1pwc, 6yfy; C-alpha beads) idealising them stretched the network's side chains,
-which shrink toward their mean when uncertain, into wrong places (all-atom RMSD 1.449 -> 1.522 A,
-clashes 88 -> 154 per 1,000 atoms), while the backbone alone gave 1.433 A, 80 clashes and no bond
-outliers (from 74 %). Fixed atoms (the input's
+proteins (3enl, 1pwc, 6yfy; C-alpha beads, an early checkpoint) idealising them stretched the
+network's side chains, which shrink toward their mean when uncertain, into wrong places
+(all-atom RMSD 1.449 -> 1.522 A, clashes 88 -> 154 per 1,000 atoms), while the backbone alone gave
+1.433 A, 80 clashes and no bond outliers (from 74 %). With the trans-peptide terms and a
+four-pass checkpoint: 1.351 -> 1.340 A all, 0.682 -> 0.650 A backbone, chi1 0.40 -> 0.47,
+clashes 80 -> 63, bond outliers 59 % -> 0. Fixed atoms (the input's
 C-alphas, which are exact for C-alpha beads) do not move. The energy is minimised with L-BFGS in
 float64; restraints are distances, so the result is as rotation- and translation-equivariant as
 the prediction.
@@ -58,6 +62,9 @@ PEPTIDE_BOND_LENGTH = 1.329
 PEPTIDE_BOND_LENGTH_BEFORE_PROLINE = 1.341
 # angles across the peptide bond: (atom of residue i, atom of i or i+1, atom of i+1)
 CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE = 116.2, 123.0, 121.7
+# a planar trans peptide: CA(i)-CA(i+1) and O(i)-CA(i+1) (medians of the training entries 6flr and
+# 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
+TRANS_CA_CA, TRANS_O_CA = 3.80, 2.76
 BACKBONE_AND_CB = ["N", "CA", "C", "O", "CB"]
 CLASH_OVERLAP = 0.4  # as gaan.tasks.protein_metrics.CLASH_OVERLAP
 
@@ -161,6 +168,10 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
             )
         )
         is_bond.append(np.array([True, False, False, False]))
+        if not before_proline:
+            pairs.append(np.array([[here["CA"], after["CA"]], [here["O"], after["CA"]]], dtype=np.int64))
+            ideal.append(np.array([TRANS_CA_CA, TRANS_O_CA]))
+            is_bond.append(np.array([False, False]))
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool)
     return np.concatenate(pairs), np.concatenate(ideal), np.concatenate(is_bond)
