@@ -102,6 +102,39 @@ def test_the_configuration_with_the_best_mean_validation_is_chosen_not_the_best_
     assert "model.x=b" in table and "model.x=a" not in table and f"mse {sign * 0.9:#.3g}" in table
 
 
+def test_task_variants_are_separate_rows_never_chosen_between():
+    """Bead kinds (protein) are different problems: each gets its own chosen row, even though the
+    centroid row's validation RMSD is lower; a record whose preset changed is grouped by the
+    overrides that reproduce it."""
+    records = []
+    for beads, val, extra in (("ca", 1.4, None), ("centroid", 1.1, None), ("ca", 1.5, ["experiment=protein_x", "trainer.max_epochs=1"])):
+        r = record(
+            task="protein",
+            command=["experiment=protein_x"],
+            seed=1,
+            preset="protein_x",
+            monitor="val/rmsd",
+            monitor_mode="min",
+            val=val,
+            metrics={"test/rmsd": val},
+            config={"task": {"datamodule": {"beads": beads}}},
+        )
+        if extra:
+            r["reproduce"] = extra
+        r["_path"] = f"{beads}{val}.json"
+        records.append(r)
+    configs = configurations(records)
+    assert sorted((c.problem, c.command) for c in configs) == [
+        ("protein (ca)", ("experiment=protein_x",)),
+        ("protein (ca)", ("experiment=protein_x", "trainer.max_epochs=1")),
+        ("protein (centroid)", ("experiment=protein_x",)),
+    ]
+    chosen = chosen_by_model(configs)
+    assert {key[1]: c.first["val"] for key, c in chosen.items()} == {"ca": 1.4, "centroid": 1.1}
+    table = readme_section(configs)
+    assert "| protein (ca) |" in table and "| protein (centroid) |" in table
+
+
 def test_tiny_run_writes_a_record_and_collecting_copies_it_once(tmp_path, monkeypatch):
     """`python train.py experiment=...` in-process (Hydra writes .hydra/), a few seconds."""
     compose_config([])  # other tests leave Hydra initialised: the entry point must cope

@@ -54,8 +54,15 @@ ANCHORS: dict[str, dict[str, str]] = {
     },
 }
 # Extra test metrics shown next to the main one (the one the task monitors, on the test split).
-SECONDARY_METRICS = {"crystal": ["test/acc_sigma_0.001", "test/acc_sigma_0.05", "test/acc_sigma_0.1"]}
-README_SECONDARY_METRICS = {"crystal": ["test/acc_sigma_0.05"]}
+SECONDARY_METRICS = {
+    "crystal": ["test/acc_sigma_0.001", "test/acc_sigma_0.05", "test/acc_sigma_0.1"],
+    "protein": ["test/rmsd_backbone", "test/rmsd_sidechain", "test/chi1_accuracy"],
+    "md17": ["test/energy_mae", "test/force_cosine"],
+}
+README_SECONDARY_METRICS = {"crystal": ["test/acc_sigma_0.05"], "protein": ["test/rmsd_backbone"], "md17": ["test/energy_mae"]}
+# Settings that make a different problem, not a different configuration of one (bead kind,
+# molecule, target): rows with different values are never compared or chosen between.
+TASK_VARIANT_KEYS = {"protein": "task.datamodule.beads", "md17": "task.datamodule.molecule", "qm9": "task.target"}
 
 # Overrides that do not change what is trained: left out of a configuration's identity.
 NON_SEMANTIC_PREFIXES = (
@@ -100,9 +107,15 @@ class Configuration:
     """The records (one per seed) of one task, model and command."""
 
     task: str
+    variant: str
     model: str
     command: tuple[str, ...]
     records: list[dict] = field(default_factory=list)
+
+    @property
+    def problem(self) -> str:
+        """The task with its variant, e.g. 'protein (ca)'."""
+        return f"{self.task} ({self.variant})" if self.variant else self.task
 
     @property
     def first(self) -> dict:
@@ -130,7 +143,7 @@ class Configuration:
         return " ".join(self.first.get("reproduce") or self.command)
 
     def recorded_as(self) -> str:
-        return "" if not self.first.get("reproduce") else f" (recorded as `{' '.join(self.command)}`)"
+        return "" if not self.first.get("reproduce") else f" (recorded as `{' '.join(self.first['command'])}`)"
 
 
 def test_metric_name(record: dict) -> str:
@@ -235,10 +248,29 @@ def load_records(records_dir: Path) -> list[dict]:
     return [load_record(p) for p in sorted(Path(records_dir).glob("*/*.json"))]
 
 
+def task_variant(record: dict) -> str:
+    """The record's value of its task's variant key (TASK_VARIANT_KEYS), from its composed
+    config, else from a `key=value` in its command; '' for tasks without variants or when
+    neither says."""
+    key = TASK_VARIANT_KEYS.get(record["task"])
+    if key is None:
+        return ""
+    node = record.get("config")
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not None:
+        return str(node)
+    for override in [*record["command"], *(record.get("reproduce") or [])]:
+        if override.startswith(f"{key}="):
+            return override.split("=", 1)[1]
+    return ""
+
+
 def configurations(records: list[dict]) -> list[Configuration]:
     groups: dict[tuple, Configuration] = {}
     for record in records:
-        key = (record["task"], record["model"], semantic_overrides(record["command"]))
+        # a record whose preset has since changed carries the overrides that reproduce it today
+        key = (record["task"], task_variant(record), record["model"], semantic_overrides(record.get("reproduce") or record["command"]))
         config = groups.setdefault(key, Configuration(*key))
         if config.records and record["monitor"] != config.first["monitor"]:
             raise RecordError(
@@ -248,7 +280,7 @@ def configurations(records: list[dict]) -> list[Configuration]:
         config.records.append(record)
     for config in groups.values():
         config.records.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
-    return sorted(groups.values(), key=lambda c: (c.task, c.model, c.command))
+    return sorted(groups.values(), key=lambda c: (c.task, c.variant, c.model, c.command))
 
 
 def is_bare_preset(config: Configuration) -> bool:
@@ -270,10 +302,11 @@ def choose(configs: list[Configuration]) -> Configuration:
     return min(configs, key=rank)
 
 
-def chosen_by_model(configs: list[Configuration]) -> dict[tuple[str, str], Configuration]:
-    by_model: dict[tuple[str, str], list[Configuration]] = {}
+def chosen_by_model(configs: list[Configuration]) -> dict[tuple[str, str, str], Configuration]:
+    """Per (task, variant, model), the chosen configuration."""
+    by_model: dict[tuple[str, str, str], list[Configuration]] = {}
     for config in configs:
-        by_model.setdefault((config.task, config.model), []).append(config)
+        by_model.setdefault((config.task, config.variant, config.model), []).append(config)
     return {key: choose(group) for key, group in sorted(by_model.items())}
 
 
@@ -361,11 +394,11 @@ def docs_section(configs: list[Configuration]) -> str:
         "since changed form, the row shows today's overrides for the same model and the recorded ones in",
         "parentheses.",
     ]
-    for task in sorted({c.task for c in configs}):
-        task_configs = [c for c in configs if c.task == task]
+    for task, variant in sorted({(c.task, c.variant) for c in configs}):
+        task_configs = [c for c in configs if (c.task, c.variant) == (task, variant)]
         secondary = SECONDARY_METRICS.get(task, [])
         metric = task_configs[0].test_metric
-        lines += ["", f"### {task} ({metric})", "", f"Anchor: {task_anchor(task)}.", ""]
+        lines += ["", f"### {task_configs[0].problem} ({metric})", "", f"Anchor: {task_anchor(task)}.", ""]
         header = ["model", "command", "seeds", "steps", "fit wall", "hardware", "val", "test", "per seed", *secondary, "chosen", "source"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
@@ -400,12 +433,12 @@ def readme_section(configs: list[Configuration]) -> str:
         "| task | model | preset command | seeds | budget | hardware | val | test | anchor |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for (task, model), config in chosen_by_model(configs).items():
+    for (task, _, model), config in chosen_by_model(configs).items():
         vals = config.vals()
         metric = config.test_metric
         val = f"{mean_spread(vals)}" if vals else "- (none recorded)"
         row = [
-            task,
+            config.problem,
             model,
             f"`{config.command_line()}`",
             seeds(config),
