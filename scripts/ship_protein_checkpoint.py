@@ -40,6 +40,7 @@ def atomic_copy(source: Path, target: Path) -> None:
         temporary = Path(handle.name)
     try:
         shutil.copyfile(source, temporary)
+        os.chmod(temporary, 0o644)  # package data: readable by everyone, like the rest of the tree
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -74,6 +75,7 @@ def ship(run_dir: Path, name: str) -> dict:
     text = json.dumps(description, indent=2) + "\n"
     with tempfile.NamedTemporaryFile("w", dir=PRETRAINED, delete=False, suffix=".part") as handle:
         handle.write(text)
+    os.chmod(handle.name, 0o644)
     os.replace(handle.name, PRETRAINED / f"{name}.json")
     return description
 
