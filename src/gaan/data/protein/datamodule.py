@@ -32,7 +32,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def entry_samples(path: Path, beads: str, k: int, models: int = 1, neighbour_normals: bool = False) -> tuple[list[dict], dict[str, int]]:
+def entry_samples(path: Path, beads: str, k: int, models: int = 1) -> tuple[list[dict], dict[str, int]]:
     """Training samples (residues with every heavy atom) of the first `models` models of a file,
     and counts: residues, targets, incomplete residues (kept as context only)."""
     stack = read_structure(path)
@@ -52,7 +52,6 @@ def entry_samples(path: Path, beads: str, k: int, models: int = 1, neighbour_nor
             atom_coordinates=table.coords,
             complete=table.complete,
             targets_only=True,
-            neighbour_normals=neighbour_normals,
         )
         counts["residues"] += len(table)
         counts["incomplete"] += int((~table.complete).sum())
@@ -81,7 +80,6 @@ class ProteinDataModule(PointCloudDataModule):
         models_per_entry: int = 1,
         max_train_residues: int | None = None,
         entries: Sequence[str] | None = None,
-        neighbour_normals: bool = False,
         **kwargs,
     ):
         super().__init__(data_dir, **kwargs)
@@ -93,7 +91,6 @@ class ProteinDataModule(PointCloudDataModule):
             raise ValueError(f"task.datamodule.models_per_entry must be >= 1, got {models_per_entry}")
         self.beads = beads
         self.k = int(k)
-        self.neighbour_normals = bool(neighbour_normals)
         self.structure_dir = structure_dir
         self.models_per_entry = int(models_per_entry)
         self.max_train_residues = max_train_residues  # learning curves: a seeded subset of the train split
@@ -134,7 +131,6 @@ class ProteinDataModule(PointCloudDataModule):
             "format": CACHE_FORMAT,
             "beads": self.beads,
             "k": self.k,
-            **({"neighbour_normals": True} if self.neighbour_normals else {}),  # older caches keep their key
             "models_per_entry": self.models_per_entry,
             "files": [(entry.name, entry.split, file_sha256(path)) for entry, path in self.entries()],
         }
@@ -142,7 +138,7 @@ class ProteinDataModule(PointCloudDataModule):
     def build_samples(self) -> list[dict]:
         samples = []
         for entry, path in self.entries():
-            entry_list, counts = entry_samples(path, self.beads, self.k, self.models_per_entry, self.neighbour_normals)
+            entry_list, counts = entry_samples(path, self.beads, self.k, self.models_per_entry)
             for sample in entry_list:
                 sample["entry"] = entry.name
                 sample["split"] = entry.split

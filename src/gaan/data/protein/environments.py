@@ -25,10 +25,6 @@ NUM_CHAIN_CLASSES = 8
 # added as one more point flagged by the last feature column. It rotates with the input but
 # flips sign differently under reflections, so even a reflection-blind (O(3)) network gets the
 # chirality of L-amino acids (where C-beta sits) from it.
-# With `neighbour_normals`, the chain normals at residues i - 1 and i + 1 join as two more
-# flagged points, their chain-position column saying whose normal each is: the carbonyl O of
-# residue i lies in the peptide plane i -> i + 1, whose turn about the C-alpha axis the normal
-# at i + 1 tells directly (on the validation proteins, one pass: O error 1.60 -> 1.23 A).
 FRAME_LENGTH = 3.8  # Angstrom: about one C-alpha spacing, so the point is of the beads' scale
 NUM_ENVIRONMENT_FEATURES = NUM_RESIDUE_TYPES + NUM_CHAIN_CLASSES + 1
 _QUERY_BLOCK = 4096  # residues per KD-tree query: bounds the index arrays for huge structures
@@ -62,7 +58,6 @@ def residue_environments(
     atom_coordinates=None,
     complete=None,
     targets_only: bool = False,
-    neighbour_normals: bool = False,
 ) -> list[dict]:
     """Samples, one per residue of a standard type whose bead is finite.
 
@@ -71,8 +66,7 @@ def residue_environments(
     chain_breaks (R,) optional: True where residue r does not continue residue r - 1
     (`coarse_grain.chain_breaks`); atom_coordinates (R, MAX_RESIDUE_ATOMS, 3) and complete (R,)
     optional (`ResidueTable.coords` / `.complete`): targets for complete residues;
-    targets_only: skip residues without targets (training data);
-    neighbour_normals: also the chain normals at i - 1 and i + 1, where they exist (see above).
+    targets_only: skip residues without targets (training data).
     `beads` is recorded only (the geometry is whatever bead_positions holds).
 
     Each sample: positions (k' [+ 1], 3) float32 relative to bead i, features (k' [+ 1], 21 + 8 + 1)
@@ -107,7 +101,6 @@ def residue_environments(
         wanted = [r for r in wanted if has_targets[r]]
     wanted = np.asarray(wanted, dtype=np.int64)
     frames = _handedness_vectors(positions, segment)
-    neighbour_frames = [(offset, _chain_normals(positions, segment, offset)) for offset in ((-1, 1) if neighbour_normals else ())]
     samples: list[dict] = []
     label_cache = {name: torch.from_numpy(residue_label_ids(name)) for name in RESIDUE_ATOMS}
     eye_types = np.eye(NUM_RESIDUE_TYPES, dtype=np.float32)
@@ -134,13 +127,6 @@ def residue_environments(
                 frame_features[0, -1] = 1.0
                 point_positions = np.concatenate([point_positions, frames[r][None]])
                 point_features = np.concatenate([point_features, frame_features])
-            for offset, normals in neighbour_frames:
-                if np.isfinite(normals[r]).all():
-                    normal_features = np.zeros((1, NUM_ENVIRONMENT_FEATURES), np.float32)
-                    normal_features[0, NUM_RESIDUE_TYPES + offset + 2] = 1.0  # the chain-position column of i + offset
-                    normal_features[0, -1] = 1.0
-                    point_positions = np.concatenate([point_positions, normals[r][None]])
-                    point_features = np.concatenate([point_features, normal_features])
             sample = {
                 "positions": torch.from_numpy(point_positions.astype(np.float32)),
                 "features": torch.from_numpy(point_features),
@@ -153,24 +139,6 @@ def residue_environments(
                 sample["targets"]["atoms"] = torch.from_numpy((atoms[r, :count] - positions[r]).astype(np.float32))
             samples.append(sample)
     return samples
-
-
-def _chain_normals(positions: np.ndarray, segment: np.ndarray, offset: int) -> np.ndarray:
-    """(R, 3) FRAME_LENGTH * unit((p_{c-1} - p_c) x (p_{c+1} - p_c)) at c = i + offset, where
-    c - 1, c and c + 1 lie in i's segment with finite beads; NaN elsewhere."""
-    count = len(positions)
-    rows = np.arange(count)
-    centre, before, after = rows + offset, rows + offset - 1, rows + offset + 1
-    valid = (before >= 0) & (after < count)
-    centre, before, after = (np.clip(x, 0, count - 1) for x in (centre, before, after))
-    valid &= (segment[before] == segment) & (segment[centre] == segment) & (segment[after] == segment)
-    normal = np.cross(positions[before] - positions[centre], positions[after] - positions[centre])
-    length = np.linalg.norm(normal, axis=-1)
-    valid &= np.isfinite(length) & (length > 1e-3)
-    normals = np.full((count, 3), np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        normals[valid] = FRAME_LENGTH * normal[valid] / length[valid, None]
-    return normals
 
 
 def _handedness_vectors(positions: np.ndarray, segment: np.ndarray) -> np.ndarray:
