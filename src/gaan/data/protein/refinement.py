@@ -22,7 +22,9 @@ network's side chains, which shrink toward their mean when uncertain, into wrong
 (all-atom RMSD 1.449 -> 1.522 A, clashes 88 -> 154 per 1,000 atoms), while the backbone alone gave
 1.433 A, 80 clashes and no bond outliers (from 74 %). With the trans-peptide terms and a
 four-pass checkpoint: 1.351 -> 1.340 A all, 0.682 -> 0.650 A backbone, chi1 0.40 -> 0.47,
-clashes 80 -> 63, bond outliers 59 % -> 0. Fixed atoms (the input's
+clashes 80 -> 63, bond outliers 59 % -> 0. The clash wall sits `CLASH_MARGIN` past the clash
+distance and the contacts are searched again each round; with the shipped checkpoints (validation):
+clashes per 1,000 atoms 2.4 (C-alpha beads) and 1.8 (centroids), all-atom RMSD 1.317 and 0.988 A. Fixed atoms (the input's
 C-alphas, which are exact for C-alpha beads) do not move. The energy is minimised with L-BFGS in
 float64; restraints are distances, so the result is as rotation- and translation-equivariant as
 the prediction.
@@ -67,6 +69,8 @@ CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE = 116.2, 123.0, 121.7
 TRANS_CA_CA, TRANS_O_CA = 3.80, 2.76
 BACKBONE_AND_CB = ["N", "CA", "C", "O", "CB"]
 CLASH_OVERLAP = 0.4  # as gaan.tasks.protein_metrics.CLASH_OVERLAP
+# a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
+CLASH_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class RefinementWeights:
     angles: float = 30.0
     clashes: float = 10.0
     tether: float = 1.0
-    iterations: int = 200
+    iterations: int = 200  # L-BFGS iterations in all, split over the rounds
+    rounds: int = 3  # clash candidates are searched again at the start of each round
     side_chains: float = 0.0  # scale of the bond and angle constants beyond C-beta
 
 
@@ -236,9 +241,7 @@ def refine_geometry(
     elements = np.char.upper(atoms.element.astype(str))
     radius_of = {e: (vdw_radius_single(e) or 1.7) for e in np.unique(elements)}
     radii = np.array([radius_of[e] for e in elements])
-    clash_pairs, clash_limit = clash_candidates(atoms, start, radii, _sequence_positions(atoms))
-    # 1-2 and 1-3 pairs are never clashes (they can be between residues 2 apart only via links,
-    # which the sequence separation already excludes)
+    sequence_position = _sequence_positions(atoms)
     anchor = torch.from_numpy(start)
     movable = torch.from_numpy(~frozen).unsqueeze(-1)
     x = anchor.clone().requires_grad_(True)
@@ -248,25 +251,32 @@ def refine_geometry(
     names = atoms.atom_name.astype(str)
     side_chain = ~(np.isin(names[pairs[:, 0]], BACKBONE_AND_CB) & np.isin(names[pairs[:, 1]], BACKBONE_AND_CB))
     k = torch.where(torch.from_numpy(side_chain), k * weights.side_chains, k)
-    cp = torch.from_numpy(clash_pairs)
-    cl = torch.from_numpy(clash_limit)
-    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=weights.iterations, line_search_fn="strong_wolfe", tolerance_change=1e-12)
 
-    def energy() -> torch.Tensor:
-        optimizer.zero_grad()
-        y = torch.where(movable, x, anchor)
-        total = weights.tether * ((y - anchor) ** 2).sum()
-        if len(p):
-            d = _distance(y[p[:, 0]], y[p[:, 1]])
-            total = total + (k * (d - d0) ** 2).sum()
-        if len(cp):
-            d = _distance(y[cp[:, 0]], y[cp[:, 1]])
-            total = total + weights.clashes * (torch.relu(cl - d) ** 2).sum()
-        total.backward()
-        return total
+    def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
+        cp, cl = torch.from_numpy(clash_pairs), torch.from_numpy(clash_limit)
+        optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe", tolerance_change=1e-12)
+
+        def energy() -> torch.Tensor:
+            optimizer.zero_grad()
+            y = torch.where(movable, x, anchor)
+            total = weights.tether * ((y - anchor) ** 2).sum()
+            if len(p):
+                d = _distance(y[p[:, 0]], y[p[:, 1]])
+                total = total + (k * (d - d0) ** 2).sum()
+            if len(cp):
+                d = _distance(y[cp[:, 0]], y[cp[:, 1]])
+                total = total + weights.clashes * (torch.relu(cl + CLASH_MARGIN - d) ** 2).sum()
+            total.backward()
+            return total
+
+        optimizer.step(energy)
 
     if weights.iterations > 0 and movable.any():
-        optimizer.step(energy)
+        # the clash candidates are found again from the moved atoms each round: idealising the
+        # backbone can carry atoms into contacts that were out of reach at the start
+        for _ in range(weights.rounds):
+            current = torch.where(movable, x, anchor).detach().numpy()
+            minimise(*clash_candidates(atoms, current, radii, sequence_position), max(1, weights.iterations // weights.rounds))
     refined = atoms.copy()
     refined.coord = torch.where(movable, x, anchor).detach().numpy().astype(np.float32)
     return refined
