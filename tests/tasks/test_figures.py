@@ -22,12 +22,13 @@ def test_importing_and_training_modules_keep_the_matplotlib_backend():
 def test_figures_are_plain_figures_outside_pyplot_and_save_to_png(tmp_path):
     import matplotlib.pyplot as plt
 
+    open_before = set(plt.get_fignums())  # other tests in this worker may have left pyplot figures
     figures = [
         confusion_figure(np.array([0, 1, 1]), np.array([0, 1, 0]), 2, ["a", "b"]),
         parity_figure(np.arange(4.0), np.arange(4.0) + 0.1),
         energy_force_parity_figure(np.array([0.1, 0.2]), np.array([0.1, 0.25]), (np.ones(6), np.ones(6) * 1.1)),
     ]
-    assert plt.get_fignums() == []  # nothing registered with pyplot, so nothing to close
+    assert set(plt.get_fignums()) == open_before  # nothing registered with pyplot, so nothing to close
     for n, figure in enumerate(figures):
         assert isinstance(figure, Figure)
         figure.savefig(tmp_path / f"{n}.png")
