@@ -32,6 +32,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from gaan.data.protein import BACKBONE_ATOMS, EQUIVALENT_ATOM_PAIRS
+from gaan.data.protein.ideal_geometry import IDEAL_BOND_LENGTH_EXCEPTIONS, IDEAL_BOND_LENGTHS
 
 # the gamma atom of chi1 = N-CA-CB-gamma (GLY and ALA have no chi1)
 CHI1_GAMMA_ATOM: dict[str, str] = {
@@ -44,26 +45,6 @@ CHI1_GAMMA_ATOM: dict[str, str] = {
 }
 CHI1_TOLERANCE_DEGREES = 40.0
 
-# Engh & Huber (1991), Acta Cryst. A47, 392, Table 3 (A): N-CA 1.458 (GLY 1.451, PRO 1.466),
-# CA-C 1.525 (GLY 1.516), C=O 1.231, peptide C-N 1.329 (1.341 before PRO), CA-CB 1.530
-# (ALA 1.521; ILE, THR, VAL 1.540)
-IDEAL_BOND_LENGTHS: dict[tuple[str, str], float] = {
-    ("N", "CA"): 1.458,
-    ("CA", "C"): 1.525,
-    ("C", "O"): 1.231,
-    ("CA", "CB"): 1.530,
-    ("C", "N+1"): 1.329,
-}
-IDEAL_BOND_LENGTH_EXCEPTIONS: dict[tuple[str, str, str], float] = {
-    ("GLY", "N", "CA"): 1.451,
-    ("PRO", "N", "CA"): 1.466,
-    ("GLY", "CA", "C"): 1.516,
-    ("ALA", "CA", "CB"): 1.521,
-    ("ILE", "CA", "CB"): 1.540,
-    ("THR", "CA", "CB"): 1.540,
-    ("VAL", "CA", "CB"): 1.540,
-    ("PRO", "C", "N+1"): 1.341,  # keyed by the residue after the bond (the proline)
-}
 BOND_OUTLIER_TOLERANCE = 0.1
 CLASH_OVERLAP = 0.4
 # consecutive residues whose C-N distance (or, without those atoms, CA-CA distance) exceeds

@@ -6,7 +6,7 @@ moves the predicted atoms as little as possible while pulling
 
 - every covalent bond of a standard residue (the wwPDB chemical component dictionary's bonds
   that biotite ships) and the peptide bond C(i)-N(i+1) to its ideal length (Engh & Huber 1991
-  for the backbone and C-beta, as in `gaan.tasks.protein_metrics.IDEAL_BOND_LENGTHS`; the
+  for the backbone and C-beta, `gaan.data.protein.ideal_geometry`, which the metric scores; the
   dictionary's ideal coordinates for the side chains),
 - every bond angle to its ideal value, as the distance between the angle's two outer atoms
   (1-3 distance), including the angles across the peptide bond,
@@ -42,26 +42,15 @@ import torch
 from biotite.structure.info import vdw_radius_single
 from scipy.spatial import cKDTree
 
-# Engh & Huber (1991) backbone lengths (A) and angles (degrees); lengths agree with
-# gaan.tasks.protein_metrics.IDEAL_BOND_LENGTHS, which scores them
-BACKBONE_BOND_LENGTHS: dict[tuple[str, str], float] = {("N", "CA"): 1.458, ("CA", "C"): 1.525, ("C", "O"): 1.231, ("CA", "CB"): 1.530}
-BACKBONE_BOND_LENGTH_EXCEPTIONS: dict[tuple[str, str, str], float] = {
-    ("GLY", "N", "CA"): 1.451,
-    ("PRO", "N", "CA"): 1.466,
-    ("GLY", "CA", "C"): 1.516,
-    ("ALA", "CA", "CB"): 1.521,
-    ("ILE", "CA", "CB"): 1.540,
-    ("THR", "CA", "CB"): 1.540,
-    ("VAL", "CA", "CB"): 1.540,
-}
+from gaan.data.protein.ideal_geometry import ideal_bond_length
+
+# Engh & Huber (1991) backbone angles (degrees); the lengths are in ideal_geometry.py
 BACKBONE_ANGLES: dict[tuple[str, str, str], float] = {
     ("N", "CA", "C"): 111.2,
     ("CA", "C", "O"): 120.8,
     ("N", "CA", "CB"): 110.5,
     ("C", "CA", "CB"): 110.1,
 }
-PEPTIDE_BOND_LENGTH = 1.329
-PEPTIDE_BOND_LENGTH_BEFORE_PROLINE = 1.341
 # angles across the peptide bond: (atom of residue i, atom of i or i+1, atom of i+1)
 CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE = 116.2, 123.0, 121.7
 # a planar trans peptide: CA(i)-CA(i+1) and O(i)-CA(i+1) (medians of the training entries 6flr and
@@ -91,10 +80,10 @@ def _law_of_cosines(a: float, b: float, degrees: float) -> float:
 
 
 def _bond_length(res_name: str, a: str, b: str, ccd_length: float) -> float:
-    key = (a, b) if (a, b) in BACKBONE_BOND_LENGTHS else (b, a)
-    if key in BACKBONE_BOND_LENGTHS:
-        return BACKBONE_BOND_LENGTH_EXCEPTIONS.get((res_name, *key), BACKBONE_BOND_LENGTHS[key])
-    return ccd_length
+    try:
+        return ideal_bond_length(res_name, a, b)
+    except KeyError:  # beyond C-beta: the dictionary's ideal coordinates
+        return ccd_length
 
 
 @cache
@@ -156,9 +145,9 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
         if not {"CA", "C", "O"} <= here.keys() or not {"N", "CA"} <= after.keys():
             continue
         before_proline = str(atoms.res_name[starts[r + 1]]) == "PRO"
-        c_n = PEPTIDE_BOND_LENGTH_BEFORE_PROLINE if before_proline else PEPTIDE_BOND_LENGTH
-        ca_c = BACKBONE_BOND_LENGTH_EXCEPTIONS.get((str(atoms.res_name[starts[r]]), "CA", "C"), BACKBONE_BOND_LENGTHS[("CA", "C")])
-        n_ca = BACKBONE_BOND_LENGTH_EXCEPTIONS.get((str(atoms.res_name[starts[r + 1]]), "N", "CA"), BACKBONE_BOND_LENGTHS[("N", "CA")])
+        c_n = ideal_bond_length(str(atoms.res_name[starts[r + 1]]), "C", "N+1")
+        ca_c = ideal_bond_length(str(atoms.res_name[starts[r]]), "CA", "C")
+        n_ca = ideal_bond_length(str(atoms.res_name[starts[r + 1]]), "N", "CA")
         pairs.append(
             np.array([[here["C"], after["N"]], [here["CA"], after["N"]], [here["O"], after["N"]], [here["C"], after["CA"]]], dtype=np.int64)
         )
@@ -167,7 +156,7 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
                 [
                     c_n,
                     _law_of_cosines(ca_c, c_n, CA_C_N_ANGLE),
-                    _law_of_cosines(BACKBONE_BOND_LENGTHS[("C", "O")], c_n, O_C_N_ANGLE),
+                    _law_of_cosines(ideal_bond_length(str(atoms.res_name[starts[r]]), "C", "O"), c_n, O_C_N_ANGLE),
                     _law_of_cosines(c_n, n_ca, C_N_CA_ANGLE),
                 ]
             )
