@@ -15,7 +15,7 @@ from gaan.models.pair_inputs import RadialBasis
 from gaan.models.views import Neighbourhoods
 from gaan.tasks import EnergyForceTask
 from gaan.tasks.energy_forces import energy_force_metrics, energy_force_parity_figure, update_energy_force_metrics
-from gaan.tasks.nve_check import nve_energy_drift
+from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -152,6 +152,24 @@ def test_nve_check_runs_a_tiny_model_and_reports_drift():
     # kinetic energy (9 atoms at 300 K: ~0.35 eV)
     assert result["max_deviation_mev_per_atom"] < 5.0
     assert not task.training  # the run used a copy; the module is untouched
+
+
+def test_an_exploding_nve_run_raises_a_named_error_with_its_step():
+    task = make_task().eval()
+    honest = task.predict_batch
+    calls = {"n": 0}
+
+    def breaks_after_five(batch):
+        calls["n"] += 1
+        out = honest(batch)
+        if calls["n"] > 5:  # forces that are no longer numbers, as in a run that flew apart
+            out = {"energy": out["energy"] * float("nan"), "forces": out["forces"] * float("nan")}
+        return out
+
+    task.predict_batch = breaks_after_five
+    with pytest.raises(NVEBlowUp, match="at step") as raised:
+        nve_energy_drift(task, NUMBERS, ETHANOL, FEATURES.numpy(), steps=40, timestep_fs=0.25, temperature_K=300.0)
+    assert 1 <= raised.value.step <= 6
 
 
 def test_invalid_weights_are_named():

@@ -19,7 +19,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 
 from gaan.data.batch import PointCloudBatch
 from gaan.tasks.base import PointCloudTask, masked_mean_error
-from gaan.tasks.nve_check import nve_energy_drift
+from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class EnergyForceTask(PointCloudTask):
     `force_cosine`, the mean over real atoms of the cosine between predicted and true force.
     With `nve_steps > 0` the test ends with a constant-energy run of the trained model from the
     datamodule's `nve_start()` frame and logs the total-energy drift (`test/nve_drift`, meV
-    per atom per ps) and the largest deviation from the start energy (`test/nve_max_deviation`).
+    per atom per ps) and the largest deviation from the start energy (`test/nve_max_deviation`);
+    if the run blows up, `test/nve_blowup_step` (the step whose total energy was non-finite) instead.
     """
 
     best_metric, best_mode = "force_mae", "min"
@@ -125,15 +126,21 @@ class EnergyForceTask(PointCloudTask):
         datamodule = getattr(self.trainer, "datamodule", None)
         if self.nve_steps and hasattr(datamodule, "nve_start"):
             start = datamodule.nve_start()
-            result = nve_energy_drift(
-                self,
-                start["numbers"],
-                start["positions"],
-                start["features"],
-                steps=self.nve_steps,
-                timestep_fs=self.nve_timestep_fs,
-                temperature_K=self.nve_temperature_K,
-            )
+            try:
+                result = nve_energy_drift(
+                    self,
+                    start["numbers"],
+                    start["positions"],
+                    start["features"],
+                    steps=self.nve_steps,
+                    timestep_fs=self.nve_timestep_fs,
+                    temperature_K=self.nve_temperature_K,
+                )
+            except NVEBlowUp as blowup:
+                # a result about the model, not an error of the run: the test metrics stand
+                log.warning("%s (test/nve_blowup_step); no drift is reported", blowup)
+                self.log("test/nve_blowup_step", float(blowup.step))
+                return
             log.info(
                 "NVE with the trained model (%d steps of %.2f fs from a test frame): drift %.4g meV/atom/ps, "
                 "largest deviation %.4g meV/atom, final temperature %.0f K",

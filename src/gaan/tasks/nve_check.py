@@ -47,6 +47,14 @@ class TaskCalculator(Calculator):
         self.results = {"energy": float(out["energy"][0].detach()), "forces": out["forces"][0].detach().numpy().copy()}
 
 
+class NVEBlowUp(RuntimeError):
+    """The NVE run's total energy became non-finite: the model's forces drove the atoms apart."""
+
+    def __init__(self, step: int, energy: float):
+        super().__init__(f"NVE run: the total energy became {energy} at step {step}; the model's forces blew up")
+        self.step = step
+
+
 def nve_energy_drift(
     task,
     numbers: np.ndarray,
@@ -63,7 +71,7 @@ def nve_energy_drift(
 
     Returns the total energy per step (eV), its drift (slope of a least-squares line, in meV
     per atom per ps), the largest deviation from the start (meV per atom) and the final
-    temperature. A non-finite energy raises (the run exploded).
+    temperature. A non-finite energy raises `NVEBlowUp` (the run exploded).
     """
     atoms = Atoms(numbers=np.asarray(numbers), positions=np.asarray(positions, dtype=np.float64))
     atoms.calc = TaskCalculator(task, features)
@@ -76,7 +84,7 @@ def nve_energy_drift(
         dynamics.run(1)
         totals.append(atoms.get_total_energy())
         if not np.isfinite(totals[-1]):
-            raise RuntimeError(f"NVE run: the total energy became {totals[-1]} at step {step + 1}; the model's forces blew up")
+            raise NVEBlowUp(step + 1, totals[-1])
     totals = np.array(totals)
     times_ps = np.arange(len(totals)) * timestep_fs / 1000.0
     slope = np.polyfit(times_ps, totals, 1)[0] if steps else 0.0
