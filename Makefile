@@ -26,7 +26,7 @@ test: $(STAMP) lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV_PYTHON) -m pytest -n 2
 
 # ruff: the linter and the formatter's check (configured in pyproject.toml); `make format` applies them
-LINTED := src tests bench train.py eval.py
+LINTED := src tests bench scripts train.py eval.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
