@@ -11,7 +11,7 @@ loss and RMSD) and by `gaan-backmap` / the peer bench (the rest, on biotite Atom
 - chi1 (N-CA-CB-gamma dihedral) within 40 degrees of the reference;
 - clashes per 1,000 atoms: pairs of atoms of residues at least 2 apart in one chain, or on
   different chains, closer than the sum of their van der Waals radii (Bondi, from biotite)
-  minus 0.4 A; CYS SG-SG pairs are disulfide bonds, not clashes;
+  minus 0.4 A; CYS SG-SG pairs are disulfide bonds, not clashes (`gaan.data.protein.clashes`);
 - bond-length outliers: N-CA, CA-C, C-O, CA-CB and the peptide C-N bond more than 0.1 A off the
   Engh & Huber (1991) ideal lengths (`IDEAL_BOND_LENGTHS`);
 - every metric also per residue type.
@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 import biotite.structure as struc
 import numpy as np
 import torch
-from biotite.structure.info import vdw_radius_single
-from scipy.spatial import cKDTree
 from torch import Tensor
 
 from gaan.data.protein import BACKBONE_ATOMS, EQUIVALENT_ATOM_PAIRS
+from gaan.data.protein.clashes import count_clashes
 from gaan.data.protein.ideal_geometry import IDEAL_BOND_LENGTH_EXCEPTIONS, IDEAL_BOND_LENGTHS
 
 # the gamma atom of chi1 = N-CA-CB-gamma (GLY and ALA have no chi1)
@@ -46,7 +45,6 @@ CHI1_GAMMA_ATOM: dict[str, str] = {
 CHI1_TOLERANCE_DEGREES = 40.0
 
 BOND_OUTLIER_TOLERANCE = 0.1
-CLASH_OVERLAP = 0.4
 # consecutive residues whose C-N distance (or, without those atoms, CA-CA distance) exceeds
 # these are not bonded: a chain break
 PEPTIDE_C_N_MAX = 2.0
@@ -325,34 +323,6 @@ def chi1_sums(predicted: struc.AtomArray, reference: struc.AtomArray, sums: Back
         entry = sums.per_type_chi1.setdefault(name, [0, 0])
         entry[0] += correct
         entry[1] += 1
-
-
-def count_clashes(atoms: struc.AtomArray) -> int:
-    """Atom pairs closer than the sum of their van der Waals radii minus 0.4 A, between
-    residues at least 2 apart in one chain or on different chains (CYS SG-SG excepted:
-    disulfide bonds). A k-d tree keeps it near-linear in the number of atoms."""
-    if atoms.array_length() < 2:
-        return 0
-    elements = np.char.upper(atoms.element.astype(str))
-    radius_of = {e: (vdw_radius_single(e) or 1.7) for e in np.unique(elements)}  # unknown elements: carbon's
-    radii = np.array([radius_of[e] for e in elements])
-    pairs = cKDTree(atoms.coord.astype(float)).query_pairs(2 * radii.max() - CLASH_OVERLAP, output_type="ndarray")
-    if len(pairs) == 0:
-        return 0
-    i, j = pairs[:, 0], pairs[:, 1]
-    # sequence position within the chain: residue order in the file, counted per chain
-    residue = residue_positions(atoms)
-    starts = struc.get_residue_starts(atoms)
-    chain_of_residue = atoms.chain_id[starts]
-    chain_start = np.concatenate([[True], chain_of_residue[1:] != chain_of_residue[:-1]])
-    sequence_position = np.arange(len(starts)) - np.maximum.accumulate(np.where(chain_start, np.arange(len(starts)), 0))
-    same_chain = atoms.chain_id[i] == atoms.chain_id[j]
-    separation = np.abs(sequence_position[residue[i]] - sequence_position[residue[j]])
-    far_apart = ~same_chain | (separation >= 2)
-    distance = np.linalg.norm(atoms.coord[i] - atoms.coord[j], axis=-1)
-    overlapping = distance < radii[i] + radii[j] - CLASH_OVERLAP
-    disulfide = (atoms.atom_name[i] == "SG") & (atoms.atom_name[j] == "SG") & (atoms.res_name[i] == "CYS") & (atoms.res_name[j] == "CYS")
-    return int((far_apart & overlapping & ~disulfide).sum())
 
 
 def bond_length_deviations(atoms: struc.AtomArray, links: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

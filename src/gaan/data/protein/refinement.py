@@ -13,7 +13,7 @@ moves the predicted atoms as little as possible while pulling
 - each peptide unit to a planar trans peptide (the 1-4 distances CA(i)-CA(i+1) and
   O(i)-CA(i+1); not before a proline),
 - atoms of residues at least two apart (or on different chains) out of van der Waals overlap
-  (the clash definition of `gaan.tasks.protein_metrics`),
+  (the clash definition of `gaan.data.protein.clashes`, which the metric counts),
 
 with a harmonic tether of every atom to its predicted position. Side-chain bonds and angles
 (beyond C-beta) are off by default (`RefinementWeights.side_chains = 0`): on the validation
@@ -39,9 +39,8 @@ import biotite.structure as struc
 import biotite.structure.info as info
 import numpy as np
 import torch
-from biotite.structure.info import vdw_radius_single
-from scipy.spatial import cKDTree
 
+from gaan.data.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
 from gaan.data.protein.ideal_geometry import ideal_bond_length
 
 # Engh & Huber (1991) backbone angles (degrees); the lengths are in ideal_geometry.py
@@ -57,7 +56,6 @@ CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE = 116.2, 123.0, 121.7
 # 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
 TRANS_CA_CA, TRANS_O_CA = 3.80, 2.76
 BACKBONE_AND_CB = ["N", "CA", "C", "O", "CB"]
-CLASH_OVERLAP = 0.4  # as gaan.tasks.protein_metrics.CLASH_OVERLAP
 # a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
 CLASH_MARGIN = 0.1
 
@@ -171,34 +169,6 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
     return np.concatenate(pairs), np.concatenate(ideal), np.concatenate(is_bond)
 
 
-def clash_candidates(
-    atoms: struc.AtomArray, coords: np.ndarray, radii: np.ndarray, sequence_position: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Atom pairs of residues at least 2 apart in one chain, or on different chains, that lie
-    within reach of a clash (sum of radii - overlap, plus 1 A of slack for the minimisation's
-    moves), and their clash distance; CYS SG-SG pairs (disulfides) excepted."""
-    pairs = cKDTree(coords).query_pairs(2 * radii.max() - CLASH_OVERLAP + 1.0, output_type="ndarray")
-    if len(pairs) == 0:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    i, j = pairs[:, 0], pairs[:, 1]
-    far_apart = (atoms.chain_id[i] != atoms.chain_id[j]) | (np.abs(sequence_position[i] - sequence_position[j]) >= 2)
-    disulfide = (atoms.atom_name[i] == "SG") & (atoms.atom_name[j] == "SG")
-    limit = radii[i] + radii[j] - CLASH_OVERLAP
-    near = np.linalg.norm(coords[i] - coords[j], axis=-1) < limit + 1.0
-    keep = far_apart & ~disulfide & near
-    return pairs[keep], limit[keep]
-
-
-def _sequence_positions(atoms: struc.AtomArray) -> np.ndarray:
-    """Per atom, its residue's position within its chain (file order)."""
-    starts = struc.get_residue_starts(atoms)
-    residue = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, atoms.array_length())))
-    chains = atoms.chain_id[starts]
-    chain_start = np.concatenate([[True], chains[1:] != chains[:-1]])
-    position = np.arange(len(starts)) - np.maximum.accumulate(np.where(chain_start, np.arange(len(starts)), 0))
-    return position[residue]
-
-
 def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # smooth at zero: atoms predicted on top of each other still get a finite push apart
     return (((a - b) ** 2).sum(-1) + 1e-12).sqrt()
@@ -227,10 +197,8 @@ def refine_geometry(
         frozen |= np.asarray(fixed, dtype=bool)
     pairs, ideal, is_bond = structure_restraints(atoms, links, standard)
     start = atoms.coord.astype(np.float64)
-    elements = np.char.upper(atoms.element.astype(str))
-    radius_of = {e: (vdw_radius_single(e) or 1.7) for e in np.unique(elements)}
-    radii = np.array([radius_of[e] for e in elements])
-    sequence_position = _sequence_positions(atoms)
+    radii = van_der_waals_radii(atoms)
+    sequence_position = chain_sequence_positions(atoms)
     anchor = torch.from_numpy(start)
     movable = torch.from_numpy(~frozen).unsqueeze(-1)
     x = anchor.clone().requires_grad_(True)
@@ -265,7 +233,9 @@ def refine_geometry(
         # backbone can carry atoms into contacts that were out of reach at the start
         for _ in range(weights.rounds):
             current = torch.where(movable, x, anchor).detach().numpy()
-            minimise(*clash_candidates(atoms, current, radii, sequence_position), max(1, weights.iterations // weights.rounds))
+            # 1 A of slack: pairs the minimisation's moves can bring into contact within the round
+            candidates = clash_candidates(atoms, current, radii, sequence_position, slack=1.0)
+            minimise(*candidates, max(1, weights.iterations // weights.rounds))
     refined = atoms.copy()
     refined.coord = torch.where(movable, x, anchor).detach().numpy().astype(np.float32)
     return refined
