@@ -347,3 +347,20 @@ def test_the_readme_command_with_the_shipped_checkpoint(launcher, tmp_path):
     assert process.returncode == 0, process.stderr
     assert "protein_ca.ckpt" in process.stdout
     assert struc.get_residue_count(pdb.PDBFile.read(output).get_structure(model=1)) == 76
+
+
+def test_no_refine_writes_the_networks_atoms_and_the_default_idealises_them(tmp_path):
+    """`--no-refine` (README): the shipped checkpoint's raw atoms have stretched backbone bonds;
+    the default run writes the same residues with every backbone bond within 0.1 A of ideal."""
+    from gaan.tasks.protein_metrics import bond_length_deviations
+
+    raw, refined = tmp_path / "raw.pdb", tmp_path / "refined.pdb"
+    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(raw), "--no-refine", "--threads", "1"]) == 0
+    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(refined), "--threads", "1"]) == 0
+    raw_atoms = pdb.PDBFile.read(raw).get_structure(model=1)
+    refined_atoms = pdb.PDBFile.read(refined).get_structure(model=1)
+    np.testing.assert_array_equal(raw_atoms.atom_name, refined_atoms.atom_name)
+    raw_deviation, _ = bond_length_deviations(raw_atoms)
+    refined_deviation, _ = bond_length_deviations(refined_atoms)
+    assert (raw_deviation > 0.1).mean() > 0.2
+    assert refined_deviation.max() < 0.1
