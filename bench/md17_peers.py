@@ -25,11 +25,8 @@ The result is written to bench/results/md17_peers_<model>_<molecule>.json (whole
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-import os
-import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -39,6 +36,7 @@ import torch
 from gaan.data.batch import PointCloudBatch
 from gaan.data.md17 import MD17DataModule
 from gaan.tasks.energy_forces import energy_force_loss, energy_force_metrics, update_energy_force_metrics
+from gaan.tasks.run_record import write_json_atomic
 
 log = logging.getLogger("md17_peers")
 
@@ -169,13 +167,6 @@ def evaluate(model: PeerEnergyForces, loader) -> dict[str, float]:
     return {key: float(value) for key, value in metrics.compute().items()}
 
 
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(PEERS), default="schnet")
@@ -276,7 +267,7 @@ def main() -> None:
         wall,
     )
     default_out = Path(__file__).parent / "results" / f"md17_peers_{args.model}_{args.molecule}.json"
-    write_json(Path(args.out or default_out), result)
+    write_json_atomic(Path(args.out or default_out), result)
 
 
 if __name__ == "__main__":

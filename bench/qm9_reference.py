@@ -14,9 +14,6 @@ Writes bench/results/qm9_reference.json (whole or not at all).
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ import torch
 
 from gaan.data.qm9 import QM9_TARGETS, QM9DataModule
 from gaan.tasks.molecular_property import fit_target_baseline
+from gaan.tasks.run_record import write_json_atomic
 
 BINS = np.linspace(0.8, 3.2, 25)
 RIDGE_STRENGTHS = (1e-2, 1.0, 100.0)
@@ -60,13 +58,6 @@ def ridge(features: np.ndarray, targets: np.ndarray, strength: float) -> np.ndar
     return np.linalg.solve(features.T @ features + strength * np.eye(features.shape[1]), features.T @ targets)
 
 
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
-
-
 def main() -> None:
     results, features = {}, None
     for target in QM9_TARGETS:
@@ -85,7 +76,8 @@ def main() -> None:
         bag = float(np.abs(x_test @ ridge(x_train, y_train, strength) - y_test).mean())
         results[target] = {"baseline_test_mae": baseline, "bag_of_bonds_test_mae": bag, "ridge_strength": strength, "val_mae": val_errors}
         print(f"{target}: baseline {baseline:.4g}, bag of bonds {bag:.4g} (ridge {strength:g})", flush=True)
-    write_json(Path(__file__).parent / "results" / "qm9_reference.json", {"num_train": 1000, "num_test": len(y_test), "targets": results})
+    payload = {"num_train": 1000, "num_test": len(y_test), "targets": results}
+    write_json_atomic(Path(__file__).parent / "results" / "qm9_reference.json", payload)
 
 
 if __name__ == "__main__":
