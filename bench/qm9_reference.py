@@ -19,15 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaan.data.qm9 import QM9_TARGETS, QM9DataModule
+from gaan.data.qm9 import ELEMENTS, QM9_TARGETS, QM9DataModule
 from gaan.tasks.molecular_property import fit_target_baseline
 from gaan.tasks.run_record import write_json_atomic
+from gaan.train import compose_config
 
 BINS = np.linspace(0.8, 3.2, 25)
 RIDGE_STRENGTHS = (1e-2, 1.0, 100.0)
-POOL_MEAN = ("homo", "lumo", "gap")  # intensive: conf/task/qm9.yaml pool_of_target
-ELEMENTS = 5
-PAIRS = {(a, b): n for n, (a, b) in enumerate((a, b) for a in range(ELEMENTS) for b in range(a, ELEMENTS))}
+PAIRS = {(a, b): n for n, (a, b) in enumerate((a, b) for a in range(len(ELEMENTS)) for b in range(a, len(ELEMENTS)))}
 
 
 def bag_of_bonds(positions: np.ndarray, elements: np.ndarray) -> np.ndarray:
@@ -40,7 +39,7 @@ def bag_of_bonds(positions: np.ndarray, elements: np.ndarray) -> np.ndarray:
     inside = (index >= 0) & (index < len(BINS) - 1)
     histogram = np.zeros(len(PAIRS) * (len(BINS) - 1))
     np.add.at(histogram, pair[inside] * (len(BINS) - 1) + index[inside], 1.0)
-    return np.concatenate([np.bincount(elements, minlength=ELEMENTS), histogram])
+    return np.concatenate([np.bincount(elements, minlength=len(ELEMENTS)), histogram])
 
 
 def split_arrays(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,7 +48,7 @@ def split_arrays(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for sample in dataset:
         elements = sample["features"].argmax(-1).numpy()
         features.append(bag_of_bonds(sample["positions"].numpy().astype(np.float64), elements))
-        counts.append(np.bincount(elements, minlength=ELEMENTS))
+        counts.append(np.bincount(elements, minlength=len(ELEMENTS)))
         targets.append(float(sample["targets"]["y"]))
     return np.array(features), np.array(counts, dtype=np.float64), np.array(targets)
 
@@ -60,6 +59,8 @@ def ridge(features: np.ndarray, targets: np.ndarray, strength: float) -> np.ndar
 
 def main() -> None:
     results, features = {}, None
+    # the task's pooling per target (conf/task/qm9.yaml pool_of_target) decides its baseline
+    pool_of_target = compose_config(["task=qm9"]).task.pool_of_target
     for target in QM9_TARGETS:
         datamodule = QM9DataModule("data", target=target, num_train=1000, num_val=1000)
         datamodule.setup("fit")
@@ -69,7 +70,8 @@ def main() -> None:
             features = [split_arrays(loader().dataset) for loader in loaders]
         (x_train, c_train, _), (x_val, _, _), (x_test, c_test, _) = features
         y_train, y_val, y_test = (np.array([float(s["targets"]["y"]) for s in loader().dataset]) for loader in loaders)
-        reference, bias, _ = fit_target_baseline(torch.from_numpy(y_train), torch.from_numpy(c_train), per_element=target not in POOL_MEAN)
+        per_element = pool_of_target[target] == "sum"
+        reference, bias, _ = fit_target_baseline(torch.from_numpy(y_train), torch.from_numpy(c_train), per_element=per_element)
         baseline = float(np.abs(c_test @ reference.numpy() + float(bias) - y_test).mean())
         val_errors = {s: float(np.abs(x_val @ ridge(x_train, y_train, s) - y_val).mean()) for s in RIDGE_STRENGTHS}
         strength = min(val_errors, key=val_errors.get)

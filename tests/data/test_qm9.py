@@ -314,9 +314,10 @@ def test_padded_atoms_change_no_prediction(qm9_data_dir, pool, view):
         torch.testing.assert_close(task.predict_batch(rotated)["y"], alone, rtol=0, atol=1e-9)
 
 
-def test_fast_dev_run_of_task_qm9(qm9_data_dir, tmp_path):
+@pytest.mark.parametrize("choice", ["task=qm9", "experiment=qm9_ga_attn_cpu"])
+def test_fast_dev_run_of_task_qm9(qm9_data_dir, tmp_path, choice):
     overrides = [
-        "task=qm9",
+        choice,
         "task.target=u0",
         "debug=fdr",
         "callbacks.rich_progress_bar=null",
