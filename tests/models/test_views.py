@@ -9,7 +9,8 @@ from pair_input_models import build, predict
 
 from gaan.models import GAAttentionBackbone, GAMultivectorAttentionBackbone
 from gaan.models.pair_inputs import FeatureProducts, InverseDistances, RelativeMotion
-from gaan.models.views import LocalFrames, Neighbourhoods, WholeCloud
+from gaan.models.envelopes import PolynomialCutoff
+from gaan.models.views import LocalFrames, Neighbourhoods, SmoothNeighbourhoods, WholeCloud
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -19,7 +20,11 @@ PAIR_INPUTS = {
     "relative_motion": lambda: [RelativeMotion([0])],
     "all": lambda: [FeatureProducts([0]), InverseDistances(0.1), RelativeMotion([0])],
 }
-VIEWS = {"local_frames": lambda: LocalFrames(radius=2.0), "neighbourhoods": lambda: Neighbourhoods(k=3, radius=2.0)}
+VIEWS = {
+    "local_frames": lambda: LocalFrames(radius=2.0),
+    "neighbourhoods": lambda: Neighbourhoods(k=3, radius=2.0),
+    "smooth_neighbourhoods": lambda: SmoothNeighbourhoods(PolynomialCutoff(1.5), k=4, radius=2.0),
+}
 
 
 def cloud(seed=0):

@@ -58,4 +58,5 @@ class PolynomialCutoff(Envelope):
         inside = distance < self.cutoff
         x = torch.where(inside, distance, torch.zeros_like(distance)) / self.cutoff
         value = 1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
-        return torch.where(inside, value, torch.zeros_like(distance))
+        # the sum cancels to ~1e-16 of either sign just inside the cutoff: never negative
+        return torch.where(inside, value.clamp_min(0.0), torch.zeros_like(distance))
