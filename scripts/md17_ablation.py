@@ -77,7 +77,8 @@ def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dic
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     line = next((x for x in done.stdout.splitlines()[::-1] if "output" in x.lower()), "")
     tail = done.stderr[-2000:] if done.returncode else line
-    return {"name": name, "overrides": overrides, "epochs": epochs, "returncode": done.returncode, "wall_s": time.time() - start, "tail": tail}
+    wall = time.time() - start
+    return {"name": name, "overrides": overrides, "epochs": epochs, "returncode": done.returncode, "wall_s": wall, "tail": tail}
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ from geometry_helpers import random_cloud_with_velocities, random_orthogonal
 from pair_input_models import build, predict
 
 from gaan.models import GAAttentionBackbone, GAMultivectorAttentionBackbone
-from gaan.models.pair_inputs import FeatureProducts, InverseDistances, RelativeMotion
 from gaan.models.envelopes import PolynomialCutoff
+from gaan.models.pair_inputs import FeatureProducts, InverseDistances, RelativeMotion
 from gaan.models.views import LocalFrames, Neighbourhoods, SmoothNeighbourhoods, WholeCloud
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
