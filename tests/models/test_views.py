@@ -9,7 +9,7 @@ from pair_input_models import build, predict
 
 from gaan.models import GAAttentionBackbone, GAMultivectorAttentionBackbone
 from gaan.models.envelopes import PolynomialCutoff
-from gaan.models.pair_inputs import FeatureProducts, InverseDistances, RelativeMotion
+from gaan.models.pair_inputs import CentreFeatures, FeatureProducts, InverseDistances, RelativeMotion
 from gaan.models.views import LocalFrames, Neighbourhoods, SmoothNeighbourhoods, WholeCloud
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
@@ -19,6 +19,7 @@ PAIR_INPUTS = {
     "inverse_distance": lambda: [InverseDistances(0.1)],
     "relative_motion": lambda: [RelativeMotion([0])],
     "all": lambda: [FeatureProducts([0]), InverseDistances(0.1), RelativeMotion([0])],
+    "centre_features": lambda: [CentreFeatures()],
 }
 VIEWS = {
     "local_frames": lambda: LocalFrames(radius=2.0),
@@ -50,7 +51,7 @@ def test_rotation_covariance_permutation_equivariance_and_padding(backbone_class
     torch.testing.assert_close(predict(model, moved, noisy, moving, mask), prediction, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("inputs", ["inverse_distance", "relative_motion"])
+@pytest.mark.parametrize("inputs", ["inverse_distance", "relative_motion", "centre_features"])
 def test_pair_inputs_reach_the_output(inputs):
     positions, features, velocities, mask = cloud(seed=4)
     with_inputs, without = build(PAIR_INPUTS[inputs]()), build([])
