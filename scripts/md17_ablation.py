@@ -42,6 +42,10 @@ SMOOTH = [
 ]
 PRODUCT = ["model.attention.join=product"]
 GATED_SUM = ["+model.attention.aggregation._target_=gaan.nn.aggregation.GatedSum", "+model.attention.aggregation.tuples=25"]
+CENTRE = [
+    "model.pair_inputs=[{_target_:gaan.models.pair_inputs.RadialBasis,count:32,maximum:2.5},"
+    "{_target_:gaan.models.pair_inputs.CentreFeatures}]"
+]
 RECIPE = ["optimizer.lr=1e-3", "scheduler.warmup_epochs=2", "+trainer.gradient_clip_val=10.0"]
 
 VARIANTS = {
@@ -51,6 +55,7 @@ VARIANTS = {
     "product": PRODUCT,
     "gated_sum": GATED_SUM,
     "recipe": RECIPE,
+    "centre": CENTRE,
 }
 
 
