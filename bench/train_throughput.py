@@ -16,6 +16,7 @@ import itertools
 import json
 import tempfile
 import time
+from types import SimpleNamespace
 
 import hydra
 import torch
@@ -31,7 +32,11 @@ def measure(overrides: list[str], steps: int = 40, warmup: int = 5) -> dict:
         datamodule.prepare_data()
         datamodule.setup("fit")
         module = build_module(cfg, datamodule)
+        # the hooks read the data module through the trainer (e.g. an energy reference fitted on
+        # the training frames): a stand-in holding only the data module, for setup alone
+        module._trainer = SimpleNamespace(datamodule=datamodule)
         module.setup("fit")
+        module._trainer = None
         optimizer = module.configure_optimizers()
         optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
         if isinstance(optimizer, (list, tuple)):
