@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -102,18 +103,23 @@ def main() -> None:
     for entry in args.names:
         name, _, extra = entry.partition("=")
         variants[name] = VARIANTS[name] if not extra else [o for part in extra.split("+") for o in VARIANTS.get(part, [part])]
-    base = probe([])
     plans = {}
     for name, overrides in variants.items():
-        speed = probe(overrides)
-        plans[name] = (overrides, max(1, round(PRESET_EPOCHS * speed / base)), speed)
+        # the preset and the variant in turn, three times each: on a shared machine the load
+        # drifts between probes, and the median of each is compared
+        speeds = {"preset": [], name: []}
+        for _ in range(3):
+            speeds["preset"].append(probe([]))
+            speeds[name].append(probe(overrides))
+        base, speed = (statistics.median(speeds[key]) for key in ("preset", name))
+        plans[name] = (overrides, max(1, round(PRESET_EPOCHS * speed / base)), speed, base)
         print(f"{name}: {speed:.1f} frames/s in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
     log = ROOT / "logs" / "md17_ablation.jsonl"
     log.parent.mkdir(exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {name: pool.submit(run, name, o, e, args.cap_minutes) for name, (o, e, _) in plans.items()}
+        futures = {name: pool.submit(run, name, o, e, args.cap_minutes) for name, (o, e, _, _) in plans.items()}
         for name, future in futures.items():
-            result = future.result() | {"probe_frames_per_second": plans[name][2], "preset_probe_frames_per_second": base}
+            result = future.result() | {"probe_frames_per_second": plans[name][2], "preset_probe_frames_per_second": plans[name][3]}
             with log.open("a") as f:
                 f.write(json.dumps(result) + "\n")
             print(json.dumps(result), flush=True)
