@@ -54,6 +54,7 @@ CENTRE = [
     "model.pair_inputs=[{_target_:gaan.models.pair_inputs.RadialBasis,count:32,maximum:2.5},"
     "{_target_:gaan.models.pair_inputs.CentreFeatures}]"
 ]
+BASIS = ["+model.attention.value_net={_target_:gaan.nn.basis_network.gaussian_basis_network,_partial_:true,count:16}"]
 RECIPE = ["optimizer.lr=1e-3", "scheduler.warmup_epochs=2", "+trainer.gradient_clip_val=10.0"]
 
 VARIANTS = {
@@ -65,6 +66,7 @@ VARIANTS = {
     "gated_sum": GATED_SUM,
     "recipe": RECIPE,
     "centre": CENTRE,
+    "basis": BASIS,
 }
 
 
