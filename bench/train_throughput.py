@@ -43,19 +43,28 @@ def measure(overrides: list[str], steps: int = 40, warmup: int = 5) -> dict:
             optimizer = optimizer[0][0] if isinstance(optimizer[0], (list, tuple)) else optimizer[0]
         module.train()
         batches = itertools.cycle(datamodule.train_dataloader())
-        frames, elapsed = 0, 0.0
+        frames, elapsed, cpu = 0, 0.0, 0.0
         for step in range(warmup + steps):
             batch = next(batches)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             loss = module.compute_loss(module.predict_batch(batch), batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             if step >= warmup:
                 elapsed += time.perf_counter() - start
+                cpu += time.process_time() - start_cpu
                 frames += int(batch.positions.shape[0])
         parameters = sum(p.numel() for p in module.parameters())
-    return {"overrides": overrides, "frames_per_second": frames / elapsed, "parameters": parameters, "threads": torch.get_num_threads()}
+    return {
+        "overrides": overrides,
+        "frames_per_second": frames / elapsed,
+        # per second of this process's CPU time: what one thread would do undisturbed, nearly
+        # whatever else the machine runs (wall-clock speed on a shared machine is not)
+        "frames_per_cpu_second": frames / cpu,
+        "parameters": parameters,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:

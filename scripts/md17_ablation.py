@@ -2,9 +2,9 @@
 preset `experiment=md17_ethanol_ga_attn`, then combinations; chosen on validation force MAE.
 
 Budget: every run gets the preset's 10 minutes of an idle core. Its cosine schedule is sized
-from training throughput measured in one probe session beside the preset's
-(`bench/train_throughput.py`): epochs = 50 x (its frames/s / the preset's), 50 being what the
-preset fits in 10 minutes. The ratio holds on a shared machine, where absolute speeds do not, so
+from training throughput measured beside the preset's (`bench/train_throughput.py`, frames per
+second of CPU time, the preset and the variant in turn): epochs = 50 x (its speed / the
+preset's), 50 being what the preset fits in 10 minutes. The ratio holds on a shared machine, where absolute speeds do not, so
 each run is capped at `--cap-minutes` of wall clock only as a safety net and its result does
 not depend on the machine's load (same seed, same epochs: the same numbers).
 
@@ -73,7 +73,7 @@ VARIANTS = {
 def probe(overrides: list[str]) -> float:
     from train_throughput import measure
 
-    return measure([PRESET, *overrides], steps=40, warmup=5)["frames_per_second"]
+    return measure([PRESET, *overrides], steps=40, warmup=5)["frames_per_cpu_second"]
 
 
 def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dict:
@@ -124,7 +124,7 @@ def main() -> None:
         base, speed = (statistics.median(speeds[key]) for key in ("preset", name))
         # a multiple of 5 (the preset validates every 5 epochs), so the schedule's last epoch is validated
         plans[name] = (overrides, max(5, 5 * round(PRESET_EPOCHS * speed / base / 5)), speed, base)
-        print(f"{name}: {speed:.1f} frames/s in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
+        print(f"{name}: {speed:.1f} frames per CPU second in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
     log = ROOT / "logs" / "md17_ablation.jsonl"
     log.parent.mkdir(exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
