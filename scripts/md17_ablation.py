@@ -67,6 +67,8 @@ VARIANTS = {
     "recipe": RECIPE,
     "centre": CENTRE,
     "basis": BASIS,
+    "units_product": UNITS + PRODUCT,
+    "smooth_whole_product": UNITS + WHOLE_SMOOTH + PRODUCT,
 }
 
 
