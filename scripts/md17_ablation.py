@@ -48,6 +48,14 @@ WHOLE_SMOOTH = [  # ethanol's 9 atoms all inside 5 A: the view never changes, th
     "+model.view.envelope.cutoff=5.0",
     "+model.attention.aggregation=weighted_softmax",
 ]
+NEAREST_SMOOTH = [  # k nearest, weighted by an envelope reaching 0 at the (k+1)-th neighbour
+    "model.view._target_=gaan.models.views.NearestSmooth",
+    "model.view.k=6",
+    "+model.view.cutoff=5.0",
+    "+model.view.envelope._target_=gaan.models.envelopes.PolynomialCutoff",
+    "+model.view.envelope.cutoff=1.0",
+    "+model.attention.aggregation=weighted_softmax",
+]
 PRODUCT = ["model.attention.join=product"]
 GATED_SUM = ["+model.attention.aggregation._target_=gaan.nn.aggregation.GatedSum", "+model.attention.aggregation.tuples=25"]
 CENTRE = [
@@ -69,6 +77,7 @@ VARIANTS = {
     "basis": BASIS,
     "units_product": UNITS + PRODUCT,
     "smooth_whole_product": UNITS + WHOLE_SMOOTH + PRODUCT,
+    "nearest_smooth_product": UNITS + NEAREST_SMOOTH + PRODUCT,
 }
 
 

@@ -8,6 +8,9 @@ as input velocities or hidden vectors) into the layer's input:
   own extra entries; pair distances are then single-vector invariants. About N times the tuples
   of `WholeCloud`: for small clouds.
 - `Neighbourhoods`: like `LocalFrames`, over each point's k nearest points only: cost linear in N.
+- `NearestSmooth`: each point's k nearest points, weighted by an envelope whose cutoff is the
+  distance to the (k+1)-th nearest: the neighbour that leaves the k nearest has weight 0 as it
+  leaves, so the output has no step at k-nearest cost (its derivative may kink).
 - `SmoothNeighbourhoods`: each point's neighbours within a cutoff, each weighted by a smooth
   envelope (`gaan.models.envelopes`) that reaches 0 at the cutoff: neighbours enter and leave
   without a step in the output (with `aggregation: weighted_softmax` or `gated_sum` layers).
@@ -189,6 +192,46 @@ class SmoothNeighbourhoods(Neighbourhoods):
         with torch.no_grad():
             inside = (torch.cdist(r, r) < self.cutoff) & mask[:, None, :] & mask[:, :, None]
             return int(((inside.sum(-1) > self.k) & mask).sum())
+
+
+class NearestSmooth(Neighbourhoods):
+    """Each point's `k` nearest points (itself included), partner j weighted by
+    `envelope(d_j / c)` with c = min(distance to the (k+1)-th nearest point, `cutoff`).
+
+    When the k-th and (k+1)-th nearest swap, both are at distance c, where the envelope is 0:
+    the one leaving and the one entering carry weight 0, so (with `weighted_softmax` or
+    `gated_sum` layers) the output is continuous at k-nearest cost. c is continuous too, but not
+    smooth where the (k+1)-th and (k+2)-th swap: forces may kink there, energies do not step.
+    `envelope` is a `gaan.models.envelopes` module with cutoff 1 (it is applied to d_j / c);
+    `cutoff` (input units) bounds c for clouds of at most k points.
+    """
+
+    def __init__(self, envelope: nn.Module, k: int = 6, cutoff: float = 5.0, radius: float | None = None):
+        super().__init__(k=k, radius=radius)
+        if getattr(envelope, "cutoff", None) != 1.0:
+            raise ValueError("model.view.envelope must be a gaan.models.envelopes module with cutoff 1 (it takes d / c)")
+        self.envelope = envelope
+        self.limit = check_radius("model.view.cutoff", cutoff)
+        if self.limit is None:
+            raise ValueError("model.view.cutoff must be a number > 0")
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, cutoff={self.limit}, radius={self.radius}"
+
+    def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
+        index, valid = knn_indices(r, self.k + 1, mask)
+        offsets = gather_points(r, index) - r[:, :, None]
+        distance = torch.sqrt(offsets.square().sum(-1) + 1e-12)
+        # the (k+1)-th nearest point's distance, or the cutoff where there is none
+        beyond = torch.where(valid[..., -1], distance[..., -1], torch.full_like(distance[..., -1], self.limit))
+        scale = torch.clamp(beyond, max=self.limit)[..., None]
+        index, valid, offsets, distance = index[..., :-1], valid[..., :-1], offsets[..., :-1, :], distance[..., :-1]
+        is_self = index == torch.arange(r.shape[1], device=r.device)[None, :, None]
+        weight = torch.where(is_self, torch.ones_like(distance), self.envelope(distance / scale))
+        valid = valid & (weight > 0)  # see SmoothNeighbourhoods.pairs: no zero weights inside
+        relative = soft_clip(offsets, self.radius) if self.radius is not None else offsets
+        relative = relative * valid[..., None].to(relative.dtype)
+        return ViewPairs(relative, valid, is_self, index, torch.where(valid, weight, torch.ones_like(weight)))
 
 
 def with_own_extras(pairs: ViewPairs, partner_features: Tensor, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
