@@ -7,7 +7,7 @@ import torch
 
 from gaan.models import GAAttentionBackbone
 from gaan.models.envelopes import CosineCutoff, PolynomialCutoff
-from gaan.models.views import SmoothNeighbourhoods
+from gaan.models.views import NearestSmooth, Neighbourhoods, SmoothNeighbourhoods
 
 ENVELOPES = {"cosine": (CosineCutoff, 1), "polynomial": (PolynomialCutoff, 2)}  # derivatives that vanish at the cutoff
 
@@ -78,3 +78,42 @@ def test_a_neighbour_crossing_the_cutoff_leaves_without_a_step(aggregation, cont
     # is ~0 there), a step stays a step
     step = (output(1.5 - 1e-4) - output(1.5 + 1e-4)).abs().max()
     assert (step < 1e-6) if continuous else (step > 1e-3)
+
+
+def test_nearest_smooth_weighs_the_kth_neighbour_to_zero_as_it_swaps_with_the_next():
+    """Points 1 and 2 at distances 1 +- e from point 0 (k = 2: itself and one neighbour): as e
+    goes through 0 they swap places as its nearest, and the neighbour's weight goes through 0."""
+    view = NearestSmooth(PolynomialCutoff(1.0), k=2, cutoff=5.0)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    for e in (1e-2, 1e-4, -1e-4, -1e-2):
+        r = torch.tensor([[[0.0, 0, 0], [1.0 + e, 0, 0], [0, 1.0 - e, 0], [0, 0, 4.0]]], dtype=torch.float64)
+        pairs = view.pairs(r, mask)
+        neighbour_weight = pairs.weight[0, 0][~pairs.is_self[0, 0] & pairs.mask[0, 0]]
+        assert neighbour_weight.numel() <= 1 and float(neighbour_weight.sum()) < 1e-5 * (1 + 1e4 * abs(e)) ** 3
+    with pytest.raises(ValueError, match="cutoff 1"):
+        NearestSmooth(PolynomialCutoff(2.0))
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_nearest_smooth_output_is_continuous_through_a_swap(smooth):
+    """Points 3 and 4 swap places as point 0's third nearest neighbour at e = 0 (k = 4 with itself): the NearestSmooth view's
+    output goes through continuously, a plain k-nearest view's jumps."""
+    torch.manual_seed(0)
+    view = NearestSmooth(PolynomialCutoff(1.0), k=4, cutoff=5.0) if smooth else Neighbourhoods(k=4)
+    backbone = GAAttentionBackbone(
+        in_features=2,
+        width=8,
+        depth=2,
+        attention={"rank": 2, "aggregation": "weighted_softmax", "join": "product"},
+        view=view,
+        normalize=False,
+    ).double()
+    features = torch.tensor([[[1.0, 0], [0, 1], [1, 0], [0, 1], [1, 0]]], dtype=torch.float64)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+
+    def output(e):
+        positions = torch.tensor([[[0.0, 0, 0], [0.9, 0.1, 0], [0.1, 1.0, 0.2], [0, 0, 1.5 + e], [1.5 - e, 0, 0]]], dtype=torch.float64)
+        return backbone(positions, features, mask).invariants[0, 0]
+
+    step = (output(1e-6) - output(-1e-6)).abs().max()
+    assert (step < 1e-6) if smooth else (step > 1e-3)
