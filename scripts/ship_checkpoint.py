@@ -60,7 +60,7 @@ def atomic_copy(source: Path, target: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def ship(run_dir: Path, name: str) -> dict:
+def ship(run_dir: Path, name: str, directory: Path = PRETRAINED) -> dict:
     record = json.loads((run_dir / "record.json").read_text())
     task = record.get("task")
     if task not in CURVE_KEYS:
@@ -72,7 +72,7 @@ def ship(run_dir: Path, name: str) -> dict:
     description = {
         "checkpoint": f"{name}.ckpt",
         **kind,
-        "command": "OMP_NUM_THREADS=1 python train.py " + " ".join(record["command"]),
+        "command": "OMP_NUM_THREADS=1 python train.py " + " ".join(record.get("command") or ["(composed in-process; see source_run)"]),
         "git_commit": record["git"]["commit"],
         "source_run": str(run_dir),
         "best_checkpoint": best.name,
@@ -85,12 +85,12 @@ def ship(run_dir: Path, name: str) -> dict:
         "test_metrics": {k: v for k, v in record["metrics"].items() if k.startswith("test/") and math.isfinite(v)},
         **TASK_NOTES[task],
     }
-    atomic_copy(best, PRETRAINED / f"{name}.ckpt")
+    atomic_copy(best, directory / f"{name}.ckpt")
     text = json.dumps(description, indent=2) + "\n"
-    with tempfile.NamedTemporaryFile("w", dir=PRETRAINED, delete=False, suffix=".part") as handle:
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".part") as handle:
         handle.write(text)
     os.chmod(handle.name, 0o644)
-    os.replace(handle.name, PRETRAINED / f"{name}.json")
+    os.replace(handle.name, directory / f"{name}.json")
     return description
 
 

@@ -226,3 +226,29 @@ def test_the_readme_md_example_runs_as_written(trained, tmp_path, monkeypatch, c
     energies = [float(line.split("E_pot ")[1].split(" eV")[0]) for line in lines]
     assert np.isfinite(energies).all() and -4300 < energies[0] < -4000, lines  # absolute: ethanol's elements
     assert all(" K" in line for line in lines)  # a 3-epoch toy model heats the molecule; a real one holds 300 K
+
+
+def test_a_shipped_run_loads_by_name_with_its_description(trained, tmp_path):
+    """scripts/ship_checkpoint.py: the run's best checkpoint and a JSON of how it was made, found
+    by the calculator's name lookup and computing what the checkpoint computes."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from gaan.ase import resolve_model_path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ship_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", script)
+    shipping = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shipping)
+    run_dir = trained["best"].parents[1]
+    description = shipping.ship(run_dir, "md17_toy", directory=tmp_path)
+    written = json.loads((tmp_path / "md17_toy.json").read_text())
+    assert written == json.loads(json.dumps(description)) and written["molecule"] == "toy"
+    assert written["validation_curve_columns"] == ["step", "val/force_mae", "val/energy_mae"] and written["validation_curve"]
+    assert "test/force_mae" in written["test_metrics"] and (tmp_path / "md17_toy.ckpt").stat().st_mode & 0o044 == 0o044
+    path = resolve_model_path("toy", tmp_path)
+    shipped, original = toy_frames(1, seed=5)[0], toy_frames(1, seed=5)[0]
+    shipped.calc, original.calc = GAANCalculator(str(path)), GAANCalculator(str(trained["best"]))
+    assert shipped.get_potential_energy() == pytest.approx(original.get_potential_energy(), abs=1e-9)
+    np.testing.assert_allclose(shipped.get_forces(), original.get_forces(), atol=1e-9)
