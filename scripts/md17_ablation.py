@@ -78,6 +78,14 @@ VARIANTS = {
     "units_product": UNITS + PRODUCT,
     "smooth_whole_product": UNITS + WHOLE_SMOOTH + PRODUCT,
     "nearest_smooth_product": UNITS + NEAREST_SMOOTH + PRODUCT,
+    "nearest_smooth5_product": UNITS + NEAREST_SMOOTH + PRODUCT + ["model.view.k=5"],
+    "nearest_smooth_product_centre": UNITS
+    + NEAREST_SMOOTH
+    + PRODUCT
+    + [
+        "model.pair_inputs=[{_target_:gaan.models.pair_inputs.RadialBasis,count:32,maximum:3.7},"
+        "{_target_:gaan.models.pair_inputs.CentreFeatures}]"
+    ],
 }
 
 
