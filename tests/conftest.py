@@ -1,4 +1,11 @@
-"""Shared fixtures, and the run-wide report of the worst equivariance errors seen."""
+"""Shared fixtures, and the run-wide report of the worst equivariance errors seen.
+
+Rule for every test: numbers recorded on one machine are compared in float64 (rebuild the
+fixture in float64) or with tolerances that float32 error growth justifies, never at 1e-6 on
+float32 activations: another CPU (other SIMD kernels, summation orders, thread counts) moves
+float32 outputs of a few blocks by several 1e-6. The suite must also pass with any
+OMP_NUM_THREADS, in any order (`-p randomly`) and with `torch.set_flush_denormal` on or off.
+"""
 
 import equivariance_report
 import pytest
