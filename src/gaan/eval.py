@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from gaan.checkpoints import load_checkpoint
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.models.config_migration import migrate_model_config
-from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, instantiate_group, log_results, set_flush_denormal
+from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, finish_wandb_runs, instantiate_group, log_results, set_flush_denormal
 
 __all__ = ["checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
 
@@ -80,7 +80,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         log.info("Ensemble of %d checkpoints: %s", len(paths), ", ".join(map(str, paths)))
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=loggers, progress_bar=interactive_console())
-    results = trainer.test(lead, datamodule=datamodule)
+    completed = False
+    try:
+        results = trainer.test(lead, datamodule=datamodule)
+        completed = True
+    finally:
+        finish_wandb_runs(trainer, exit_code=0 if completed else 1)
     metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     if trainer.is_global_zero:
         log_results(metrics, cfg.paths.output_dir, prefixes=("test/",))
