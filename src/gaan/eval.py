@@ -11,7 +11,9 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gaan.checkpoints import load_checkpoint
+from gaan.config_types import ConfigValueError, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
+from gaan.error_report import input_errors_in_one_line
 from gaan.models.config_migration import migrate_model_config
 from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, finish_wandb_runs, instantiate_group, log_results, set_flush_denormal
 
@@ -22,9 +24,14 @@ log = logging.getLogger("gaan.eval")
 
 def checkpoint_paths(ckpt_path) -> list[Path]:
     """`ckpt_path=<file>` or `'ckpt_path=[a.ckpt,b.ckpt]'` (an ensemble); each file must exist."""
+    if ckpt_path in (None, ""):
+        raise ConfigValueError(
+            "ckpt_path is not set: pass ckpt_path=<path/to/file.ckpt> (train.py writes logs/<task>/runs/<timestamp>/checkpoints/"
+            "best-epochNNN.ckpt and last.ckpt), or 'ckpt_path=[a.ckpt,b.ckpt]' to test an ensemble"
+        )
     paths = [Path(p) for p in (ckpt_path if isinstance(ckpt_path, (list, ListConfig)) else [ckpt_path])]
     if not paths:
-        raise ValueError("ckpt_path=[]: name at least one checkpoint file")
+        raise ConfigValueError("ckpt_path=[]: name at least one checkpoint file")
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
@@ -60,6 +67,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     may differ in architecture, not in task)."""
     import lightning as L
 
+    check_config_types(cfg)
     route_lightning_logs_to_root()
     quiet_known_noise()
     set_flush_denormal(cfg)
@@ -115,7 +123,8 @@ def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> Non
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with input_errors_in_one_line():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

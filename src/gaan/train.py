@@ -18,7 +18,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gaan.checkpoints import architecture_differences, load_checkpoint, run_overrides
+from gaan.config_types import check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
+from gaan.error_report import input_errors_in_one_line
 
 log = logging.getLogger("gaan.train")
 
@@ -259,6 +261,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     """Fit (optionally resuming), then test the best checkpoint. Returns the final metrics."""
     import lightning as L
 
+    check_config_types(cfg)
     route_lightning_logs_to_root()
     quiet_known_noise()
     set_flush_denormal(cfg)
@@ -327,7 +330,8 @@ def finish_wandb_runs(trainer, exit_code: int = 0) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = run(cfg)
+    with input_errors_in_one_line():
+        metrics = run(cfg)
     metric_name = cfg.get("optimized_metric")
     if metric_name:
         if metric_name not in metrics:
