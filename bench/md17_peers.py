@@ -35,7 +35,9 @@ import torch
 
 from gaan.data.batch import PointCloudBatch
 from gaan.data.md17 import MD17DataModule
+from gaan.models.molecular_energy import reference_energy
 from gaan.tasks.energy_forces import energy_force_loss, energy_force_metrics, update_energy_force_metrics
+from gaan.tasks.energy_reference import fit_energy_reference
 from gaan.tasks.run_record import write_json_atomic
 
 log = logging.getLogger("md17_peers")
@@ -139,21 +141,24 @@ PEERS = {
 
 
 class PeerEnergyForces(torch.nn.Module):
-    """A peer's energy, scaled like gaan's (E = energy_mean + energy_scale * net(z, pos, batch)),
-    and forces -dE/dx."""
+    """A peer's energy, scaled like gaan's (E = per-element reference + energy_mean + energy_scale *
+    net(z, pos, batch), the reference fitted on the training frames as gaan's task does), and
+    forces -dE/dx."""
 
-    def __init__(self, net: torch.nn.Module, elements: tuple[int, ...], energy_mean: float, energy_scale: float):
+    def __init__(self, net: torch.nn.Module, elements: tuple[int, ...], reference: dict):
         super().__init__()
         self.net = net
         self.register_buffer("elements", torch.tensor(elements, dtype=torch.long))
-        self.energy_mean, self.energy_scale = energy_mean, energy_scale
+        self.register_buffer("element_energies", torch.as_tensor(reference["element_energies"], dtype=torch.float64))
+        self.energy_mean, self.energy_scale = reference["energy_mean"], reference["energy_scale"]
 
     def forward(self, batch: PointCloudBatch, create_graph: bool) -> dict[str, torch.Tensor]:
         positions = batch.positions.detach().requires_grad_(True)
         mask = batch.mask
         z = self.elements[batch.features.argmax(-1)][mask]  # one-hot -> atomic numbers of real atoms
         batch_index = torch.arange(len(batch), device=mask.device)[:, None].expand_as(mask)[mask]
-        energy = self.net(z, positions[mask], batch_index).squeeze(-1) * self.energy_scale + self.energy_mean
+        relative = self.net(z, positions[mask], batch_index).squeeze(-1) * self.energy_scale + self.energy_mean
+        energy = relative.double() + reference_energy(batch.features, mask, self.elements, self.element_energies)
         (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
         return {"energy": energy, "forces": -grad * mask[..., None].to(grad.dtype)}
 
@@ -197,10 +202,11 @@ def main() -> None:
         args.data_dir, molecule=args.molecule, batch_size=args.batch_size, eval_batch_size=100, shuffle_seed=args.seed
     )
     datamodule.setup("fit")
-    stats = datamodule.energy_statistics()
+    frames = datamodule.training_frames()
+    reference = fit_energy_reference(frames["numbers"], datamodule.elements, frames["energies"], frames["forces"])
     name, package, build = PEERS[args.model]
     net = build(args, datamodule.elements)
-    model = PeerEnergyForces(net, datamodule.elements, stats["energy_mean"], stats["energy_scale"])
+    model = PeerEnergyForces(net, datamodule.elements, reference)
     parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("%s: %d parameters", name, parameters)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)

@@ -33,9 +33,8 @@ from pathlib import Path
 import biotite.structure as struc
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
-from gaan.checkpoints import load_checkpoint
+from gaan.checkpoints import CheckpointError, load_checkpoint, load_trained_module
 from gaan.data import collate_point_clouds
 from gaan.data.protein import (
     BEAD_KINDS,
@@ -50,7 +49,6 @@ from gaan.data.protein import (
 )
 from gaan.data.protein.refinement import refine_geometry
 from gaan.data.protein_writer import StructureWriteError, write_structure
-from gaan.models.config_migration import migrate_model_config
 from gaan.tasks.protein_metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -58,7 +56,6 @@ from gaan.tasks.protein_metrics import (
     format_residue_type_table,
     pooled_metrics,
 )
-from gaan.train import build_module
 
 log = logging.getLogger("gaan.backmap")
 
@@ -107,29 +104,11 @@ class Backmapper:
                 f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; "
                 f"pass --beads {trained_beads} or another checkpoint"
             )
-        config = OmegaConf.create(
-            {
-                "task": stored["task"],
-                "model": migrate_model_config(stored["model"]),  # checkpoints from before model.attention
-                "optimizer": {"_target_": "torch.optim.Adam"},  # required to build, never used
-                "scheduler": None,
-                "compile": False,
-            }
-        )
-        module = build_module(config, _Features(NUM_ENVIRONMENT_FEATURES))
         try:
-            module.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError as error:
-            raise BackmapError(f"--ckpt {path}: its weights do not fit the architecture it stores ({error})") from error
-        module.eval()
+            module = load_trained_module(path, in_features=NUM_ENVIRONMENT_FEATURES, checkpoint=checkpoint)
+        except CheckpointError as error:
+            raise BackmapError(f"--ckpt {error}") from error
         return cls(module=module, beads=trained_beads, k=k, path=path)
-
-
-@dataclass
-class _Features:
-    """What build_module reads from a datamodule."""
-
-    num_features: int
 
 
 @dataclass

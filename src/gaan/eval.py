@@ -1,23 +1,23 @@
 """Hydra entry point: `python eval.py task=<name> ckpt_path=<file>` tests a checkpoint;
-`'ckpt_path=[a.ckpt,b.ckpt,...]'` tests the ensemble of several (mean prediction)."""
+`'ckpt_path=[a.ckpt,b.ckpt,...]'` tests the ensemble of several (mean prediction);
+`python eval.py task=md17 ckpt_path=<file> data=<file>` tests every frame of a data file
+(`gaan.file_evaluation`)."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
-from gaan.checkpoints import load_checkpoint
+from gaan.checkpoints import check_stored_keys, config_with_stored_architecture, load_checkpoint, load_trained_module
 from gaan.config_types import ConfigValueError, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.error_report import input_errors_in_one_line
-from gaan.models.config_migration import migrate_model_config
-from gaan.train import CONFIG_DIR, build_module, build_trainer, cli, finish_wandb_runs, instantiate_group, log_results, set_flush_denormal
+from gaan.train import CONFIG_DIR, build_trainer, cli, finish_wandb_runs, instantiate_group, log_results, set_flush_denormal
 
-__all__ = ["checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
+__all__ = ["check_stored_keys", "checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
 
 log = logging.getLogger("gaan.eval")
 
@@ -40,26 +40,7 @@ def checkpoint_paths(ckpt_path) -> list[Path]:
 
 def member_config(cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> DictConfig:
     """The command line's config with the architecture (model, task.head) the checkpoint stores."""
-    cfg = copy.deepcopy(cfg)  # members must not share (and overwrite) nested nodes
-    stored = checkpoint.get("gaan_config")
-    OmegaConf.set_struct(cfg, False)
-    if stored is not None:
-        if stored["task"]["name"] != cfg.task.name:
-            raise ValueError(f"{ckpt_path} was trained on task={stored['task']['name']}, not task={cfg.task.name}")
-        # the weights fix the architecture: use the stored model config
-        # replace, not merge: keys differ per model; configs stored before the composable GA
-        # backbone are rewritten in today's form (same weights)
-        cfg.model = OmegaConf.create(migrate_model_config(stored["model"]))
-        check_stored_keys("model", cfg.model, ckpt_path)
-        # the head is architecture too (e.g. task.head.parity changes the function, not the weights)
-        cfg.task.head = OmegaConf.create(stored["task"]["head"])
-        check_stored_keys("task.head", cfg.task.head, ckpt_path)
-        cfg.optimizer = OmegaConf.create(stored.get("optimizer") or {"_target_": "torch.optim.Adam"})
-    else:
-        cfg.optimizer = {"_target_": "torch.optim.Adam"}  # unused by testing, required to build
-        log.info("%s has no gaan_config (not written by train.py): model and head come from the command line", ckpt_path)
-    OmegaConf.set_struct(cfg, True)
-    return cfg
+    return config_with_stored_architecture(cfg, checkpoint, ckpt_path)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -76,12 +57,25 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     member_cfgs = [member_config(cfg, checkpoint, path) for checkpoint, path in zip(checkpoints, paths)]
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule)
+    # in_features: the checkpoint's own; checkpoints that do not store it take the datamodule's
+    datamodule = None
     members = []
-    for member_cfg, checkpoint in zip(member_cfgs, checkpoints):
-        module = build_module(member_cfg, datamodule)
-        module.load_state_dict(checkpoint["state_dict"])
-        members.append(module)
+    for member_cfg, checkpoint, path in zip(member_cfgs, checkpoints, paths, strict=True):
+        in_features = checkpoint.get("gaan_in_features")
+        if in_features is None:
+            datamodule = datamodule or hydra.utils.instantiate(cfg.task.datamodule)
+            in_features = datamodule.num_features
+        members.append(load_trained_module(path, config=member_cfg, in_features=in_features, checkpoint=checkpoint))
+    if cfg.get("data"):
+        from gaan.file_evaluation import evaluate_file
+
+        return evaluate_file(cfg.data, members, cfg.paths.output_dir)
+    overrides = members[0].datamodule_overrides()
+    for member, path in zip(members[1:], paths[1:], strict=True):
+        if member.datamodule_overrides() != overrides:
+            raise ValueError(f"{path} needs data {member.datamodule_overrides()}, {paths[0]} {overrides}: ensemble members must agree")
+    if overrides or datamodule is None:
+        datamodule = hydra.utils.instantiate(cfg.task.datamodule, **overrides)
     lead, *others = members
     lead.ensemble_members.extend(others)
     if others:
@@ -98,27 +92,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         log_results(metrics, cfg.paths.output_dir, prefixes=("test/",))
     return metrics
-
-
-def check_stored_keys(group: str, group_cfg: DictConfig, ckpt_path: Path) -> None:
-    """A checkpoint trained with an option that this version no longer has (a reverted
-    experiment) names the option instead of failing inside the constructor. A removed option
-    stored as off (null or false) is dropped: the function without it is the same."""
-    import inspect
-
-    parameters = inspect.signature(hydra.utils.get_class(group_cfg._target_).__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    removed = [key for key in group_cfg if key != "_target_" and key not in parameters]
-    unknown = [f"{group}.{key}={group_cfg[key]!r}" for key in removed if group_cfg[key] not in (None, False)]
-    if unknown:
-        raise ValueError(
-            f"{ckpt_path} was trained with {group} options this version of gaan does not have: {', '.join(unknown)}; "
-            "evaluate it with the gaan commit that trained it (removed options are listed in docs/results.md)"
-        )
-    for key in removed:
-        log.info("%s: dropping %s.%s=%s (an option this version does not have, stored as off)", ckpt_path, group, key, group_cfg[key])
-        del group_cfg[key]
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")

@@ -21,6 +21,7 @@ from gaan.checkpoints import architecture_differences, load_checkpoint, run_over
 from gaan.config_types import check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.error_report import input_errors_in_one_line
+from gaan.task_builder import build_task_module
 
 log = logging.getLogger("gaan.train")
 
@@ -149,27 +150,8 @@ def instantiate_group(group_cfg: DictConfig | None, kind: str) -> list[Any]:
 
 
 def build_module(cfg: DictConfig, datamodule) -> Any:
-    """Task module = the task's LightningModule with the model config's backbone and the task
-    config's head; optimizer and scheduler come from the top-level config."""
-    backbone = hydra.utils.instantiate(cfg.model, _partial_=True)
-    head = hydra.utils.instantiate(cfg.task.head, _partial_=True)
-    optimizer = hydra.utils.instantiate(cfg.optimizer, _partial_=True)
-    scheduler = hydra.utils.instantiate(cfg.scheduler, _partial_=True) if cfg.get("scheduler") else None
-    module = hydra.utils.instantiate(cfg.task.module, _partial_=True)(
-        backbone=backbone,
-        head=head,
-        in_features=datamodule.num_features,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        scheduler_interval=cfg.get("scheduler_interval", "epoch"),
-        compile=cfg.get("compile", False),
-    )
-    # stored in every checkpoint, so eval.py rebuilds the same architecture
-    module.run_config = {
-        key: OmegaConf.to_container(cfg[key], resolve=True) if cfg.get(key) is not None else None
-        for key in ("task", "model", "optimizer", "scheduler")
-    }
-    return module
+    """Task module for a datamodule's features (`gaan.task_builder.build_task_module`)."""
+    return build_task_module(cfg, datamodule.num_features)
 
 
 def set_flush_denormal(cfg: DictConfig) -> None:

@@ -3,16 +3,17 @@ splits, unit conversion, clear errors, and the per-element reference fitted on t
 
 import numpy as np
 import pytest
+import torch
 
 from gaan.data import MissingDataError
 from gaan.data.md17 import (
     KCAL_PER_MOL_IN_EV,
     MD17DataModule,
     MD17FormatError,
-    fit_element_reference,
     load_md17,
     load_rmd17,
 )
+from gaan.tasks.energy_reference import fit_element_reference
 
 ETHANOL_Z = np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])
 
@@ -71,10 +72,10 @@ def test_rmd17_datamodule_uses_the_official_split_and_draws_validation_from_the_
     np.testing.assert_allclose(train_forces, forces[train] * KCAL_PER_MOL_IN_EV, rtol=1e-6)  # in the official order
     used = {tuple(np.round(s["positions"].numpy()[0], 5)) for split in ("train", "test") for s in dm.splits[split]}
     assert not any(tuple(np.round(s["positions"].numpy()[0], 5)) in used for s in dm.splits["val"])
-    # shifted energies: the training mean is removed (one molecule: the reference is its mean)
-    shifted = np.array([float(s["targets"]["energy"]) for s in dm.splits["train"]])
-    assert abs(shifted.mean()) < 1e-4
-    np.testing.assert_allclose(shifted, (energies[train] - energies[train].mean()) * KCAL_PER_MOL_IN_EV, atol=1e-4)
+    # absolute energies in float64, nothing subtracted (the task keeps the reference)
+    absolute = np.array([float(s["targets"]["energy"]) for s in dm.splits["train"]])
+    assert dm.splits["train"][0]["targets"]["energy"].dtype == torch.float64
+    np.testing.assert_allclose(absolute, energies[train] * KCAL_PER_MOL_IN_EV, rtol=1e-12)
 
 
 def test_rmd17_without_split_files_uses_the_seeded_protocol(tmp_path):

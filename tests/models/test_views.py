@@ -8,8 +8,9 @@ from geometry_helpers import random_cloud_with_velocities, random_orthogonal
 from pair_input_models import build, predict
 
 from gaan.models import GAAttentionBackbone, GAMultivectorAttentionBackbone
-from gaan.models.pair_inputs import FeatureProducts, InverseDistances, RelativeMotion
-from gaan.models.views import LocalFrames, Neighbourhoods, WholeCloud
+from gaan.models.envelopes import PolynomialCutoff
+from gaan.models.pair_inputs import CentreFeatures, FeatureProducts, InverseDistances, RelativeMotion
+from gaan.models.views import LocalFrames, Neighbourhoods, SmoothNeighbourhoods, WholeCloud
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -18,8 +19,13 @@ PAIR_INPUTS = {
     "inverse_distance": lambda: [InverseDistances(0.1)],
     "relative_motion": lambda: [RelativeMotion([0])],
     "all": lambda: [FeatureProducts([0]), InverseDistances(0.1), RelativeMotion([0])],
+    "centre_features": lambda: [CentreFeatures()],
 }
-VIEWS = {"local_frames": lambda: LocalFrames(radius=2.0), "neighbourhoods": lambda: Neighbourhoods(k=3, radius=2.0)}
+VIEWS = {
+    "local_frames": lambda: LocalFrames(radius=2.0),
+    "neighbourhoods": lambda: Neighbourhoods(k=3, radius=2.0),
+    "smooth_neighbourhoods": lambda: SmoothNeighbourhoods(PolynomialCutoff(1.5), k=4, radius=2.0),
+}
 
 
 def cloud(seed=0):
@@ -45,7 +51,7 @@ def test_rotation_covariance_permutation_equivariance_and_padding(backbone_class
     torch.testing.assert_close(predict(model, moved, noisy, moving, mask), prediction, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("inputs", ["inverse_distance", "relative_motion"])
+@pytest.mark.parametrize("inputs", ["inverse_distance", "relative_motion", "centre_features"])
 def test_pair_inputs_reach_the_output(inputs):
     positions, features, velocities, mask = cloud(seed=4)
     with_inputs, without = build(PAIR_INPUTS[inputs]()), build([])

@@ -35,6 +35,7 @@ class Case:
     convex_covariants: bool = False
     linear_terms: int = 0
     covariant_channels: int = 1  # ignored by invariant-only layers
+    aggregation: str = "softmax"
     n_dim: int = 4
 
     @property
@@ -66,6 +67,7 @@ class Case:
             convex_covariants=self.convex_covariants,
             linear_terms=self.linear_terms,
             covariant_channels=self.covariant_channels,
+            aggregation=self.aggregation,
             mlp_hidden=8,
         )
         return layer.to(dtype)

@@ -36,13 +36,14 @@ def layer_cases(draw) -> Case:
         invariant_mode=draw(st.sampled_from(["single", "partial", "full"])),
         covariant_mode=draw(st.sampled_from(["single", "partial", "full"])),
         merge=draw(st.sampled_from(["mean", "concat"])),
-        join=draw(st.sampled_from(["mean", "concat"])),
+        join=draw(st.sampled_from(["mean", "concat", "product"])),
         heads=draw(st.sampled_from([1, 2])),
         parity=parity,
         include_normalized_products=draw(st.booleans()),
         convex_covariants=draw(st.booleans()),
         linear_terms=draw(st.sampled_from([0, 2])) if linear_allowed else 0,
         covariant_channels=draw(st.sampled_from([1, 3])),
+        aggregation=draw(st.sampled_from(["softmax", "weighted_softmax", "gated_sum"])),
     )
 
 

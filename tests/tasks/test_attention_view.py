@@ -90,3 +90,25 @@ def test_ga_run_draws_the_attention_view_and_other_models_skip_it(tmp_path):
     assert {"test_attention.png", "learning_curves.png", "test_summary.png"} <= {p.name for p in figures.iterdir()}
     figures = tiny_crystal_run(tmp_path, "egnn")
     assert (figures / "test_summary.png").is_file() and not (figures / "test_attention.png").exists()
+
+
+def test_the_callback_reads_a_compiled_backbone(tmp_path):
+    """compile=true: the test step's compiled graph has no reading hooks; the callback reads the
+    layer in eager mode instead of failing with KeyError: 'args' (backend eager: the same
+    dynamo caching as inductor, without the C++ compile time)."""
+    from types import SimpleNamespace
+
+    from gaan.data.batch import PointCloudBatch
+    from gaan.tasks.attention_view import AttentionView
+
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=4, width=8, depth=1).eval()
+    backbone.compile(backend="eager")
+    positions, features, mask, vectors = padded_batch()
+    with torch.no_grad():
+        backbone(positions, features, mask)  # the test step: traced and cached without hooks
+    batch = PointCloudBatch(positions=positions, features=features, mask=mask)
+    callback = AttentionView()
+    with torch.no_grad():
+        callback.on_test_batch_end(SimpleNamespace(is_global_zero=True), SimpleNamespace(backbone=backbone), None, batch, 0)
+    assert callback._example is not None and torch.isfinite(callback._example.weights).all()

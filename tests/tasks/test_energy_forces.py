@@ -51,6 +51,13 @@ def make_task(**kwargs):
     )
 
 
+def fitted(task, seed=0):
+    """The task with its elements (H, C, O) and reference energies fitted on toy frames."""
+    batch = molecules(8, seed=seed)
+    task.fit_energy_reference((1, 6, 8), NUMBERS, batch.targets["energy"].numpy(), batch.targets["forces"].numpy())
+    return task
+
+
 def molecules(count, seed=0, positions=ETHANOL):
     """Thermal-like distortions of ethanol; targets from a toy bond-stretch energy
     sum 10 (|r_ij| - |r0_ij|)^2 over the pairs closer than 1.6 A (invariant, like a real one)."""
@@ -145,7 +152,7 @@ def test_metrics_are_in_milli_units_and_ignore_padding():
 
 def test_nve_check_runs_a_tiny_model_and_reports_drift():
     task = make_task().eval()
-    result = nve_energy_drift(task, NUMBERS, ETHANOL, FEATURES.numpy(), steps=40, timestep_fs=0.25, temperature_K=300.0)
+    result = nve_energy_drift(fitted(task).molecular_energy(), NUMBERS, ETHANOL, steps=40, timestep_fs=0.25, temperature_K=300.0)
     assert len(result["total_energy_ev"]) == 41 and np.isfinite(result["total_energy_ev"]).all()
     assert np.isfinite(result["drift_mev_per_atom_per_ps"]) and result["final_temperature_K"] > 0
     # velocity Verlet with conservative forces keeps the total energy: deviations far below the
@@ -154,21 +161,25 @@ def test_nve_check_runs_a_tiny_model_and_reports_drift():
     assert not task.training  # the run used a copy; the module is untouched
 
 
+class BreaksAfterFiveCalls(torch.nn.Module):
+    """An energy model whose energies stop being numbers after five calls, as in a run that flew apart."""
+
+    def __init__(self, energy_model):
+        super().__init__()
+        self.energy_model = energy_model
+        self.register_buffer("atomic_numbers", energy_model.atomic_numbers.clone())
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+    def forward(self, positions, features, mask):
+        self.calls += 1
+        energy = self.energy_model(positions, features, mask)
+        return energy * float("nan") if self.calls > 5 else energy
+
+
 def test_an_exploding_nve_run_raises_a_named_error_with_its_step():
-    task = make_task().eval()
-    honest = task.predict_batch
-    calls = {"n": 0}
-
-    def breaks_after_five(batch):
-        calls["n"] += 1
-        out = honest(batch)
-        if calls["n"] > 5:  # forces that are no longer numbers, as in a run that flew apart
-            out = {"energy": out["energy"] * float("nan"), "forces": out["forces"] * float("nan")}
-        return out
-
-    task.predict_batch = breaks_after_five
+    task = fitted(make_task().eval())
     with pytest.raises(NVEBlowUp, match="at step") as raised:
-        nve_energy_drift(task, NUMBERS, ETHANOL, FEATURES.numpy(), steps=40, timestep_fs=0.25, temperature_K=300.0)
+        nve_energy_drift(BreaksAfterFiveCalls(task.molecular_energy()), NUMBERS, ETHANOL, steps=40, timestep_fs=0.25, temperature_K=300.0)
     assert 1 <= raised.value.step <= 6
 
 

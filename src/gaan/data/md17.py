@@ -2,8 +2,9 @@
 offline) or from the public revised MD17 / original MD17 files a user downloads.
 
 Every sample is one frame: positions (n, 3) in A, features = one-hot of the atom's element
-(over the elements of the molecule), targets `energy` (eV, minus a per-element reference
-fitted by least squares on the training frames) and `forces` (n, 3) in eV/A.
+over `elements` (atomic numbers; by default the molecule's own, sorted; a trained model's when
+evaluating it), targets `energy` (absolute, eV, float64) and `forces` (n, 3) in eV/A. The task
+fits its per-element reference energies on `training_frames()` once, and keeps them.
 
 Splits (issue 22's protocol): `num_train` training and `num_val` validation frames, the rest
 (or `num_test`) for testing, seeded by `split_seed`.
@@ -14,6 +15,8 @@ Splits (issue 22's protocol): `num_train` training and `num_val` validation fram
   `index_test_0K.csv` next to the npz folder, training and test frames are official split K
   (`rmd17_split`, 1-5) and validation frames are drawn from the remaining ones.
 - source=md17: `<molecule>_dft.npz` (z, R, E, F in kcal/mol, kcal/mol/A).
+- source=ase: `path` is any file ase.io reads with energies and forces (extended XYZ, ASE
+  .traj; eV, eV/A), or an MD17 / rMD17 .npz (`gaan.data.molecule_files`); seeded splits.
 """
 
 from __future__ import annotations
@@ -24,18 +27,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from ase import units
 from rdkit import Chem
 
 from gaan.data.base import ListDataset, PointCloudDataModule, require_path
+from gaan.data.molecule_files import KCAL_PER_MOL_IN_EV, MD17FormatError, load_md17, load_rmd17, read_molecule_frames, read_npz
 from gaan.data.xtb_dynamics import XTB_SPLITS, XTBDynamicsRecipe, load_or_generate_xtb_dynamics
+from gaan.elements import element_one_hot
 
 __all__ = [
     "KCAL_PER_MOL_IN_EV",
     "MD17DataModule",
     "MD17FormatError",
-    "element_one_hot",
-    "fit_element_reference",
     "load_md17",
     "load_rmd17",
     "load_rmd17_split",
@@ -43,76 +45,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KCAL_PER_MOL_IN_EV = units.kcal / units.mol  # 0.0433641 eV
 RMD17_URL = "https://doi.org/10.6084/m9.figshare.12672038 (rmd17.tar.bz2)"
 MD17_URL = "http://www.sgdml.org/#datasets (http://quantum-machine.org/gdml/data/npz/<molecule>_dft.npz)"
-SOURCES = ("xtb", "rmd17", "md17")
-
-
-class MD17FormatError(ValueError):
-    """A data file lacks a key or has inconsistent shapes; the message names file and key."""
-
-
-# ---- public file formats --------------------------------------------------------------------
-
-
-def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in keys if key not in archive.files]
-            if missing:
-                raise MD17FormatError(f"{path}: missing key(s) {missing}; it holds {sorted(archive.files)}")
-            return {key: archive[key] for key in keys}
-    except (OSError, ValueError) as err:
-        if isinstance(err, MD17FormatError):
-            raise
-        raise MD17FormatError(f"{path}: not a readable .npz file ({err})") from err
-
-
-def _checked(path: Path, numbers, positions, energies, forces, names: dict[str, str]) -> dict[str, np.ndarray]:
-    numbers = np.asarray(numbers).astype(np.int64).reshape(-1)
-    positions = np.asarray(positions, dtype=np.float64)
-    energies = np.asarray(energies, dtype=np.float64).reshape(-1)
-    forces = np.asarray(forces, dtype=np.float64)
-    frames, atoms = len(energies), len(numbers)
-    for key, array, shape in (("positions", positions, (frames, atoms, 3)), ("forces", forces, (frames, atoms, 3))):
-        if array.shape != shape:
-            raise MD17FormatError(f"{path}: {names[key]} has shape {array.shape}, expected {shape} ({frames} energies, {atoms} atoms)")
-    for key, array in (("positions", positions), ("energies", energies), ("forces", forces)):
-        if not np.isfinite(array).all():
-            frame = int(np.nonzero(~np.isfinite(array.reshape(frames, -1)).all(1) if array.ndim > 1 else ~np.isfinite(array))[0][0])
-            raise MD17FormatError(f"{path}: {names[key]} is not finite at frame {frame}")
-    if (numbers < 1).any() or (numbers > 118).any():
-        raise MD17FormatError(f"{path}: {names['numbers']} holds values outside 1..118: {sorted(set(numbers.tolist()))}")
-    return {"numbers": numbers, "positions": positions, "energies": energies, "forces": forces}
-
-
-def load_rmd17(path: str | Path) -> dict[str, np.ndarray]:
-    """revised MD17 `rmd17_<molecule>.npz` -> numbers, positions (A), energies (eV), forces (eV/A)."""
-    path = Path(path)
-    raw = _read_npz(path, ("nuclear_charges", "coords", "energies", "forces"))
-    return _checked(
-        path,
-        raw["nuclear_charges"],
-        raw["coords"],
-        raw["energies"] * KCAL_PER_MOL_IN_EV,
-        raw["forces"] * KCAL_PER_MOL_IN_EV,
-        {"numbers": "nuclear_charges", "positions": "coords", "energies": "energies", "forces": "forces"},
-    )
-
-
-def load_md17(path: str | Path) -> dict[str, np.ndarray]:
-    """original MD17 `<molecule>_dft.npz` (z, R, E, F) -> numbers, positions (A), energies (eV), forces (eV/A)."""
-    path = Path(path)
-    raw = _read_npz(path, ("z", "R", "E", "F"))
-    return _checked(
-        path,
-        raw["z"],
-        raw["R"],
-        raw["E"] * KCAL_PER_MOL_IN_EV,
-        raw["F"] * KCAL_PER_MOL_IN_EV,
-        {"numbers": "z", "positions": "R", "energies": "E", "forces": "F"},
-    )
+SOURCES = ("xtb", "rmd17", "md17", "ase")
 
 
 def _read_index_file(path: Path, num_frames: int) -> np.ndarray:
@@ -159,32 +94,6 @@ def load_rmd17_split(split_dir: str | Path, split: int, num_frames: int) -> tupl
     return train, test
 
 
-# ---- features and references ----------------------------------------------------------------
-
-
-def element_one_hot(numbers: np.ndarray, elements: tuple[int, ...]) -> np.ndarray:
-    """(n, len(elements)) one-hot rows of each atom's element."""
-    lookup = {z: i for i, z in enumerate(elements)}
-    unknown = sorted({int(z) for z in numbers} - set(lookup))
-    if unknown:
-        raise ValueError(f"atomic numbers {unknown} are not among the model's elements {list(elements)}")
-    out = np.zeros((len(numbers), len(elements)), dtype=np.float32)
-    out[np.arange(len(numbers)), [lookup[int(z)] for z in numbers]] = 1.0
-    return out
-
-
-def fit_element_reference(counts: np.ndarray, energies: np.ndarray) -> np.ndarray:
-    """Per-element energies e minimising |counts @ e - energies|^2 (minimum norm when the
-    compositions do not determine them, e.g. one molecule: then counts @ e is the mean energy).
-
-    counts: (frames, elements) how many atoms of each element a frame has; energies (frames,).
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    energies = np.asarray(energies, dtype=np.float64)
-    reference, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return reference
-
-
 # ---- the datamodule ----------------------------------------------------------------------------
 
 
@@ -211,6 +120,7 @@ class MD17DataModule(PointCloudDataModule):
         num_test: int | None = None,
         rmd17_split: int = 1,
         recipe: dict | None = None,
+        elements: list[int] | None = None,
         **kwargs,
     ):
         super().__init__(data_dir, **kwargs)
@@ -236,10 +146,12 @@ class MD17DataModule(PointCloudDataModule):
                 self.recipe = XTBDynamicsRecipe(**fields)
             except TypeError as err:
                 raise ValueError(f"datamodule.recipe: {err}") from None
+        if source == "ase" and not path:
+            raise ValueError("datamodule.source=ase needs datamodule.path=<file> (any file ase.io reads with energies and forces)")
         self.path = Path(path) if path else self._default_path()
-        self.elements = self._elements()
-        self.element_reference: dict[int, float] = {}
-        self._statistics: dict[str, float] = {}
+        self._file_frames: dict[str, np.ndarray] | None = None
+        # a trained model's elements (eval.py passes the checkpoint's), else the molecule's own
+        self.elements = tuple(int(z) for z in elements) if elements else self._elements()
 
     # ---- locations -----------------------------------------------------------------------
     def _default_path(self) -> Path | None:
@@ -257,8 +169,10 @@ class MD17DataModule(PointCloudDataModule):
                 f"(giving {self.data_dir}/rmd17/npz_data/rmd17_<molecule>.npz and {self.data_dir}/rmd17/splits/), "
                 "or set task.datamodule.path=<file>."
             )
-        else:
+        elif self.source == "md17":
             how = f"Download it from {MD17_URL} into {self.data_dir}/md17/, or set task.datamodule.path=<file>."
+        else:
+            how = "Pass task.datamodule.path=<file> (any file ase.io reads with energies and forces, or an MD17 / rMD17 .npz)."
         return require_path(self.path, how)
 
     def _elements(self) -> tuple[int, ...]:
@@ -268,8 +182,18 @@ class MD17DataModule(PointCloudDataModule):
             mol = Chem.AddHs(Chem.MolFromSmiles(self.recipe.smiles))
             return tuple(sorted({atom.GetAtomicNum() for atom in mol.GetAtoms()}))
         path = self._require_file()
+        if self.source == "ase":
+            return tuple(sorted(set(self._read_file()["numbers"].tolist())))
         key = "nuclear_charges" if self.source == "rmd17" else "z"
-        return tuple(sorted(set(_read_npz(path, (key,))[key].astype(int).reshape(-1).tolist())))
+        return tuple(sorted(set(read_npz(path, (key,))[key].astype(int).reshape(-1).tolist())))
+
+    def _read_file(self) -> dict[str, np.ndarray]:
+        """Every frame of the data file (read once)."""
+        if self._file_frames is None:
+            path = self._require_file()
+            loaders = {"rmd17": load_rmd17, "md17": load_md17, "ase": read_molecule_frames}
+            self._file_frames = loaders[self.source](path)
+        return self._file_frames
 
     @property
     def num_features(self) -> int:
@@ -311,7 +235,7 @@ class MD17DataModule(PointCloudDataModule):
             return out
         rng = np.random.default_rng(self.split_seed)
         path = self._require_file()
-        data = load_rmd17(path) if self.source == "rmd17" else load_md17(path)
+        data = self._read_file()
         frames = len(data["energies"])
         split_dir = rmd17_split_dir(path) if self.source == "rmd17" else None
         if split_dir is not None:
@@ -341,32 +265,16 @@ class MD17DataModule(PointCloudDataModule):
             arrays = self.split_arrays(tuple(s for s in XTB_SPLITS if s in needed or s in self.splits))
         else:
             arrays = self.split_arrays()  # one file: every split at once
-        # per-element reference energies from the training frames only
-        train = arrays["train"]
-        composition = np.array([[np.sum(train["numbers"] == z) for z in self.elements]], dtype=np.float64)
-        reference = fit_element_reference(np.repeat(composition, len(train["energies"]), 0), train["energies"])
-        self.element_reference = {int(z): float(e) for z, e in zip(self.elements, reference, strict=True)}
-        shifted_train = train["energies"] - composition[0] @ reference
-        forces = train["forces"]
-        self._statistics = {"energy_mean": float(shifted_train.mean()), "energy_scale": float(np.sqrt(np.mean(forces**2)))}
-        log.info(
-            "md17 %s/%s: %s frames; per-element reference (eV) %s; training force RMS %.4g eV/A",
-            self.source,
-            self.molecule,
-            {s: len(a["energies"]) for s, a in arrays.items()},
-            self.element_reference,
-            self._statistics["energy_scale"],
-        )
+        log.info("md17 %s/%s: %s frames", self.source, self.molecule, {s: len(a["energies"]) for s, a in arrays.items()})
         self.arrays = arrays
         for split, split_arrays in arrays.items():
             self.splits[split] = ListDataset(self._samples(split_arrays))
 
     def _samples(self, arrays: dict[str, np.ndarray]) -> list[dict]:
         numbers = arrays["numbers"]
-        features = torch.from_numpy(element_one_hot(numbers, self.elements))
-        offset = sum(self.element_reference[int(z)] for z in numbers)
-        # subtract in float64, then store float32: the shifted energies are O(1) eV
-        energies = torch.from_numpy((arrays["energies"] - offset).astype(np.float32))
+        features = torch.from_numpy(element_one_hot(numbers, self.elements, where=str(self.path or self.molecule)))
+        # absolute energies in float64: O(1000) eV, where float32 would round by ~0.5 meV
+        energies = torch.from_numpy(np.asarray(arrays["energies"], dtype=np.float64))
         positions = torch.from_numpy(arrays["positions"].astype(np.float32))
         forces = torch.from_numpy(arrays["forces"].astype(np.float32))
         return [
@@ -374,19 +282,16 @@ class MD17DataModule(PointCloudDataModule):
             for i in range(len(energies))
         ]
 
-    def energy_statistics(self) -> dict[str, float]:
-        """Mean shifted training energy and RMS training force component (EnergyForceTask reads them)."""
-        if not self._statistics:
+    def training_frames(self) -> dict[str, np.ndarray]:
+        """The training split's numbers (n,), energies (frames,) eV and forces (frames, n, 3):
+        what `EnergyForceTask` fits its reference energies on, once, when fitting starts."""
+        if "train" not in getattr(self, "arrays", {}):
             self.setup("fit")
-        return dict(self._statistics)
+        return dict(self.arrays["train"])
 
     def nve_start(self, frame: int = 0) -> dict[str, np.ndarray]:
-        """A test frame to start the NVE check from: numbers, positions (A), features."""
+        """A test frame to start the NVE check from: numbers, positions (A)."""
         if "test" not in getattr(self, "arrays", {}):
             self.setup("test")
         test = self.arrays["test"]
-        return {
-            "numbers": test["numbers"],
-            "positions": test["positions"][frame],
-            "features": element_one_hot(test["numbers"], self.elements),
-        }
+        return {"numbers": test["numbers"], "positions": test["positions"][frame]}

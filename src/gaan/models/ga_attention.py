@@ -164,7 +164,7 @@ class GAAttentionBackbone(Backbone):
                 h_all = torch.cat([h, owner.reshape(batch, points * extras, self.width) * extra_weights], 1)
                 r_all = torch.cat([r, torch.cat([v, u], 2).reshape(batch, points * extras, -1)], 1)
             view = self._with_pair_inputs(self.view(r_all, h_all, full_mask, points), block, raw_features, v)
-            out = attention(view.vectors, view.features, view.mask)
+            out = attention(view.vectors, view.features, view.mask, view.weights)
             if self.geometry_updates:
                 moves, out = out
                 moves = moves[:, :points]

@@ -8,6 +8,9 @@ as input velocities or hidden vectors) into the layer's input:
   own extra entries; pair distances are then single-vector invariants. About N times the tuples
   of `WholeCloud`: for small clouds.
 - `Neighbourhoods`: like `LocalFrames`, over each point's k nearest points only: cost linear in N.
+- `SmoothNeighbourhoods`: each point's neighbours within a cutoff, each weighted by a smooth
+  envelope (`gaan.models.envelopes`) that reaches 0 at the cutoff: neighbours enter and leave
+  without a step in the output (with `aggregation: weighted_softmax` or `gated_sum` layers).
 
 Per-point views (the last two) also describe their (centre, partner) point pairs as a
 `ViewPairs`, from which pair-input modules (`gaan.models.pair_inputs`) compute per-pair features.
@@ -33,12 +36,14 @@ class ViewPairs:
     mask: (B, N, P) True where both points are real.
     is_self: (B, N, P) True where the partner is the centre itself.
     index: (B, N, P) the partners' point indices, or None when every point is a partner (P = N).
+    weight: (B, N, P) each pair's weight in (0, 1] (a cutoff envelope), or None (all 1).
     """
 
     relative: Tensor
     mask: Tensor
     is_self: Tensor
     index: Tensor | None = None
+    weight: Tensor | None = None
 
     def centre(self, x: Tensor) -> Tensor:
         """Per-point x (B, N, ...) at each pair's centre: (B, N, 1, ...)."""
@@ -52,12 +57,14 @@ class ViewPairs:
 @dataclass
 class View:
     """A block's layer input: vectors (B, M, C) / features (B, M, D) / mask (B, M) for a whole
-    cloud, or (B, N, K, ...) per-point views whose first P entries are the point pairs."""
+    cloud, or (B, N, K, ...) per-point views whose first P entries are the point pairs; weights
+    (same shape as mask, or None): per-entry weights the layers weight tuples by."""
 
     vectors: Tensor
     features: Tensor
     mask: Tensor
     pairs: ViewPairs | None = None
+    weights: Tensor | None = None
 
 
 class ViewBuilder(nn.Module):
@@ -144,6 +151,46 @@ class Neighbourhoods(LocalFrames):
         return with_own_extras(pairs, pairs.partner(h[:, :points]), r, h, mask, points)
 
 
+class SmoothNeighbourhoods(Neighbourhoods):
+    """Each point's neighbours within `envelope.cutoff` (input units of the backbone: A when
+    `model.normalize` is false), at most `k` of them (itself included), each weighted by the
+    envelope of its distance (`gaan.models.envelopes`; the centre and extra entries weigh 1).
+
+    A neighbour crossing the cutoff has weight 0 there, so with layers whose aggregation lets
+    weights into the normalization (`model.attention.aggregation: weighted_softmax` or
+    `gated_sum`) it enters and leaves without a step. The view is smooth only while no point has
+    more than k neighbours inside the cutoff (beyond that the k-nearest choice switches): choose
+    k above the densest neighbourhood; `overflow(r, mask)` counts points over k.
+    """
+
+    def __init__(self, envelope: nn.Module, k: int = 32, radius: float | None = None):
+        super().__init__(k=k, radius=radius, cutoff=getattr(envelope, "cutoff", None))
+        if self.cutoff is None:
+            raise ValueError("model.view.envelope must be a gaan.models.envelopes module with a cutoff")
+        self.envelope = envelope
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, radius={self.radius}"
+
+    def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
+        pairs = super().pairs(r, mask)
+        # the envelope of the true distance (before any soft limit); the centre's is 1
+        distance = torch.sqrt((gather_points(r, pairs.index) - r[:, :, None]).square().sum(-1) + 1e-12)
+        weight = torch.where(pairs.is_self, torch.ones_like(distance), self.envelope(distance))
+        # a pair of weight 0 (at the cutoff, within rounding) is no neighbour: masking it keeps
+        # the layers' geometric mean of weights (a square root) away from 0 and its gradient finite
+        pairs.mask = pairs.mask & (weight > 0)
+        pairs.relative = pairs.relative * pairs.mask[..., None].to(pairs.relative.dtype)
+        pairs.weight = torch.where(pairs.mask, weight, torch.ones_like(weight))
+        return pairs
+
+    def overflow(self, r: Tensor, mask: Tensor) -> int:
+        """How many real points have more than k points (themselves included) inside the cutoff."""
+        with torch.no_grad():
+            inside = (torch.cdist(r, r) < self.cutoff) & mask[:, None, :] & mask[:, :, None]
+            return int(((inside.sum(-1) > self.k) & mask).sum())
+
+
 def with_own_extras(pairs: ViewPairs, partner_features: Tensor, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:
     """A per-point view: the pairs' entries, then the centre's own extra entries."""
     batch = r.shape[0]
@@ -153,8 +200,12 @@ def with_own_extras(pairs: ViewPairs, partner_features: Tensor, r: Tensor, h: Te
 
     vectors = torch.cat([pairs.relative, own(r)], 2)
     features = torch.cat([partner_features, own(h)], 2)
-    view_mask = torch.cat([pairs.mask, own(mask[..., None])[..., 0]], 2)
-    return View(vectors, features, view_mask, pairs)
+    own_mask = own(mask[..., None])[..., 0]
+    view_mask = torch.cat([pairs.mask, own_mask], 2)
+    weights = None
+    if pairs.weight is not None:
+        weights = torch.cat([pairs.weight, torch.ones_like(own_mask, dtype=pairs.weight.dtype)], 2)
+    return View(vectors, features, view_mask, pairs, weights)
 
 
 def gather_points(x: Tensor, index: Tensor) -> Tensor:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ..algebra import tuples as gat
 from . import factored
+from .aggregation import Aggregation, build_aggregation
 from .mlp import NetworkSpec, build_network
 from .validation import check_finite_call, check_labels, check_layer_options, check_point_inputs, check_positive_int
 
@@ -36,7 +37,12 @@ class GeometricAttention(nn.Module):
         products (3-D, without ``parity``)
     :param merge: how the features of a tuple's points are merged: 'mean' or 'concat'
         (a learned projection per tuple position)
-    :param join: how embedded invariants and merged features are joined: 'mean' or 'concat'
+    :param join: how embedded invariants and merged features are joined: 'mean', 'concat' or
+        'product' (element-wise: the embedded geometry filters the features, as a continuous
+        filter does, instead of being averaged with them)
+    :param aggregation: how tuple scores become the coefficients of the sum over tuples
+        (:mod:`gaan.nn.aggregation`): 'softmax' (default), 'weighted_softmax' (per-point weights
+        enter the normalization: continuous as a weight goes to 0), 'gated_sum', or a module
     :param heads: number of attention heads; each attends over ``n_dim / heads`` channels
     :param parity: keep only reflection-invariant quantities (O(n) instead of SO(n))
     :param convex_covariants: combine covariants convexly (with the origin) instead of linearly
@@ -83,6 +89,7 @@ class GeometricAttention(nn.Module):
         return_attention: bool = False,
         chunk_size: int | None = None,
         covariant_channels: int = 1,
+        aggregation: str | Aggregation | None = None,
     ):
         super().__init__()
         covariant_mode = self.default_covariant_mode if covariant_mode is None else covariant_mode
@@ -107,6 +114,7 @@ class GeometricAttention(nn.Module):
         self.merge, self.join, self.parity, self.dim = merge, join, bool(parity), dim
         self.convex_covariants, self.return_attention = bool(convex_covariants), bool(return_attention)
         self.covariant_channels = covariant_channels
+        self.aggregation = build_aggregation(aggregation)
         if chunk_size is not None:
             check_positive_int("chunk_size", chunk_size)
         self.chunk_size = chunk_size
@@ -242,6 +250,8 @@ class GeometricAttention(nn.Module):
     def _join(self, parts: list[Tensor]) -> Tensor:
         if self.join == "mean":
             return sum(parts) / len(parts)
+        if self.join == "product":
+            return math.prod(parts)
         return sum(part @ kernel for part, kernel in zip(parts, self.join_kernels))
 
     def _attend(self, r, v, mask, weights, labels, label_mask):
@@ -265,7 +275,6 @@ class GeometricAttention(nn.Module):
         joined = self._join(parts)  # (B, [L,] N, ..., N, D)
         lead_shape = joined.shape[: 1 + label_axes]
 
-        tuple_weights = None if weights is None else lift(factored.tuple_weight(self._factors(weights), rank))
         mask_factors = [lift(m) for m in self._factors(mask)]
         if label_mask is not None:
             mask_factors.append(label_mask.reshape(*label_mask.shape, *([1] * (rank + 1))))
@@ -274,21 +283,22 @@ class GeometricAttention(nn.Module):
         # flatten tuples to (lead, P, T, heads): P output points (1 if reduced), T tuples each
         per_output = 1 if self.reduce else points
         flat_shape = (*lead_shape, per_output, -1, self.heads)
-        attention = torch.softmax(scores.reshape(flat_shape), dim=-2).to(joined.dtype)
+        tuple_weights = None
+        if weights is not None:
+            tuple_weights = lift(factored.tuple_weight(self._factors(weights), rank).expand(*tuple_shape, 1))
+            tuple_weights = tuple_weights.expand(*lead_shape, *tuple_shape[1:], 1).reshape(*flat_shape[:-1], 1)
+        # the coefficients of the sum over tuples, tuple weights included
+        attention = self.aggregation(scores.reshape(flat_shape), tuple_weights).to(joined.dtype)
 
         outputs = []
         if self.output_kind in ("vector", "multivector", "tied"):
             covariant = lift(self._combined_covariant(covariant_products).expand(*tuple_shape, -1))
-            scale = self.scale_net(joined)
-            if tuple_weights is not None:
-                scale = scale * tuple_weights
-            scale = scale.reshape(*flat_shape, self.covariant_channels)
+            scale = self.scale_net(joined).reshape(*flat_shape, self.covariant_channels)
             coefficient = (attention.unsqueeze(-1) * scale).sum(-2)  # (lead, P, T, C)
             flat_covariant = covariant.reshape(*covariant.shape[: 1 + label_axes], per_output, -1, covariant.shape[-1])
             outputs.append(self._pool_covariants(coefficient, flat_covariant))
         if self.output_kind in ("invariant", "tied"):
-            values = joined if tuple_weights is None else joined * tuple_weights
-            values = values.reshape(*lead_shape, per_output, -1, self.n_dim)
+            values = joined.reshape(*lead_shape, per_output, -1, self.n_dim)
             if self.heads == 1:
                 pooled = (attention.squeeze(-1).unsqueeze(-2) @ values).squeeze(-2)
             else:
@@ -318,6 +328,8 @@ class GeometricAttention(nn.Module):
         scale_net = self.scale_net if self.output_kind != "invariant" else None
         if not (self.factored_path and factored.nets_allow_factoring(self.value_net, self.score_net, scale_net)):
             return False
+        if not self.aggregation.factorable or self.join == "product":
+            return False  # the blockwise path computes softmax over additively joined terms only
         return self._chunked_applies(r) or self._blockwise_applies(r)
 
     def _chunked_applies(self, r: Tensor) -> bool:

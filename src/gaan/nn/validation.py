@@ -7,7 +7,8 @@ from torch import Tensor
 
 from ..algebra.tuples import PRODUCT_MODES
 
-COMBINE_MODES = ("mean", "concat")  # how features are merged over a tuple and joined with invariants
+MERGE_MODES = ("mean", "concat")  # how the features of a tuple's points are merged
+JOIN_MODES = ("mean", "concat", "product")  # how merged features and embedded invariants are joined
 
 
 def check_choice(name: str, value, choices) -> None:
@@ -32,8 +33,8 @@ def check_layer_options(
     check_choice("dim", dim, (2, 3))
     for name, value in modes.items():
         check_choice(name, value, PRODUCT_MODES)
-    check_choice("merge", merge, COMBINE_MODES)
-    check_choice("join", join, COMBINE_MODES)
+    check_choice("merge", merge, MERGE_MODES)
+    check_choice("join", join, JOIN_MODES)
     if n_dim % heads:
         raise ValueError(f"heads={heads} must divide n_dim={n_dim}")
     if linear_terms and rank > 1 and (parity or (dim == 2 and vector_input)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import lightning as L
 import numpy as np
+import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
@@ -85,7 +86,10 @@ class AttentionView(L.Callback):
             return
         if not isinstance(backbone, GAAttentionBackbone) or not len(batch):
             return
-        attention = layer_attention(backbone, batch.positions, batch.features, batch.mask, vectors=batch.vectors, block=self.block)
+        # a compiled backbone (compile=true) reuses the graph the test step traced without this
+        # reading's hooks, so they would never fire: read the layer in eager mode
+        with torch.compiler.set_stance("force_eager"):
+            attention = layer_attention(backbone, batch.positions, batch.features, batch.mask, vectors=batch.vectors, block=self.block)
         self._example = point_attention(attention, batch.mask, batch.positions, cloud=0, head=self.head)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

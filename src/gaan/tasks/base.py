@@ -92,6 +92,15 @@ class PointCloudTask(L.LightningModule):
         and invariant entries stay so, as the mean of rotated predictions is the rotated mean."""
         return {key: torch.stack([p[key] for p in predictions]).mean(0) for key in predictions[0]}
 
+    def datamodule_overrides(self) -> dict[str, Any]:
+        """Datamodule arguments a trained model fixes when it is evaluated (e.g. its elements)."""
+        return {}
+
+    def describe_missing_state(self, missing_keys: list[str]) -> str | None:
+        """What a checkpoint lacks, in words, when its state dict misses `missing_keys` because it
+        was written before this task stored them; None: a plain architecture mismatch."""
+        return None
+
     def expand_metric_values(self, values: dict[str, Tensor]) -> dict[str, Tensor]:
         """Turn computed metric values into scalars for logging (e.g. split a per-class
         vector into one entry per class)."""
@@ -218,6 +227,7 @@ class PointCloudTask(L.LightningModule):
         checkpoint["rng_states"] = states
         if self.run_config is not None:
             checkpoint["gaan_config"] = self.run_config
+        checkpoint["gaan_in_features"] = self.in_features  # what a loader builds the model with
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_states" in checkpoint:

@@ -1,10 +1,11 @@
 """Energy + conservative forces (task=md17): E = sum of per-atom scalars, F = -dE/dx by autograd.
 
 Units: the data's (eV, eV/A for the md17 data); metrics are reported in milli-units (meV,
-meV/A) through `metric_unit_scale`. The network predicts energies in units of
-`energy_scale` (the datamodule's RMS training force component, set at fit time when the
-datamodule offers `energy_statistics()`), so its outputs are O(1) for any molecule; both
-statistics are buffers, saved with the checkpoint.
+meV/A) through `metric_unit_scale`. Predicted energies are absolute: the per-element reference
+energies (keyed by atomic number), the mean and the scale (RMS training force component) are
+fitted once on the training frames when fitting starts (`gaan.tasks.energy_reference`) and kept
+as buffers with the trained atomic numbers, so a checkpoint carries them; the network's own
+output stays O(1) for any molecule.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 
 from gaan.data.batch import PointCloudBatch
+from gaan.elements import MAX_ATOMIC_NUMBER, element_names, element_one_hot
+from gaan.models.molecular_energy import MolecularEnergy, reference_energy
 from gaan.tasks.base import PointCloudTask, masked_mean_error
+from gaan.tasks.energy_reference import fit_energy_reference
 from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
+
+# buffers written since energies and elements are stored with the model
+ENERGY_REFERENCE_BUFFERS = ("atomic_numbers", "element_energies", "energy_reference_fitted")
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +76,78 @@ class EnergyForceTask(PointCloudTask):
         super().__init__(*args, **kwargs)
         self.register_buffer("energy_mean", torch.tensor(float(energy_mean)))
         self.register_buffer("energy_scale", torch.tensor(float(energy_scale)))
+        # the elements of the one-hot input columns and the reference energies keyed by atomic
+        # number; zeros until fitted on the training frames (or loaded from a checkpoint)
+        self.register_buffer("atomic_numbers", torch.zeros(self.in_features, dtype=torch.long))
+        self.register_buffer("element_energies", torch.zeros(MAX_ATOMIC_NUMBER + 1, dtype=torch.float64))
+        self.register_buffer("energy_reference_fitted", torch.zeros((), dtype=torch.bool))
         self._test_force_pairs: list[tuple[Tensor, Tensor]] = []
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        # statistics of the training set (a resumed or evaluated checkpoint overwrites them
-        # with its own buffers after this hook)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if stage == "fit" and hasattr(datamodule, "energy_statistics"):
-            stats = datamodule.energy_statistics()
-            self.energy_mean.fill_(float(stats["energy_mean"]))
-            self.energy_scale.fill_(float(stats["energy_scale"]))
-            log.info("energy statistics from the training set: mean %.6g, scale %.6g", stats["energy_mean"], stats["energy_scale"])
+        if stage != "fit" or bool(self.energy_reference_fitted):
+            return  # fitted earlier in this process, or restored from a checkpoint
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        frames = datamodule.training_frames() if datamodule is not None and hasattr(datamodule, "training_frames") else None
+        if frames is None:
+            raise RuntimeError(
+                "EnergyForceTask fits its reference energies on the training frames: the datamodule must provide "
+                "training_frames() (numbers, energies, forces) and elements (gaan.data.md17.MD17DataModule does)"
+            )
+        self.fit_energy_reference(tuple(datamodule.elements), frames["numbers"], frames["energies"], frames["forces"])
+
+    def fit_energy_reference(self, atomic_numbers: tuple[int, ...], numbers, energies, forces) -> None:
+        """Fit and store the trained elements, per-element reference energies, mean and scale
+        from training frames (eV, eV/A)."""
+        if len(atomic_numbers) != self.in_features:
+            raise ValueError(
+                f"{len(atomic_numbers)} elements ({element_names(atomic_numbers)}) for a model of {self.in_features} input features"
+            )
+        fitted = fit_energy_reference(numbers, atomic_numbers, energies, forces)
+        self.atomic_numbers.copy_(torch.as_tensor(atomic_numbers, dtype=torch.long))
+        self.element_energies.copy_(torch.as_tensor(fitted["element_energies"], dtype=torch.float64))
+        self.energy_mean.fill_(fitted["energy_mean"])
+        self.energy_scale.fill_(fitted["energy_scale"])
+        self.energy_reference_fitted.fill_(True)
+        log.info(
+            "energy reference from %d training frames: per element (eV) %s, mean %.6g, scale %.6g",
+            len(energies),
+            {element_names([z]): round(float(fitted["element_energies"][z]), 6) for z in atomic_numbers},
+            fitted["energy_mean"],
+            fitted["energy_scale"],
+        )
+
+    @property
+    def trained_elements(self) -> tuple[int, ...]:
+        """The atomic numbers of the one-hot input columns, in order."""
+        if not bool(self.energy_reference_fitted):
+            raise RuntimeError("this model's elements are not known yet: it has not been fitted (or loaded from a checkpoint)")
+        return tuple(int(z) for z in self.atomic_numbers.tolist())
+
+    def element_features(self, numbers, where: str = "") -> Tensor:
+        """(n, in_features) one-hot input features of atoms with atomic numbers `numbers`; an
+        element the model was not trained on is a `gaan.elements.UnknownElementError`."""
+        return torch.from_numpy(element_one_hot(numbers, self.trained_elements, where))
+
+    def molecular_energy(self) -> MolecularEnergy:
+        """This model as a plain module: absolute energy from (positions, features, mask),
+        sharing the backbone and head (`gaan.ase`, `gaan.export`)."""
+        return MolecularEnergy(self.backbone, self.head, self.atomic_numbers, self.element_energies, self.energy_mean, self.energy_scale)
+
+    def datamodule_overrides(self) -> dict:
+        # features are built over the elements this model was trained on, whatever the file lists
+        return {"elements": list(self.trained_elements)} if bool(self.energy_reference_fitted) else {}
+
+    def describe_missing_state(self, missing_keys: list[str]) -> str | None:
+        lacking = [key for key in missing_keys if key in ENERGY_REFERENCE_BUFFERS]
+        if not lacking or len(lacking) != len(missing_keys):
+            return None
+        return (
+            "written before gaan stored energies and elements with the model: it lacks the atomic numbers it was "
+            "trained on and the per-element reference energies (its energies were relative to a reference that the "
+            "data module refitted on whatever file it read). Retrain it with this version of gaan (python train.py "
+            "task=md17 ... with the overrides it was trained with) to get absolute energies"
+        )
 
     def make_metrics(self) -> MetricCollection:
         return energy_force_metrics()
@@ -88,7 +155,8 @@ class EnergyForceTask(PointCloudTask):
     def predict_batch(self, batch: PointCloudBatch) -> dict[str, Tensor]:
         positions = batch.positions.detach().requires_grad_(True)
         out = self.backbone(positions, batch.features, batch.mask, vectors=batch.vectors)
-        energy = self.head(out) * self.energy_scale + self.energy_mean
+        relative = self.head(out) * self.energy_scale + self.energy_mean  # O(1), the network's dtype
+        energy = relative.to(torch.float64) + reference_energy(batch.features, batch.mask, self.atomic_numbers, self.element_energies)
         (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=self.training)
         forces = -grad * batch.mask.unsqueeze(-1).to(grad.dtype)
         return {"energy": energy, "forces": forces}
@@ -128,10 +196,9 @@ class EnergyForceTask(PointCloudTask):
             start = datamodule.nve_start()
             try:
                 result = nve_energy_drift(
-                    self,
+                    self.molecular_energy(),
                     start["numbers"],
                     start["positions"],
-                    start["features"],
                     steps=self.nve_steps,
                     timestep_fs=self.nve_timestep_fs,
                     temperature_K=self.nve_temperature_K,

@@ -1,50 +1,23 @@
 """Is a trained energy model usable for dynamics? A constant-energy (NVE) run with its forces.
 
-`TaskCalculator` wraps an energy/force task module (anything whose `predict_batch` returns
-"energy" and "forces") as an ase calculator; `nve_energy_drift` runs ase's velocity Verlet
-from a given frame and reports how far the total energy drifts. A conservative, smooth model
-keeps it constant up to the integrator's O(dt^2) oscillation; a rough one heats or explodes.
-The model runs in float64 (a copy), so the drift measures the model, not float32 rounding.
+`nve_energy_drift` runs ase's velocity Verlet from a given frame with the model's ASE
+calculator (`gaan.models.potential_calculator.PotentialCalculator`, the core of
+`gaan.ase.GAANCalculator`) and reports how far the total energy drifts. A conservative, smooth
+model keeps it constant up to the integrator's O(dt^2) oscillation; a rough one heats or
+explodes. The model runs in float64 (a copy), so the drift measures the model, not float32
+rounding.
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from ase import Atoms, units
-from ase.calculators.calculator import Calculator, all_changes
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 
-from gaan.data.batch import PointCloudBatch
-
-
-class TaskCalculator(Calculator):
-    """ase calculator: energy (eV) and forces (eV/A) of one molecule from a trained task module."""
-
-    implemented_properties = ("energy", "forces")
-
-    def __init__(self, task, features: np.ndarray | torch.Tensor, dtype: torch.dtype = torch.float64, **kwargs):
-        super().__init__(**kwargs)
-        # copy without the trainer a fitted module still points to (it would be copied too)
-        trainer, task._trainer = getattr(task, "_trainer", None), None
-        try:
-            self.task = copy.deepcopy(task).to(dtype).eval()
-        finally:
-            task._trainer = trainer
-        self.dtype = dtype
-        self.features = torch.as_tensor(features, dtype=dtype)[None]
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        positions = torch.as_tensor(self.atoms.get_positions(), dtype=self.dtype)[None]
-        mask = torch.ones(positions.shape[:2], dtype=torch.bool)
-        batch = PointCloudBatch(positions=positions, features=self.features, mask=mask)
-        with torch.enable_grad():
-            out = self.task.predict_batch(batch)
-        self.results = {"energy": float(out["energy"][0].detach()), "forces": out["forces"][0].detach().numpy().copy()}
+from gaan.models.molecular_potential import MolecularPotential
+from gaan.models.potential_calculator import PotentialCalculator
 
 
 class NVEBlowUp(RuntimeError):
@@ -56,17 +29,17 @@ class NVEBlowUp(RuntimeError):
 
 
 def nve_energy_drift(
-    task,
+    energy_model: torch.nn.Module,
     numbers: np.ndarray,
     positions: np.ndarray,
-    features: np.ndarray | torch.Tensor,
     *,
     steps: int = 2000,
     timestep_fs: float = 0.5,
     temperature_K: float = 500.0,
     seed: int = 0,
 ) -> dict:
-    """Velocity-Verlet run of `steps` x `timestep_fs` with the model's forces from `positions`
+    """Velocity-Verlet run of `steps` x `timestep_fs` with the forces of `energy_model` (a
+    `gaan.models.molecular_energy.MolecularEnergy`, e.g. `EnergyForceTask.molecular_energy()`) from `positions`
     (velocities drawn at `temperature_K`, no net momentum or rotation).
 
     Returns the total energy per step (eV), its drift (slope of a least-squares line, in meV
@@ -74,7 +47,7 @@ def nve_energy_drift(
     temperature. A non-finite energy raises `NVEBlowUp` (the run exploded).
     """
     atoms = Atoms(numbers=np.asarray(numbers), positions=np.asarray(positions, dtype=np.float64))
-    atoms.calc = TaskCalculator(task, features)
+    atoms.calc = PotentialCalculator(MolecularPotential([energy_model], dtype=torch.float64))
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.RandomState(seed))
     Stationary(atoms)
     ZeroRotation(atoms)

@@ -1,0 +1,129 @@
+"""The md17 ethanol ablation of GA attention (issue 30): each run changes one thing of the
+preset `experiment=md17_ethanol_ga_attn`, then combinations; chosen on validation force MAE.
+
+Budget: every run gets the preset's 10 minutes of an idle core. Its cosine schedule is sized
+from training throughput measured in one probe session beside the preset's
+(`bench/train_throughput.py`): epochs = 50 x (its frames/s / the preset's), 50 being what the
+preset fits in 10 minutes. The ratio holds on a shared machine, where absolute speeds do not, so
+each run is capped at `--cap-minutes` of wall clock only as a safety net and its result does
+not depend on the machine's load (same seed, same epochs: the same numbers).
+
+    OMP_NUM_THREADS=1 python scripts/md17_ablation.py --list
+    OMP_NUM_THREADS=1 python scripts/md17_ablation.py units smooth --jobs 2
+
+Each run is a plain `train.py` run (record.json in logs/md17/runs/...); a summary line per run
+is appended to logs/md17_ablation.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+PRESET = "experiment=md17_ethanol_ga_attn"
+PRESET_EPOCHS = 50
+
+UNITS = ["model.normalize=false", "model.pair_inputs.0.maximum=3.7"]  # A; 2.5 x the ~1.47 A running norm
+SMOOTH = [
+    "model.view._target_=gaan.models.views.SmoothNeighbourhoods",
+    "model.view.k=6",
+    "+model.view.envelope._target_=gaan.models.envelopes.PolynomialCutoff",
+    "+model.view.envelope.cutoff=1.8",
+    "+model.attention.aggregation=weighted_softmax",
+]
+PRODUCT = ["model.attention.join=product"]
+GATED_SUM = ["+model.attention.aggregation._target_=gaan.nn.aggregation.GatedSum", "+model.attention.aggregation.tuples=25"]
+CENTRE = [
+    "model.pair_inputs=[{_target_:gaan.models.pair_inputs.RadialBasis,count:32,maximum:2.5},"
+    "{_target_:gaan.models.pair_inputs.CentreFeatures}]"
+]
+RECIPE = ["optimizer.lr=1e-3", "scheduler.warmup_epochs=2", "+trainer.gradient_clip_val=10.0"]
+
+VARIANTS = {
+    "preset": [],
+    "units": UNITS,
+    "smooth": UNITS + SMOOTH,
+    "product": PRODUCT,
+    "gated_sum": GATED_SUM,
+    "recipe": RECIPE,
+    "centre": CENTRE,
+}
+
+
+def probe(overrides: list[str]) -> float:
+    from train_throughput import measure
+
+    return measure([PRESET, *overrides], steps=40, warmup=5)["frames_per_second"]
+
+
+def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dict:
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        PRESET,
+        *overrides,
+        f"trainer.max_epochs={epochs}",
+        f"trainer.max_time=00:00:{int(cap_minutes):02d}:00",
+        "logger=csv",
+        "trainer.enable_progress_bar=false",
+        "callbacks.rich_progress_bar=null",
+        f"tags=[md17,ethanol,ga_attn,ablation,{name}]",
+    ]
+    start = time.time()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    line = next((x for x in done.stdout.splitlines()[::-1] if "output" in x.lower()), "")
+    tail = done.stderr[-2000:] if done.returncode else line
+    wall = time.time() - start
+    return {"name": name, "overrides": overrides, "epochs": epochs, "returncode": done.returncode, "wall_s": wall, "tail": tail}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"variants among {list(VARIANTS)}, or NAME=override,override,...")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--cap-minutes", type=float, default=25)
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    if args.list:
+        for name, overrides in VARIANTS.items():
+            print(name, " ".join(overrides))
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    variants = {}
+    for entry in args.names:
+        name, _, extra = entry.partition("=")
+        variants[name] = VARIANTS[name] if not extra else [o for part in extra.split("+") for o in VARIANTS.get(part, [part])]
+    plans = {}
+    for name, overrides in variants.items():
+        # the preset and the variant in turn, three times each: on a shared machine the load
+        # drifts between probes, and the median of each is compared
+        speeds = {"preset": [], name: []}
+        for _ in range(3):
+            speeds["preset"].append(probe([]))
+            speeds[name].append(probe(overrides))
+        base, speed = (statistics.median(speeds[key]) for key in ("preset", name))
+        plans[name] = (overrides, max(1, round(PRESET_EPOCHS * speed / base)), speed, base)
+        print(f"{name}: {speed:.1f} frames/s in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
+    log = ROOT / "logs" / "md17_ablation.jsonl"
+    log.parent.mkdir(exist_ok=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = {name: pool.submit(run, name, o, e, args.cap_minutes) for name, (o, e, _, _) in plans.items()}
+        for name, future in futures.items():
+            result = future.result() | {"probe_frames_per_second": plans[name][2], "preset_probe_frames_per_second": plans[name][3]}
+            with log.open("a") as f:
+                f.write(json.dumps(result) + "\n")
+            print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

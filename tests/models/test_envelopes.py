@@ -1,0 +1,80 @@
+"""Cutoff envelopes and the SmoothNeighbourhoods view: 1 at the centre, 0 at and beyond the
+cutoff with vanishing derivatives there, and a neighbour crossing the cutoff leaves the view's
+output continuously."""
+
+import pytest
+import torch
+
+from gaan.models import GAAttentionBackbone
+from gaan.models.envelopes import CosineCutoff, PolynomialCutoff
+from gaan.models.views import SmoothNeighbourhoods
+
+ENVELOPES = {"cosine": (CosineCutoff, 1), "polynomial": (PolynomialCutoff, 2)}  # derivatives that vanish at the cutoff
+
+
+def derivatives(envelope, distance, order):
+    d = torch.tensor(distance, dtype=torch.float64, requires_grad=True)
+    values = [envelope(d)]
+    for _ in range(order):
+        (grad,) = torch.autograd.grad(values[-1], d, create_graph=True)
+        values.append(grad)
+    return [float(v) for v in values]
+
+
+@pytest.mark.parametrize("name", sorted(ENVELOPES))
+def test_envelope_is_one_at_zero_and_vanishes_smoothly_at_the_cutoff(name):
+    cls, order = ENVELOPES[name]
+    envelope = cls(2.0)
+    assert derivatives(envelope, 0.0, 0)[0] == pytest.approx(1.0)
+    near = derivatives(envelope, 2.0 - 1e-6, order)
+    assert all(abs(v) < 1e-3 for v in near), near
+    assert all(v == 0.0 for v in derivatives(envelope, 2.5, order))
+    d = torch.linspace(0, 2.0, 201, dtype=torch.float64)
+    values = envelope(d)
+    assert (values[1:] <= values[:-1] + 1e-15).all() and values.min() >= 0
+
+
+def test_bad_envelopes_name_the_key():
+    with pytest.raises(ValueError, match="model.view.envelope.cutoff"):
+        PolynomialCutoff(-1.0)
+    with pytest.raises(ValueError, match="model.view.envelope.p"):
+        PolynomialCutoff(2.0, p=1)
+
+
+def test_view_weights_are_the_envelope_and_overflow_is_counted():
+    view = SmoothNeighbourhoods(PolynomialCutoff(1.5), k=3)
+    r = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [0, 1.2, 0], [0, 0, 3.0]]], dtype=torch.float64)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    pairs = view.pairs(r, mask)
+    distance = (r[0, pairs.index[0, 0]] - r[0, 0]).norm(dim=-1)
+    expected = torch.where(distance == 0, 1.0, PolynomialCutoff(1.5)(distance))
+    torch.testing.assert_close(pairs.weight[0, 0][pairs.mask[0, 0]], expected[pairs.mask[0, 0]])
+    assert not pairs.mask[0, 3, 1:].any()  # the far point has no neighbour inside the cutoff
+    assert view.overflow(r, mask) == 0
+    # point 0 has itself and points 1 and 2 inside the cutoff: more than k=2 (point 1 is 1.56 from point 2)
+    assert SmoothNeighbourhoods(PolynomialCutoff(1.5), k=2).overflow(r, mask) == 1
+
+
+@pytest.mark.parametrize("aggregation, continuous", [("weighted_softmax", True), ("softmax", False)])
+def test_a_neighbour_crossing_the_cutoff_leaves_without_a_step(aggregation, continuous):
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(
+        in_features=2,
+        width=8,
+        depth=2,
+        attention={"rank": 2, "aggregation": aggregation, "join": "product"},
+        view=SmoothNeighbourhoods(PolynomialCutoff(1.5), k=4),
+        normalize=False,
+    ).double()
+    base = torch.tensor([[[0.0, 0, 0], [1.0, 0.2, 0], [0.1, 1.1, 0.3]]], dtype=torch.float64)
+    features = torch.tensor([[[1.0, 0], [0, 1], [1, 0]]], dtype=torch.float64)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+
+    def output(x):  # a fourth point at distance x from the first
+        positions = torch.cat([base, torch.tensor([[[0.0, 0.0, x]]], dtype=torch.float64)], 1)
+        return backbone(positions, torch.cat([features, features[:, :1]], 1), mask).invariants[0, 0]
+
+    # across the cutoff, 2e-4 apart: a smooth output moves by ~ its slope x 2e-4 (the envelope's
+    # is ~0 there), a step stays a step
+    step = (output(1.5 - 1e-4) - output(1.5 + 1e-4)).abs().max()
+    assert (step < 1e-6) if continuous else (step > 1e-3)
