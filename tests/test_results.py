@@ -173,7 +173,16 @@ def test_tiny_run_writes_a_record_and_collecting_copies_it_once(tmp_path, monkey
     assert run_record["config"]["model"]["width"] == 8
     assert "model.width=8" in run_record["command"]
 
+    assert run_record["budget"] == {"max_epochs": 2, "max_steps": -1, "stopped_early": False, "completed": True}
+
+    # two epochs of a preset sized for many: a smoke run, partial, kept out of the records
     records_dir = tmp_path / "records"
+    copied, skipped = collect_runs(tmp_path / "logs", records_dir, write=True)
+    assert copied == [] and skipped == [f"{out}: partial: trainer.max_epochs=2 changes the preset's training budget"]
+    # the same run as if the preset had asked for two epochs: collected, once
+    finished = {**json.loads((out / "record.json").read_text())}
+    finished["command"] = [o for o in finished["command"] if o != "trainer.max_epochs=2"]
+    (out / "record.json").write_text(json.dumps(finished))
     copied, skipped = collect_runs(tmp_path / "logs", records_dir, write=True)
     assert [t.parent.name for _, t in copied] == ["synthetic_cubic"] and not skipped
     name = copied[0][1].name
@@ -184,7 +193,6 @@ def test_tiny_run_writes_a_record_and_collecting_copies_it_once(tmp_path, monkey
         "experiment=synthetic_cubic_ga_attn",
         "model.width=8",
         "model.depth=1",
-        "trainer.max_epochs=2",
         "task.datamodule.num_samples=192",
         "task.datamodule.batch_size=32",
     )

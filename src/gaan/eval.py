@@ -12,8 +12,10 @@ import hydra
 from omegaconf import DictConfig, ListConfig
 
 from gaan.checkpoints import check_stored_keys, config_with_stored_architecture, load_checkpoint, load_trained_module
+from gaan.config_types import ConfigValueError, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
-from gaan.train import CONFIG_DIR, build_trainer, cli, instantiate_group, log_results, set_flush_denormal
+from gaan.error_report import input_errors_in_one_line
+from gaan.train import CONFIG_DIR, build_trainer, cli, finish_wandb_runs, instantiate_group, log_results, set_flush_denormal
 
 __all__ = ["check_stored_keys", "checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
 
@@ -22,9 +24,14 @@ log = logging.getLogger("gaan.eval")
 
 def checkpoint_paths(ckpt_path) -> list[Path]:
     """`ckpt_path=<file>` or `'ckpt_path=[a.ckpt,b.ckpt]'` (an ensemble); each file must exist."""
+    if ckpt_path in (None, ""):
+        raise ConfigValueError(
+            "ckpt_path is not set: pass ckpt_path=<path/to/file.ckpt> (train.py writes logs/<task>/runs/<timestamp>/checkpoints/"
+            "best-epochNNN.ckpt and last.ckpt), or 'ckpt_path=[a.ckpt,b.ckpt]' to test an ensemble"
+        )
     paths = [Path(p) for p in (ckpt_path if isinstance(ckpt_path, (list, ListConfig)) else [ckpt_path])]
     if not paths:
-        raise ValueError("ckpt_path=[]: name at least one checkpoint file")
+        raise ConfigValueError("ckpt_path=[]: name at least one checkpoint file")
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file (train.py writes <output_dir>/checkpoints/*.ckpt)")
@@ -41,6 +48,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     may differ in architecture, not in task)."""
     import lightning as L
 
+    check_config_types(cfg)
     route_lightning_logs_to_root()
     quiet_known_noise()
     set_flush_denormal(cfg)
@@ -74,7 +82,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         log.info("Ensemble of %d checkpoints: %s", len(paths), ", ".join(map(str, paths)))
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=loggers, progress_bar=interactive_console())
-    results = trainer.test(lead, datamodule=datamodule)
+    completed = False
+    try:
+        results = trainer.test(lead, datamodule=datamodule)
+        completed = True
+    finally:
+        finish_wandb_runs(trainer, exit_code=0 if completed else 1)
     metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     if trainer.is_global_zero:
         log_results(metrics, cfg.paths.output_dir, prefixes=("test/",))
@@ -83,7 +96,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with input_errors_in_one_line():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 results/records] [--write]` (`make results`).
 
 1. Collects the `record.json` of finished runs (`gaan.tasks.run_record.RunRecord`) under --runs
-   into --records/<task>/<preset>[+<digest>]-seed<seed>-<commit>.json (only runs of an
-   `experiment=` preset that trained and tested; debug runs are skipped).
+   into --records/<task>/<preset>[+<digest>]-seed<seed>-<commit>.json (only runs of an `experiment=`
+   preset that trained its full budget and tested: gaan.results_budget; `--multirun`: gaan.results_sweep).
 2. Groups the records into configurations (task, model, command without `seed=`), chooses per
    task and model the configuration with the best mean validation score (test numbers are
    reported for every configuration, but only the chosen one reaches the README), and renders
@@ -27,6 +27,8 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gaan.results_budget import collectable
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RECORD_SCHEMA = 1
@@ -194,17 +196,6 @@ def record_filename(record: dict) -> str:
     digest = "+" + hashlib.sha1(" ".join(extra).encode()).hexdigest()[:6] if extra else ""
     commit = (record["git"].get("commit") or "nogit")[:7]
     return f"{preset}{digest}-seed{record['seed']}-{commit}.json"
-
-
-def collectable(record: dict) -> str | None:
-    """Why a run record is not collected (None: it is)."""
-    if record.get("debug"):
-        return f"debug={record['debug']}"
-    if not record.get("preset"):
-        return "no experiment= preset"
-    if record["global_steps"] <= 0:
-        return "no training steps"
-    return None
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -478,8 +469,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     parser.add_argument("--docs", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--write", action="store_true", help="copy new records and rewrite both sections")
+    parser.add_argument("--multirun", type=Path, help="summarise this sweep folder instead (gaan.results_sweep)")
     args = parser.parse_args(argv)
     try:
+        if args.multirun:
+            from gaan.results_sweep import summarise
+
+            return summarise(args.multirun, args.write)
         copied, skipped = collect_runs(args.runs, args.records, args.write) if args.runs.is_dir() else ([], [])
         records = load_records(args.records)
         if not args.write:  # the tables as they would be with the new records

@@ -18,7 +18,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gaan.checkpoints import architecture_differences, load_checkpoint, run_overrides
+from gaan.config_types import check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
+from gaan.error_report import input_errors_in_one_line
 from gaan.task_builder import build_task_module
 
 log = logging.getLogger("gaan.train")
@@ -240,8 +242,8 @@ def profiler_reports(trainer) -> list[Path]:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit (optionally resuming), then test the best checkpoint. Returns the final metrics."""
     import lightning as L
-    from lightning.pytorch.loggers import WandbLogger
 
+    check_config_types(cfg)
     route_lightning_logs_to_root()
     quiet_known_noise()
     set_flush_denormal(cfg)
@@ -256,6 +258,20 @@ def run(cfg: DictConfig) -> dict[str, float]:
     callbacks = instantiate_group(cfg.get("callbacks"), "callbacks")
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer = build_trainer(cfg, module, callbacks, loggers, progress_bar=interactive_console())
+
+    completed = False
+    try:
+        metrics = fit_and_test(cfg, trainer, module, datamodule, ckpt_path)
+        completed = True
+        return metrics
+    finally:
+        # a crashed run must close its wandb run too, marked failed (else it stays "running" and
+        # the next wandb.init in this process attaches to it)
+        finish_wandb_runs(trainer, exit_code=0 if completed else 1)
+
+
+def fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str | None) -> dict[str, float]:
+    from lightning.pytorch.loggers import WandbLogger
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
@@ -281,17 +297,23 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if reports:
             log.info("Profiler reports: %s", ", ".join(str(p) for p in reports))
         log_results(metrics, cfg.paths.output_dir)
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            import wandb
-
-            wandb.finish()
     return metrics
+
+
+def finish_wandb_runs(trainer, exit_code: int = 0) -> None:
+    """Close the wandb run a WandbLogger opened (no-op without one)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if any(isinstance(logger, WandbLogger) for logger in trainer.loggers):
+        import wandb
+
+        wandb.finish(exit_code=exit_code)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = run(cfg)
+    with input_errors_in_one_line():
+        metrics = run(cfg)
     metric_name = cfg.get("optimized_metric")
     if metric_name:
         if metric_name not in metrics:

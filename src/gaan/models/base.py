@@ -39,6 +39,10 @@ class Backbone(nn.Module):
     def forward(self, positions: Tensor, features: Tensor, mask: Tensor | None = None, vectors: Tensor | None = None) -> BackboneOutput:
         if mask is None:
             mask = torch.ones(positions.shape[:2], dtype=torch.bool, device=positions.device)
+        # padding may hold anything, NaN included: zero it before the centroid or any view mixes
+        # it into real points (NaN * 0 is NaN, so masking by multiplication is not enough)
+        positions = torch.where(mask[..., None], positions, torch.zeros_like(positions))
+        features = torch.where(mask[..., None], features, torch.zeros_like(features))
         centred = center_positions(positions, mask)
         if vectors is not None:
             if vectors.dim() != 4 or vectors.shape[:2] != positions.shape[:2] or vectors.shape[-1] != positions.shape[-1]:
@@ -46,7 +50,7 @@ class Backbone(nn.Module):
                     f"vectors must have shape (B, N, V, {positions.shape[-1]}) matching positions "
                     f"{tuple(positions.shape)}, got {tuple(vectors.shape)}"
                 )
-            vectors = vectors * mask[..., None, None].to(vectors.dtype)
+            vectors = torch.where(mask[..., None, None], vectors, torch.zeros_like(vectors))
         if self.uses_vectors:
             out = self.encode(centred, features, mask, vectors=vectors)
         else:

@@ -147,13 +147,13 @@ def _non_finite_output_diagnosis(layer: str, inputs: list[tuple[str, Tensor | No
     r = inputs[0][1]
     largest = {name: float(torch.linalg.vector_norm(x.double(), dim=-1).amax()) if x.numel() else 0.0 for name, x in inputs[:2]}
     limit = torch.finfo(r.dtype).max
-    # products of up to ``rank`` points scale as |r|**rank; their norms square them first
+    # products of up to ``rank`` points scale as |r|**rank (their norms are scaled, never squared)
     reach = rank * math.log10(largest["r"]) if largest["r"] > 0 else -math.inf
-    if 2 * reach >= math.log10(limit):
+    if reach >= math.log10(limit):
         return (
             f"{layer} returned non-finite outputs: the geometric products of up to {rank} points of r "
             f"overflow {r.dtype} (the largest |r| is {largest['r']:.3g}, so products "
-            f"reach about 1e{reach:.0f} and their squared norms 1e{2 * reach:.0f}, beyond {limit:.3g}). "
+            f"reach about 1e{reach:.0f}, beyond {limit:.3g}). "
             "Rescale r (e.g. to units where |r| is about 1) or use float64 (layer.double() and float64 inputs)"
         )
     return (

@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 import lightning as L
-from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, ModelSummary
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, ModelSummary
 from lightning.pytorch.utilities.model_summary import get_human_readable_count
 
 log = logging.getLogger("gaan.train")
@@ -45,6 +45,21 @@ class BestCheckpoint(ModelCheckpoint):
             state_dict["last_model_path"] = ""
             state_dict["dirpath"] = self.dirpath
         super().load_state_dict(state_dict)
+
+
+class EarlyStoppingAfterValidation(EarlyStopping):
+    """Lightning's EarlyStopping, except at the end of a run that `trainer.max_steps` stops before
+    any validation logged the monitored metric: there is nothing to judge and the run stops
+    anyway, so the check is skipped (stock EarlyStopping raised "`val/...` not available" and
+    the run ended with an error instead of its checkpoint and test). A metric missing at any
+    other time (a misspelt monitor) still raises."""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        stopped_by_max_steps = trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
+        if stopped_by_max_steps and self.monitor not in trainer.callback_metrics:
+            log.info("max_steps=%d reached before any %s was logged: no early-stopping check", trainer.max_steps, self.monitor)
+            return
+        super().on_train_epoch_end(trainer, pl_module)
 
 
 class LastCheckpoint(ModelCheckpoint):

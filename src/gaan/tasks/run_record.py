@@ -27,6 +27,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
+from gaan.results_budget import training_budget
+
 log = logging.getLogger("gaan.train")
 
 RECORD_FILENAME = "record.json"
@@ -142,6 +144,7 @@ class RunRecord(Callback):
         self.fit_metrics: dict[str, float | None] = {}
         self.fit_seconds: float | None = None
         self.fit_steps = self.fit_epochs = 0
+        self.budget: dict[str, Any] | None = None  # None: no fit in this process (test only)
         self.best: dict[str, Any] = {}
         self._started: dict[str, float] = {}
         self.resumed_from: str | None = None
@@ -155,6 +158,7 @@ class RunRecord(Callback):
         self.fit_seconds = time.perf_counter() - self._started.pop("fit", time.perf_counter())
         self.fit_metrics = finite_metrics(trainer.callback_metrics)
         self.fit_steps, self.fit_epochs = int(trainer.global_step), int(trainer.current_epoch)
+        self.budget = training_budget(trainer)
         checkpoint = trainer.checkpoint_callback
         score = getattr(checkpoint, "best_model_score", None)
         path = getattr(checkpoint, "best_model_path", "") or ""
@@ -208,6 +212,7 @@ class RunRecord(Callback):
             "metrics": {**self.fit_metrics, **test_metrics},
             "global_steps": self.fit_steps,
             "epochs": self.fit_epochs,
+            "budget": self.budget,
             "wall_time_s": {"fit": self.fit_seconds, "test": test_seconds},
             "resumed_from": self.resumed_from,
             "hardware": hardware(pl_module.device),
