@@ -74,12 +74,32 @@ SMOOTH_VIEW = [
 SMALL = ["model.width=16", "model.depth=2"]
 
 
+PRESET_BEFORE_ISSUE_30 = [  # the overrides in its records' `reproduce`
+    "experiment=md17_ethanol_ga_attn",
+    "model.normalize=true",
+    "model.attention.join=mean",
+    "~model.attention.aggregation",
+    "model.view._target_=gaan.models.views.Neighbourhoods",
+    "model.view.k=5",
+    "~model.view.cutoff",
+    "~model.view.envelope",
+    "model.pair_inputs.0.maximum=2.5",
+]
+
+
+PRESET_K5 = ["experiment=md17_ethanol_ga_attn", *SMALL, "model.view.k=5"]
+
+
 @pytest.mark.parametrize(
     "name, overrides, smooth",
     [
-        ("preset before issue 30 (k = 5 nearest, no envelope)", ["experiment=md17_ethanol_ga_attn", *SMALL], False),
-        ("smooth cutoff view, plain softmax (the envelope scales values only)", [*SMOOTH_VIEW, *SMALL], False),
+        ("the preset (NearestSmooth, weighted softmax)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
+        ("the preset before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
+        # with k = 5 the nearest set changes along this path (as it does for the preset before issue 30)
+        ("the preset's view with k = 5", [*PRESET_K5], True),
+        ("the preset's view with k = 5 and a plain softmax", [*PRESET_K5, "model.attention.aggregation=softmax"], False),
         ("smooth cutoff view, weighted softmax", [*SMOOTH_VIEW, *SMALL, "+model.attention.aggregation=weighted_softmax"], True),
+        ("smooth cutoff view, plain softmax", [*SMOOTH_VIEW, *SMALL], False),
         ("smooth cutoff view, gated sum", [*SMOOTH_VIEW, *SMALL, "+model.attention.aggregation=gated_sum"], True),
     ],
 )
