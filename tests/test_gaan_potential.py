@@ -95,7 +95,12 @@ def test_eval_py_data_tests_every_frame_of_xyz_traj_and_npz_files(trained, tmp_p
     from gaan.train import compose_config
 
     frames = toy_frames(7, seed=3)
-    files = {"xyz": write_frames(tmp_path / "f.extxyz", frames), "traj": tmp_path / "f.traj", "npz": tmp_path / "f_dft.npz"}
+    files = {
+        "xyz": write_frames(tmp_path / "f.extxyz", frames),
+        "traj": tmp_path / "f.traj",
+        "npz": tmp_path / "f_dft.npz",
+        "generated": tmp_path / "test.npz",
+    }
     with Trajectory(files["traj"], "w") as trajectory:
         for atoms in frames:
             trajectory.write(atoms)
@@ -103,6 +108,8 @@ def test_eval_py_data_tests_every_frame_of_xyz_traj_and_npz_files(trained, tmp_p
     forces = np.stack([a.get_forces() for a in frames])
     positions = np.stack([a.get_positions() for a in frames])
     np.savez(files["npz"], z=ETHANOL_NUMBERS, R=positions, E=energies[:, None] / KCAL_PER_MOL_IN_EV, F=forces / KCAL_PER_MOL_IN_EV)
+    # gaan's own generated split (gaan.data.xtb_dynamics): eV and A, keys as the cache writes them
+    np.savez(files["generated"], numbers=ETHANOL_NUMBERS, positions=positions, energies=energies, forces=forces)
     results = {}
     for kind, path in files.items():
         out = tmp_path / f"out_{kind}"
@@ -115,6 +122,7 @@ def test_eval_py_data_tests_every_frame_of_xyz_traj_and_npz_files(trained, tmp_p
         assert predictions["energy"].shape == (7,) and predictions["forces"].shape == (7, 9, 3)
         assert (out / "metrics.json").is_file()
     assert results["xyz"] == pytest.approx(results["traj"]) and results["xyz"] == pytest.approx(results["npz"], rel=1e-6)
+    assert results["xyz"] == pytest.approx(results["generated"])
 
 
 def test_an_element_the_model_never_saw_is_one_line_naming_it(trained, tmp_path):

@@ -3,6 +3,8 @@ eV and forces (frames, n, 3) eV/A, with one-line errors naming the file, the key
 
 - revised MD17 `rmd17_<molecule>.npz` (nuclear_charges, coords, energies, forces; kcal/mol),
 - original MD17 `<molecule>_dft.npz` (z, R, E, F; kcal/mol),
+- gaan's generated splits `data/xtb_md/<molecule>-<digest>/<split>.npz` (numbers, positions,
+  energies, forces; eV, `gaan.data.xtb_dynamics`),
 - anything `ase.io` reads with energies and forces (extended XYZ, ASE .traj, ...; eV).
 
 `read_molecule_frames` picks the reader by suffix and, for .npz, by the keys inside.
@@ -15,7 +17,16 @@ from pathlib import Path
 import numpy as np
 from ase import units
 
-__all__ = ["KCAL_PER_MOL_IN_EV", "MD17FormatError", "load_md17", "load_rmd17", "read_ase_frames", "read_molecule_frames", "read_npz"]
+__all__ = [
+    "KCAL_PER_MOL_IN_EV",
+    "MD17FormatError",
+    "load_generated",
+    "load_md17",
+    "load_rmd17",
+    "read_ase_frames",
+    "read_molecule_frames",
+    "read_npz",
+]
 
 KCAL_PER_MOL_IN_EV = units.kcal / units.mol  # 0.0433641 eV
 
@@ -88,6 +99,14 @@ def load_md17(path: str | Path) -> dict[str, np.ndarray]:
     )
 
 
+def load_generated(path: str | Path) -> dict[str, np.ndarray]:
+    """gaan's generated split (gaan.data.xtb_dynamics: numbers, positions A, energies eV, forces eV/A)."""
+    path = Path(path)
+    raw = read_npz(path, ("numbers", "positions", "energies", "forces"))
+    names = {key: key for key in ("numbers", "positions", "energies", "forces")}
+    return checked_frames(path, raw["numbers"], raw["positions"], raw["energies"], raw["forces"], names)
+
+
 ASE_KEYS = {"numbers": "numbers", "positions": "positions", "energies": "energy", "forces": "forces"}
 
 
@@ -146,6 +165,9 @@ def read_molecule_frames(path: str | Path) -> dict[str, np.ndarray]:
         return load_rmd17(path)
     if "z" in keys:
         return load_md17(path)
+    if "positions" in keys:
+        return load_generated(path)
     raise MD17FormatError(
-        f"{path}: neither an rMD17 file (nuclear_charges, coords, energies, forces) nor an MD17 file (z, R, E, F); it holds {sorted(keys)}"
+        f"{path}: neither an rMD17 file (nuclear_charges, coords, energies, forces), an MD17 file (z, R, E, F) nor a file "
+        f"gaan generated (numbers, positions, energies, forces); it holds {sorted(keys)}"
     )
