@@ -259,3 +259,27 @@ def test_a_shipped_run_loads_by_name_with_its_description(trained, tmp_path):
     shipped.calc, original.calc = GAANCalculator(str(path)), GAANCalculator(str(trained["best"]))
     assert shipped.get_potential_energy() == pytest.approx(original.get_potential_energy(), abs=1e-9)
     np.testing.assert_allclose(shipped.get_forces(), original.get_forces(), atol=1e-9)
+
+
+def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp_path):
+    """The md17 preset's view picks the k nearest atoms, which torch.export specializes to one
+    molecule size: without --atoms the export says so; with it, the file computes what the
+    checkpoint computes and names the size it was traced for when given another."""
+    from ase.build import molecule
+
+    from gaan.ase import resolve_model_path
+
+    shipped = resolve_model_path("ethanol")
+    with pytest.raises(ValueError, match="--atoms N"):
+        export_checkpoint(shipped, tmp_path / "any.pt2")
+    out = export_checkpoint(shipped, tmp_path / "ethanol.pt2", atoms=9)
+    exported, original = molecule("CH3CH2OH"), molecule("CH3CH2OH")
+    exported.rattle(0.05, seed=1)
+    original.positions = exported.positions
+    exported.calc, original.calc = GAANCalculator(str(out)), GAANCalculator("ethanol")
+    assert exported.get_potential_energy() == pytest.approx(original.get_potential_energy(), abs=1e-6)
+    np.testing.assert_allclose(exported.get_forces(), original.get_forces(), atol=1e-6)
+    methane = molecule("CH4")
+    methane.calc = GAANCalculator(str(out))
+    with pytest.raises(ValueError, match="traced for molecules of 9 atoms"):
+        methane.get_potential_energy()

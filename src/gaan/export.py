@@ -3,7 +3,9 @@ energy model as a `torch.export` artifact for deployment.
 
 The file holds the energy function (positions (B, N, 3), one-hot features (B, N, E), mask
 (B, N)) -> absolute energies (B,) eV, with any number of frames and atoms, and the trained atomic
-numbers (extra file `gaan.json`). `load_exported` reads it with torch alone (no Lightning, no
+numbers (extra file `gaan.json`). Models whose view picks the k nearest atoms (the md17 presets)
+trace to one molecule size: export them with `--atoms N` (e.g. 9 for ethanol); the file then
+refuses other sizes with a message naming both. `load_exported` reads it with torch alone (no Lightning, no
 Hydra); `gaan.ase.GAANCalculator("out.pt2")` runs it, forces by autograd through the exported
 graph. The exported graph runs on the CPU in the dtype it was exported in (inputs are cast).
 """
@@ -29,33 +31,54 @@ class ExportedEnergy(nn.Module):
     """An exported energy graph with the atomic numbers of its feature columns. The graph is
     kept outside the module's children so `.to(dtype)` leaves its exported dtype alone."""
 
-    def __init__(self, graph: nn.Module, atomic_numbers: list[int], dtype: torch.dtype):
+    def __init__(self, graph: nn.Module, atomic_numbers: list[int], dtype: torch.dtype, atoms: int | None = None):
         super().__init__()
         object.__setattr__(self, "graph", graph)
         self.exported_dtype = dtype
+        self.atoms = atoms
         self.register_buffer("atomic_numbers", torch.tensor(atomic_numbers, dtype=torch.long))
 
     def forward(self, positions: Tensor, features: Tensor, mask: Tensor) -> Tensor:
+        if self.atoms is not None and positions.shape[1] != self.atoms:
+            raise ValueError(
+                f"this exported model was traced for molecules of {self.atoms} atoms (python -m gaan.export --atoms), "
+                f"got {positions.shape[1]}; export it again with --atoms {positions.shape[1]} or use the checkpoint"
+            )
         dtype = self.exported_dtype
         return self.graph(positions.cpu().to(dtype), features.cpu().to(dtype), mask.cpu()).to(positions.device)
 
 
-def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, dtype: torch.dtype = torch.float64) -> Path:
-    """Export a checkpoint's energy model (task=md17) to `out_path` (torch.export format)."""
+def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, dtype: torch.dtype = torch.float64, atoms: int | None = None) -> Path:
+    """Export a checkpoint's energy model (task=md17) to `out_path` (torch.export format), for
+    any molecule size, or for molecules of `atoms` atoms only."""
     from gaan.ase import load_energy_model  # the training stack, for reading the checkpoint
 
     energy_model = load_energy_model(ckpt_path).to(dtype).eval().requires_grad_(False)
     atomic_numbers = [int(z) for z in energy_model.atomic_numbers.tolist()]
-    atoms = min(MAX_ATOMS, 9)
+    size = 9 if atoms is None else atoms
     example = (
-        torch.zeros(2, atoms, 3, dtype=dtype).normal_(),
-        torch.eye(len(atomic_numbers), dtype=dtype)[torch.arange(atoms) % len(atomic_numbers)].expand(2, -1, -1).contiguous(),
-        torch.ones(2, atoms, dtype=torch.bool),
+        torch.zeros(2, size, 3, dtype=dtype).normal_(),
+        torch.eye(len(atomic_numbers), dtype=dtype)[torch.arange(size) % len(atomic_numbers)].expand(2, -1, -1).contiguous(),
+        torch.ones(2, size, dtype=torch.bool),
     )
-    frames_dim, atoms_dim = torch.export.Dim("frames", min=1, max=1 << 16), torch.export.Dim("atoms", min=2, max=MAX_ATOMS)
-    shapes = tuple({0: frames_dim, 1: atoms_dim} for _ in example)
-    program = torch.export.export(energy_model, example, dynamic_shapes=shapes)
-    metadata = {"atomic_numbers": atomic_numbers, "dtype": str(dtype).removeprefix("torch."), "checkpoint": str(ckpt_path)}
+    frames_dim = torch.export.Dim("frames", min=1, max=1 << 16)
+    atoms_dim = torch.export.Dim("atoms", min=2, max=MAX_ATOMS) if atoms is None else None
+    shapes = tuple({0: frames_dim, 1: atoms_dim} if atoms_dim is not None else {0: frames_dim} for _ in example)
+    try:
+        program = torch.export.export(energy_model, example, dynamic_shapes=shapes)
+    except Exception as error:  # noqa: BLE001 - torch's trace errors have many classes
+        if atoms is None and "specialized" in str(error):
+            raise ValueError(
+                f"{ckpt_path}: this model's view picks the k nearest atoms, which traces to one molecule size: "
+                "export it for your molecule with --atoms N (e.g. --atoms 9 for ethanol)"
+            ) from None
+        raise
+    metadata = {
+        "atomic_numbers": atomic_numbers,
+        "dtype": str(dtype).removeprefix("torch."),
+        "checkpoint": str(ckpt_path),
+        "atoms": atoms,
+    }
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(program, out_path, extra_files={METADATA_FILE: json.dumps(metadata)})
@@ -72,7 +95,7 @@ def load_exported(path: str | Path) -> ExportedEnergy:
     if not extra[METADATA_FILE]:
         raise ValueError(f"{path}: a torch.export file without gaan's metadata ({METADATA_FILE}); write it with python -m gaan.export")
     metadata = json.loads(extra[METADATA_FILE])
-    return ExportedEnergy(program.module(), metadata["atomic_numbers"], DTYPES[metadata["dtype"]])
+    return ExportedEnergy(program.module(), metadata["atomic_numbers"], DTYPES[metadata["dtype"]], metadata.get("atoms"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="a checkpoint train.py wrote (task=md17)")
     parser.add_argument("out", help="the exported file to write (e.g. ethanol.pt2)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    parser.add_argument("--atoms", type=int, default=None, help="trace for molecules of this many atoms only (k-nearest views)")
     args = parser.parse_args(argv)
     try:
-        out = export_checkpoint(args.checkpoint, args.out, DTYPES[args.dtype])
+        out = export_checkpoint(args.checkpoint, args.out, DTYPES[args.dtype], args.atoms)
     except (ValueError, FileNotFoundError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
