@@ -405,3 +405,20 @@ def test_carbonyl_oxygens_sit_in_their_peptide_planes(tmp_path):
     ca, c, o, n = (atoms.coord[atoms.atom_name == name].astype(np.float64) for name in ("CA", "C", "O", "N"))
     # after the last refinement the plane holds to a few degrees (not exactly: clashes push)
     assert np.median(np.abs(np.abs(dihedral(ca[:-1], c[:-1], n[1:], o[:-1])) - 180)) < 5
+
+
+def test_output_equal_to_the_input_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """`-o` naming the input would replace it (header, waters, B-factors gone): refused before
+    the checkpoint is even loaded, and the input is left as it was."""
+    source = tmp_path / "in.pdb"
+    source.write_bytes(UBIQUITIN.read_bytes())
+
+    def never(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded")
+
+    monkeypatch.setattr(Backmapper, "load", never)
+    assert main([str(source), "-o", str(tmp_path / "." / "in.pdb")]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == UBIQUITIN.read_bytes()
+    assert main([str(source), "-o", str(tmp_path / "out.gro")]) == 1
+    assert "unknown output format '.gro'" in capsys.readouterr().err

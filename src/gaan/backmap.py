@@ -53,7 +53,7 @@ from gaan.data.protein import (
 from gaan.data.protein.carbonyl import place_carbonyl_oxygens
 from gaan.data.protein.refinement import RefinementWeights, refine_geometry
 from gaan.data.protein.side_chains import build_side_chains
-from gaan.data.protein_writer import StructureWriteError, write_structure
+from gaan.data.protein_writer import StructureWriteError, check_output_path, write_structure
 from gaan.tasks.protein_metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -294,6 +294,7 @@ def backmap_file(
     """Read, backmap and write one file (see the module docstring)."""
     if batch_size < 1:
         raise BackmapError(f"--batch-size must be >= 1, got {batch_size}")
+    check_output_path(output_path, (input_path,))  # before the model is loaded or anything computed
     start = time.perf_counter()
     backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
     stack = read_structure(input_path, model=model)
@@ -336,7 +337,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Predict every heavy atom of a protein from its C-alpha trace or residue centroids (GA attention).",
     )
     parser.add_argument("input", help="PDB or mmCIF file: all-atom (coarse-grained first, and measured) or beads only")
-    parser.add_argument("-o", "--output", required=True, help="output structure: PDB, or mmCIF if it ends in .cif")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output structure: .pdb / .ent (PDB) or .cif / .mmcif (mmCIF), optionally + .gz"
+    )
     parser.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one for --beads)")
     parser.add_argument("--beads", choices=BEAD_KINDS, default=None, help="bead kind (default: the checkpoint's; ca without --ckpt)")
     parser.add_argument("--model", type=int, default=None, help="backmap only model N (1-based; default: every model)")
