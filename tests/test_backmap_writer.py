@@ -114,3 +114,46 @@ def test_a_failure_while_moving_leaves_neither_output_nor_temporary(tmp_path, mo
     with pytest.raises(OSError, match="disk full"):
         write_structure(two_chain_models(), tmp_path / "out.pdb")
     assert os.listdir(tmp_path) == []
+
+
+def test_outputs_get_the_umask_permissions_not_private_ones(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_structure(two_chain_models(), tmp_path / "out.pdb")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("name", ["out.pdb.gz", "out.cif.gz"])
+def test_gz_outputs_are_compressed_and_read_back(tmp_path, name):
+    import gzip
+
+    from gaan.data.protein import read_structure
+
+    written = two_chain_models()
+    path = write_structure(written, tmp_path / name)
+    assert path.read_bytes()[:2] == b"\x1f\x8b"  # the gzip magic number
+    assert gzip.decompress(path.read_bytes()).decode().count("ATOM") >= written.array_length()
+    assert read_structure(path).stack_depth() == 2
+
+
+@pytest.mark.parametrize("name", ["out.gro", "out", "out.txt.gz"])
+def test_unknown_output_formats_are_refused_with_the_accepted_list(tmp_path, name):
+    with pytest.raises(StructureWriteError, match=r"unknown output format.*\.pdb, \.ent, \.cif, \.mmcif"):
+        write_structure(two_chain_models(), tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+def test_output_paths_that_cannot_work_are_refused(tmp_path):
+    from gaan.data.protein_writer import check_output_path
+
+    source = tmp_path / "in.pdb"
+    source.write_text("ATOM\n")
+    with pytest.raises(StructureWriteError, match="is the input file"):
+        check_output_path(tmp_path / "." / "in.pdb", (source,))
+    with pytest.raises(StructureWriteError, match="is a directory"):
+        check_output_path(tmp_path / "folder.pdb" if (tmp_path / "folder.pdb").mkdir() is None else None)
+    with pytest.raises(StructureWriteError, match="not a directory"):
+        check_output_path(source / "out.pdb")  # under a file
+    assert check_output_path(tmp_path / "new" / "out.pdb", (source,)) == tmp_path / "new" / "out.pdb"

@@ -5,11 +5,16 @@ serials and residue numbers past 99,999 / 9,999); this module adds MODEL/ENDMDL 
 model of a stack, a TER record after each chain and END, so that readers that split chains or
 models on those records (PULCHRA, older viewers) see the same structure as biotite does.
 The text is written to a temporary file next to the target and moved over it with os.replace:
-a failure leaves no half-written output.
+a failure leaves no half-written output. The file gets the permissions any new file gets
+(0666 less the umask, not mkstemp's private 0600); a name ending in .gz is gzip-compressed. The
+format comes from the name: PDB for .pdb / .ent, mmCIF for .cif / .mmcif; any other name is
+refused (`check_output_path`, which also refuses a directory, the input file itself and a
+folder that cannot be written, before any work is done).
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tempfile
@@ -20,6 +25,7 @@ import numpy as np
 from biotite.structure.io import pdb, pdbx
 
 MMCIF_SUFFIXES = (".cif", ".mmcif")
+PDB_SUFFIXES = (".pdb", ".ent")
 # %8.3f in columns 31-54: coordinates must stay above -1000 and below 10000
 PDB_COORDINATE_RANGE = (-999.999, 9999.999)
 
@@ -35,8 +41,46 @@ def write_structure(atoms: struc.AtomArray | struc.AtomArrayStack, path: str | P
     path = Path(path)
     stack = atoms if isinstance(atoms, struc.AtomArrayStack) else struc.stack([atoms])
     check_writable(stack, path)
-    text = mmcif_text(stack) if path.suffix.lower() in MMCIF_SUFFIXES else pdb_text(stack, path)
+    text = mmcif_text(stack) if structure_format(path) == "mmcif" else pdb_text(stack, path)
     write_text_atomically(text, path)
+    return path
+
+
+def structure_format(path: Path) -> str:
+    """'pdb' or 'mmcif' from the file name (a trailing .gz aside); StructureWriteError naming
+    the accepted endings otherwise."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in PDB_SUFFIXES:
+        return "pdb"
+    if suffix in MMCIF_SUFFIXES:
+        return "mmcif"
+    accepted = ", ".join([*PDB_SUFFIXES, *MMCIF_SUFFIXES])
+    raise StructureWriteError(f"{path}: unknown output format {suffix or '(no extension)'!r}; name it {accepted} (optionally + .gz)")
+
+
+def check_output_path(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:
+    """Refuse, before any work, an output that could not be written or would destroy an input:
+    an unknown format, a directory, one of `inputs`, or a folder that is a file or not
+    writable. Returns the path."""
+    path = Path(path)
+    structure_format(path)
+    if path.is_dir():
+        raise StructureWriteError(f"{path}: is a directory; give a file name (e.g. {path / 'out.pdb'})")
+    for source in inputs:
+        source = Path(source)
+        same = path.resolve() == source.resolve() or (path.exists() and source.exists() and path.samefile(source))
+        if same:
+            raise StructureWriteError(f"{path}: is the input file; choose another output name (the input would be replaced)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise StructureWriteError(f"{path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StructureWriteError(f"{path}: cannot write in {folder} (permission denied)")
     return path
 
 
@@ -115,14 +159,25 @@ def mmcif_text(stack: struc.AtomArrayStack) -> str:
     return buffer.getvalue()
 
 
+def current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomically(text: str, path: Path) -> None:
     """Write `text` to a temporary file in `path`'s folder, then move it over `path`; on any
     failure the temporary file is removed and `path` is untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode()
+    if path.suffix.lower() == ".gz":
+        data = gzip.compress(data, mtime=0)  # mtime 0: the same structure gives the same bytes
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        # mkstemp makes the file private (0600); an output is for others to read too
+        os.chmod(temporary, 0o666 & ~current_umask())
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

@@ -422,8 +422,8 @@ SUMMARY_COLUMNS = (
     ("rmsd_backbone", "backbone (A)", "{:.3f}"),
     ("rmsd_side_chain", "side chain (A)", "{:.3f}"),
     ("chi1_accuracy", "chi1 < 40 deg", "{:.3f}"),
-    ("clashes_per_1000_atoms", "clashes /1000 atoms", "{:.1f}"),
-    ("bond_outliers", "bond outliers", "{:.0f}"),
+    ("clashes_per_1000_atoms", "clashes /1000 atoms (residues >= 2 apart)", "{:.1f}"),
+    ("bond_outliers", "backbone bond outliers", "{:.0f}"),
 )
 
 

@@ -12,11 +12,17 @@ moves the predicted atoms as little as possible while pulling
   (1-3 distance), including the angles across the peptide bond,
 - each peptide unit to a planar trans peptide (the 1-4 distances CA(i)-CA(i+1) and
   O(i)-CA(i+1); not before a proline),
+- each chiral centre (C-alpha; C-beta of Ile and Thr) to its ideal signed volume, and each flat
+  side-chain group (rings, amides, carboxylates, guanidinium) to zero signed volume and its ideal
+  internal distances (`gaan.data.protein.side_chains.ideal_volumes`, `planar_group_distances`:
+  distances alone barely resist bending out of a plane),
 - atoms of residues at least two apart (or on different chains) out of van der Waals overlap
   (the clash definition of `gaan.data.protein.clashes`, which the metric counts),
 
-with a harmonic tether of every atom to its predicted position. Side-chain bonds and angles
-(beyond C-beta) are off by default (`RefinementWeights.side_chains = 0`): on the validation
+with a harmonic tether of every atom to its predicted position. Side-chain bonds, angles and
+planes (beyond C-beta) are off by default (`RefinementWeights.side_chains = 0`;
+`gaan-backmap --side-chains ideal` turns them on after rebuilding the side chains, so they hold
+the built geometry while clashes are resolved): on the validation
 proteins (3enl, 1pwc, 6yfy; C-alpha beads, an early checkpoint) idealising them stretched the
 network's side chains, which shrink toward their mean when uncertain, into wrong places
 (all-atom RMSD 1.449 -> 1.522 A, clashes 88 -> 154 per 1,000 atoms), while the backbone alone gave
@@ -26,8 +32,8 @@ clashes 80 -> 63, bond outliers 59 % -> 0. The clash wall sits `CLASH_MARGIN` pa
 distance and the contacts are searched again each round; with the shipped checkpoints (validation):
 clashes per 1,000 atoms 2.4 (C-alpha beads) and 1.8 (centroids), all-atom RMSD 1.317 and 0.988 A. Fixed atoms (the input's
 C-alphas, which are exact for C-alpha beads) do not move. The energy is minimised with L-BFGS in
-float64; restraints are distances, so the result is as rotation- and translation-equivariant as
-the prediction.
+float64; restraints are distances and signed volumes, so the result is as rotation- and
+translation-equivariant as the prediction (volumes flip under a mirror, as chirality does).
 """
 
 from __future__ import annotations
@@ -36,22 +42,15 @@ from dataclasses import dataclass
 from functools import cache
 
 import biotite.structure as struc
-import biotite.structure.info as info
 import numpy as np
 import torch
 
 from gaan.data.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
-from gaan.data.protein.ideal_geometry import ideal_bond_length
+from gaan.data.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
+from gaan.data.protein.ideal_residues import ideal_residue
+from gaan.data.protein.residues import RESIDUE_ATOMS
+from gaan.data.protein.side_chains import ideal_volumes, planar_group_distances
 
-# Engh & Huber (1991) backbone angles (degrees); the lengths are in ideal_geometry.py
-BACKBONE_ANGLES: dict[tuple[str, str, str], float] = {
-    ("N", "CA", "C"): 111.2,
-    ("CA", "C", "O"): 120.8,
-    ("N", "CA", "CB"): 110.5,
-    ("C", "CA", "CB"): 110.1,
-}
-# angles across the peptide bond: (atom of residue i, atom of i or i+1, atom of i+1)
-CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE = 116.2, 123.0, 121.7
 # a planar trans peptide: CA(i)-CA(i+1) and O(i)-CA(i+1) (medians of the training entries 6flr and
 # 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
 TRANS_CA_CA, TRANS_O_CA = 3.80, 2.76
@@ -70,54 +69,43 @@ class RefinementWeights:
     tether: float = 1.0
     iterations: int = 200  # L-BFGS iterations in all, split over the rounds
     rounds: int = 3  # clash candidates are searched again at the start of each round
-    side_chains: float = 0.0  # scale of the bond and angle constants beyond C-beta
+    side_chains: float = 0.0  # scale of the bond, angle and planarity constants beyond C-beta
+    volumes: float = 30.0  # signed volumes (per A^6): chiral centres, and flat groups (scaled by side_chains)
 
 
 def _law_of_cosines(a: float, b: float, degrees: float) -> float:
     return float(np.sqrt(a * a + b * b - 2 * a * b * np.cos(np.radians(degrees))))
 
 
-def _bond_length(res_name: str, a: str, b: str, ccd_length: float) -> float:
-    try:
-        return ideal_bond_length(res_name, a, b)
-    except KeyError:  # beyond C-beta: the dictionary's ideal coordinates
-        return ccd_length
-
-
 @cache
 def residue_restraints(res_name: str, atom_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ideal distances within one standard residue: (pairs (P, 2) as indices into `atom_names`,
-    ideal distances (P,), True for bonds / False for angles (P,))."""
-    ccd = info.residue(res_name)
-    ccd = ccd[ccd.element != "H"]
+    """Ideal distances within one standard residue (`gaan.data.protein.ideal_residues`, the
+    values the geometry report checks): (pairs (P, 2) as indices into `atom_names`, ideal
+    distances (P,), True for bonds / False for angles (P,))."""
+    ideal = ideal_residue(res_name)
     index = {name: i for i, name in enumerate(atom_names)}
-    coords = {name: ccd.coord[i].astype(np.float64) for i, name in enumerate(ccd.atom_name) if name in index}
-    lengths: dict[frozenset, float] = {}
-    neighbours: dict[str, list[str]] = {name: [] for name in coords}
-    for i, j, _ in ccd.bonds.as_array():
-        a, b = str(ccd.atom_name[i]), str(ccd.atom_name[j])
-        if a in coords and b in coords:
-            lengths[frozenset((a, b))] = _bond_length(res_name, a, b, float(np.linalg.norm(coords[a] - coords[b])))
-            neighbours[a].append(b)
-            neighbours[b].append(a)
-    pairs, ideal, is_bond = [], [], []
+    lengths = {frozenset((a, b)): d for a, b, d in ideal.bonds if a in index and b in index}
+    pairs, distances, is_bond = [], [], []
     for key, length in lengths.items():
         a, b = sorted(key)
         pairs.append((index[a], index[b]))
-        ideal.append(length)
+        distances.append(length)
         is_bond.append(True)
-    for centre, around in neighbours.items():
-        for x in range(len(around)):
-            for y in range(x + 1, len(around)):
-                a, b = around[x], around[y]
-                angle = BACKBONE_ANGLES.get((a, centre, b), BACKBONE_ANGLES.get((b, centre, a)))
-                if angle is None:  # the dictionary's ideal angle
-                    u, v = coords[a] - coords[centre], coords[b] - coords[centre]
-                    angle = float(np.degrees(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1))))
-                pairs.append((index[a], index[b]))
-                ideal.append(_law_of_cosines(lengths[frozenset((a, centre))], lengths[frozenset((b, centre))], angle))
-                is_bond.append(False)
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(ideal), np.array(is_bond, dtype=bool)
+    angle_pairs = set()
+    for a, centre, b, angle in ideal.angles:
+        if frozenset((a, centre)) in lengths and frozenset((b, centre)) in lengths:
+            pairs.append((index[a], index[b]))
+            distances.append(_law_of_cosines(lengths[frozenset((a, centre))], lengths[frozenset((b, centre))], angle))
+            is_bond.append(False)
+            angle_pairs.add(frozenset((a, b)))
+    # flat groups (rings, amides, carboxylates, guanidinium) stay flat: every further distance
+    # within the group, as an angle-strength restraint (all beyond C-beta: off by default)
+    for a, b, distance in planar_group_distances(res_name):
+        if a in index and b in index and frozenset((a, b)) not in lengths and frozenset((a, b)) not in angle_pairs:
+            pairs.append((index[a], index[b]))
+            distances.append(distance)
+            is_bond.append(False)
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(distances), np.array(is_bond, dtype=bool)
 
 
 def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,6 +157,30 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
     return np.concatenate(pairs), np.concatenate(ideal), np.concatenate(is_bond)
 
 
+def structure_volumes(atoms: struc.AtomArray, standard: set[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signed-volume restraints of the residues in `standard` (`side_chains.ideal_volumes`):
+    (quadruples (Q, 4) of atom indices, ideal volumes (Q,), True for planar groups (Q,))."""
+    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
+    quads, volumes, planar = [], [], []
+    for lo, hi in zip(starts[:-1], starts[1:]):
+        res_name = str(atoms.res_name[lo])
+        if res_name not in standard or res_name not in RESIDUE_ATOMS:
+            continue
+        index = {str(n): lo + k for k, n in enumerate(atoms.atom_name[lo:hi])}
+        for *four, volume, flat in ideal_volumes(res_name):
+            if all(name in index for name in four):
+                quads.append([index[name] for name in four])
+                volumes.append(volume)
+                planar.append(flat)
+    return np.array(quads, dtype=np.int64).reshape(-1, 4), np.array(volumes), np.array(planar, dtype=bool)
+
+
+def _signed_volume(y: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
+    centre = y[quads[:, 0]]
+    a, b, c = (y[quads[:, i]] - centre for i in (1, 2, 3))
+    return (a * torch.linalg.cross(b, c)).sum(-1)
+
+
 def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # smooth at zero: atoms predicted on top of each other still get a finite push apart
     return (((a - b) ** 2).sum(-1) + 1e-12).sqrt()
@@ -208,6 +220,11 @@ def refine_geometry(
     names = atoms.atom_name.astype(str)
     side_chain = ~(np.isin(names[pairs[:, 0]], BACKBONE_AND_CB) & np.isin(names[pairs[:, 1]], BACKBONE_AND_CB))
     k = torch.where(torch.from_numpy(side_chain), k * weights.side_chains, k)
+    quad_array, volume_array, planar = structure_volumes(atoms, standard)
+    quads, v0 = torch.from_numpy(quad_array), torch.from_numpy(volume_array)
+    # handedness always (a D-residue or a swapped Ile / Thr branch is never what was meant),
+    # flatness of side-chain groups with the side chains' scale
+    kv = torch.from_numpy(np.where(planar, weights.volumes * weights.side_chains, weights.volumes))
 
     def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
         cp, cl = torch.from_numpy(clash_pairs), torch.from_numpy(clash_limit)
@@ -220,6 +237,8 @@ def refine_geometry(
             if len(p):
                 d = _distance(y[p[:, 0]], y[p[:, 1]])
                 total = total + (k * (d - d0) ** 2).sum()
+            if len(quads):
+                total = total + (kv * (_signed_volume(y, quads) - v0) ** 2).sum()
             if len(cp):
                 d = _distance(y[cp[:, 0]], y[cp[:, 1]])
                 total = total + weights.clashes * (torch.relu(cl + CLASH_MARGIN - d) ** 2).sum()
