@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from geometry_helpers import random_orthogonal
+from md17_potentials import ETHANOL_NUMBERS, ETHANOL_POSITIONS
 
 from gaan.data import collate_point_clouds
 from gaan.models import GAAttentionBackbone, ScalarHead
@@ -20,20 +21,7 @@ from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
 # ethanol: C C O H H H H H H, one-hot over (H, C, O)
-NUMBERS = np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])
-ETHANOL = np.array(
-    [
-        [-0.93, -0.08, 0.06],
-        [0.55, 0.23, 0.03],
-        [1.23, -0.99, 0.06],
-        [-1.28, -0.42, -0.92],
-        [-1.48, 0.83, 0.31],
-        [-1.15, -0.85, 0.81],
-        [0.85, 0.79, 0.92],
-        [0.84, 0.82, -0.86],
-        [2.18, -0.77, 0.04],
-    ]
-)
+NUMBERS, ETHANOL = ETHANOL_NUMBERS, ETHANOL_POSITIONS
 FEATURES = torch.tensor(np.eye(3)[[{1: 0, 6: 1, 8: 2}[z] for z in NUMBERS]])
 
 

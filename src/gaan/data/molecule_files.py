@@ -71,40 +71,37 @@ def checked_frames(path: Path, numbers, positions, energies, forces, names: dict
     return {"numbers": numbers, "positions": positions, "energies": energies, "forces": forces}
 
 
-def load_rmd17(path: str | Path) -> dict[str, np.ndarray]:
-    """revised MD17 `rmd17_<molecule>.npz` -> numbers, positions (A), energies (eV), forces (eV/A)."""
+# each .npz format: the file's key for numbers, positions, energies and forces, and its energy unit in eV
+NPZ_FORMATS = {
+    "rmd17": (("nuclear_charges", "coords", "energies", "forces"), KCAL_PER_MOL_IN_EV),
+    "md17": (("z", "R", "E", "F"), KCAL_PER_MOL_IN_EV),
+    "generated": (("numbers", "positions", "energies", "forces"), 1.0),
+}
+
+
+def load_npz_format(path: str | Path, kind: str) -> dict[str, np.ndarray]:
+    """An .npz file of one of NPZ_FORMATS -> numbers, positions (A), energies (eV), forces (eV/A)."""
     path = Path(path)
-    raw = read_npz(path, ("nuclear_charges", "coords", "energies", "forces"))
-    return checked_frames(
-        path,
-        raw["nuclear_charges"],
-        raw["coords"],
-        raw["energies"] * KCAL_PER_MOL_IN_EV,
-        raw["forces"] * KCAL_PER_MOL_IN_EV,
-        {"numbers": "nuclear_charges", "positions": "coords", "energies": "energies", "forces": "forces"},
-    )
+    keys, unit = NPZ_FORMATS[kind]
+    raw = read_npz(path, keys)
+    numbers, positions, energies, forces = (raw[key] for key in keys)
+    names = dict(zip(("numbers", "positions", "energies", "forces"), keys))
+    return checked_frames(path, numbers, positions, energies * unit, forces * unit, names)
+
+
+def load_rmd17(path: str | Path) -> dict[str, np.ndarray]:
+    """revised MD17 `rmd17_<molecule>.npz` (nuclear_charges, coords, energies, forces; kcal/mol)."""
+    return load_npz_format(path, "rmd17")
 
 
 def load_md17(path: str | Path) -> dict[str, np.ndarray]:
-    """original MD17 `<molecule>_dft.npz` (z, R, E, F) -> numbers, positions (A), energies (eV), forces (eV/A)."""
-    path = Path(path)
-    raw = read_npz(path, ("z", "R", "E", "F"))
-    return checked_frames(
-        path,
-        raw["z"],
-        raw["R"],
-        raw["E"] * KCAL_PER_MOL_IN_EV,
-        raw["F"] * KCAL_PER_MOL_IN_EV,
-        {"numbers": "z", "positions": "R", "energies": "E", "forces": "F"},
-    )
+    """original MD17 `<molecule>_dft.npz` (z, R, E, F; kcal/mol)."""
+    return load_npz_format(path, "md17")
 
 
 def load_generated(path: str | Path) -> dict[str, np.ndarray]:
     """gaan's generated split (gaan.data.xtb_dynamics: numbers, positions A, energies eV, forces eV/A)."""
-    path = Path(path)
-    raw = read_npz(path, ("numbers", "positions", "energies", "forces"))
-    names = {key: key for key in ("numbers", "positions", "energies", "forces")}
-    return checked_frames(path, raw["numbers"], raw["positions"], raw["energies"], raw["forces"], names)
+    return load_npz_format(path, "generated")
 
 
 ASE_KEYS = {"numbers": "numbers", "positions": "positions", "energies": "energy", "forces": "forces"}
