@@ -24,6 +24,21 @@ def reference_energy(features: Tensor, mask: Tensor, atomic_numbers: Tensor, ele
     return counts @ element_energies.double()[atomic_numbers]
 
 
+def absolute_energy(
+    network: Tensor,
+    features: Tensor,
+    mask: Tensor,
+    atomic_numbers: Tensor,
+    element_energies: Tensor,
+    energy_mean: Tensor,
+    energy_scale: Tensor,
+) -> Tensor:
+    """(B,) float64 eV: the network's O(1) output (B,) scaled and shifted, plus the per-element
+    reference of each cloud's atoms."""
+    relative = network * energy_scale.to(network.dtype) + energy_mean.to(network.dtype)
+    return relative.to(torch.float64) + reference_energy(features, mask, atomic_numbers, element_energies)
+
+
 class MolecularEnergy(nn.Module):
     """Absolute energy (B,) of padded molecules: positions (B, N, 3), one-hot features (B, N, E)
     over `atomic_numbers`, mask (B, N). A plain module (no training machinery): what the ASE
@@ -44,5 +59,4 @@ class MolecularEnergy(nn.Module):
 
     def forward(self, positions: Tensor, features: Tensor, mask: Tensor) -> Tensor:
         network = self.head(self.backbone(positions, features, mask))
-        relative = network * self.energy_scale.to(network.dtype) + self.energy_mean.to(network.dtype)
-        return relative.to(torch.float64) + reference_energy(features, mask, self.atomic_numbers, self.element_energies)
+        return absolute_energy(network, features, mask, self.atomic_numbers, self.element_energies, self.energy_mean, self.energy_scale)

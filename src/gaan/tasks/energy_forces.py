@@ -20,7 +20,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 
 from gaan.data.batch import PointCloudBatch
 from gaan.elements import MAX_ATOMIC_NUMBER, element_names, element_one_hot
-from gaan.models.molecular_energy import MolecularEnergy, reference_energy
+from gaan.models.molecular_energy import MolecularEnergy, absolute_energy
 from gaan.tasks.base import PointCloudTask, masked_mean_error
 from gaan.tasks.energy_reference import fit_energy_reference
 from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
@@ -155,8 +155,9 @@ class EnergyForceTask(PointCloudTask):
     def predict_batch(self, batch: PointCloudBatch) -> dict[str, Tensor]:
         positions = batch.positions.detach().requires_grad_(True)
         out = self.backbone(positions, batch.features, batch.mask, vectors=batch.vectors)
-        relative = self.head(out) * self.energy_scale + self.energy_mean  # O(1), the network's dtype
-        energy = relative.to(torch.float64) + reference_energy(batch.features, batch.mask, self.atomic_numbers, self.element_energies)
+        energy = absolute_energy(
+            self.head(out), batch.features, batch.mask, self.atomic_numbers, self.element_energies, self.energy_mean, self.energy_scale
+        )
         (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=self.training)
         forces = -grad * batch.mask.unsqueeze(-1).to(grad.dtype)
         return {"energy": energy, "forces": forces}
