@@ -177,15 +177,9 @@ class SmoothNeighbourhoods(Neighbourhoods):
 
     def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
         pairs = super().pairs(r, mask)
-        # the envelope of the true distance (before any soft limit); the centre's is 1
+        # the envelope of the true distance (before any soft limit)
         distance = torch.sqrt((gather_points(r, pairs.index) - r[:, :, None]).square().sum(-1) + 1e-12)
-        weight = torch.where(pairs.is_self, torch.ones_like(distance), self.envelope(distance))
-        # a pair of weight 0 (at the cutoff, within rounding) is no neighbour: masking it keeps
-        # the layers' geometric mean of weights (a square root) away from 0 and its gradient finite
-        pairs.mask = pairs.mask & (weight > 0)
-        pairs.relative = pairs.relative * pairs.mask[..., None].to(pairs.relative.dtype)
-        pairs.weight = torch.where(pairs.mask, weight, torch.ones_like(weight))
-        return pairs
+        return weighted_pairs(pairs, self.envelope(distance))
 
     def overflow(self, r: Tensor, mask: Tensor) -> int:
         """How many real points have more than k points (themselves included) inside the cutoff."""
@@ -227,11 +221,18 @@ class NearestSmooth(Neighbourhoods):
         scale = torch.clamp(beyond, max=self.limit)[..., None]
         index, valid, offsets, distance = index[..., :-1], valid[..., :-1], offsets[..., :-1, :], distance[..., :-1]
         is_self = index == torch.arange(r.shape[1], device=r.device)[None, :, None]
-        weight = torch.where(is_self, torch.ones_like(distance), self.envelope(distance / scale))
-        valid = valid & (weight > 0)  # see SmoothNeighbourhoods.pairs: no zero weights inside
         relative = soft_clip(offsets, self.radius) if self.radius is not None else offsets
-        relative = relative * valid[..., None].to(relative.dtype)
-        return ViewPairs(relative, valid, is_self, index, torch.where(valid, weight, torch.ones_like(weight)))
+        return weighted_pairs(ViewPairs(relative, valid, is_self, index), self.envelope(distance / scale))
+
+
+def weighted_pairs(pairs: ViewPairs, envelope: Tensor) -> ViewPairs:
+    """`pairs` weighted by `envelope` (B, N, P), the centre by 1. A pair of weight 0 (at the
+    cutoff, within rounding) is no neighbour: masking it keeps the layers' geometric mean of
+    weights (a square root) away from 0 and its gradient finite."""
+    weight = torch.where(pairs.is_self, torch.ones_like(envelope), envelope)
+    mask = pairs.mask & (weight > 0)
+    relative = pairs.relative * mask[..., None].to(pairs.relative.dtype)
+    return ViewPairs(relative, mask, pairs.is_self, pairs.index, torch.where(mask, weight, torch.ones_like(weight)))
 
 
 def with_own_extras(pairs: ViewPairs, partner_features: Tensor, r: Tensor, h: Tensor, mask: Tensor, points: int) -> View:

@@ -285,7 +285,7 @@ class GeometricAttention(nn.Module):
         flat_shape = (*lead_shape, per_output, -1, self.heads)
         tuple_weights = None
         if weights is not None:
-            tuple_weights = lift(factored.tuple_weight(self._factors(weights), rank).expand(*tuple_shape, 1))
+            tuple_weights = lift(factored.tuple_weight(self._factors(weights), rank))
             tuple_weights = tuple_weights.expand(*lead_shape, *tuple_shape[1:], 1).reshape(*flat_shape[:-1], 1)
         # the coefficients of the sum over tuples, tuple weights included
         attention = self.aggregation(scores.reshape(flat_shape), tuple_weights).to(joined.dtype)
