@@ -264,18 +264,22 @@ def test_a_shipped_run_loads_by_name_with_its_description(trained, tmp_path):
     np.testing.assert_allclose(shipped.get_forces(), original.get_forces(), atol=1e-9)
 
 
-def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp_path):
+def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp_path, capsys):
     """The md17 preset's view picks the k nearest atoms, which torch.export specializes to one
-    molecule size: without --atoms the export says so; with it, the file computes what the
-    checkpoint computes and names the size it was traced for when given another."""
+    molecule size: without --atoms the export says so; with it (the README's command line), the
+    file computes what the checkpoint computes and names the size it was traced for when given
+    another."""
     from ase.build import molecule
 
     from gaan.ase import resolve_model_path
+    from gaan.export import main as export_main
 
     shipped = resolve_model_path("ethanol")
     with pytest.raises(ValueError, match="--atoms N"):
         export_checkpoint(shipped, tmp_path / "any.pt2")
-    out = export_checkpoint(shipped, tmp_path / "ethanol.pt2", atoms=9)
+    out = tmp_path / "ethanol.pt2"
+    assert export_main([str(shipped), str(out), "--atoms", "9"]) == 0 and out.is_file()
+    assert "Exported" in capsys.readouterr().out
     exported, original = molecule("CH3CH2OH"), molecule("CH3CH2OH")
     exported.rattle(0.05, seed=1)
     original.positions = exported.positions
