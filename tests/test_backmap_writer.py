@@ -11,7 +11,7 @@ import prody
 import pytest
 from biotite.structure.io import pdb, pdbx
 
-from gaan.data.protein_writer import StructureWriteError, write_structure
+from gaan.tasks.protein.writer import StructureWriteError, write_structure
 
 DATA = Path(prody.__file__).parent / "tests" / "datafiles"
 
@@ -129,7 +129,7 @@ def test_outputs_get_the_umask_permissions_not_private_ones(tmp_path):
 def test_gz_outputs_are_compressed_and_read_back(tmp_path, name):
     import gzip
 
-    from gaan.data.protein import read_structure
+    from gaan.tasks.protein import read_structure
 
     written = two_chain_models()
     path = write_structure(written, tmp_path / name)
@@ -146,7 +146,7 @@ def test_unknown_output_formats_are_refused_with_the_accepted_list(tmp_path, nam
 
 
 def test_output_paths_that_cannot_work_are_refused(tmp_path):
-    from gaan.data.protein_writer import check_output_path
+    from gaan.tasks.protein.writer import check_output_path
 
     source = tmp_path / "in.pdb"
     source.write_text("ATOM\n")

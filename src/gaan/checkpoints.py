@@ -24,6 +24,34 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURE_KEYS = ("model", "task.head")  # the stored config entries that fix the weights' shapes
 
+# Modules that moved since checkpoints were written (old dotted path -> new): a stored config's
+# `_target_` under an old path is rewritten before it is built. Checkpoints pickle no gaan
+# objects (only tensors and plain containers), so the class paths in `gaan_config` are all.
+MOVED_MODULES = {
+    "gaan.tasks.backmapping": "gaan.tasks.protein.backmapping",
+    "gaan.data.protein": "gaan.tasks.protein",
+}
+
+
+def current_class_path(target: str) -> str:
+    """`target` (a dotted class path) under today's module names."""
+    for old, new in MOVED_MODULES.items():
+        if target == old or target.startswith(old + "."):
+            return new + target[len(old) :]
+    return target
+
+
+def migrate_class_paths(stored: Any) -> Any:
+    """A copy of a stored config with every `_target_` under today's module names."""
+    if isinstance(stored, dict):
+        return {
+            key: current_class_path(value) if key == "_target_" and isinstance(value, str) else migrate_class_paths(value)
+            for key, value in stored.items()
+        }
+    if isinstance(stored, list):
+        return [migrate_class_paths(value) for value in stored]
+    return stored
+
 
 def load_checkpoint(path: str | Path) -> dict:
     """A Lightning checkpoint as a dict; a truncated file, a non-torch file or a bare state dict
@@ -73,6 +101,7 @@ def config_with_stored_architecture(cfg: DictConfig | None, checkpoint: dict, ck
     """The checkpoint's architecture (model, task.head, optimizer) in `cfg` (a command line's
     config: its task settings are kept), or the stored config alone when `cfg` is None."""
     stored = checkpoint.get("gaan_config")
+    stored = migrate_class_paths(stored) if stored is not None else None
     if cfg is None:
         if stored is None:
             raise CheckpointError(f"{ckpt_path}: no gaan_config (not written by train.py): its model and task are unknown")

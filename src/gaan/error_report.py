@@ -14,9 +14,16 @@ from pathlib import Path
 from gaan.config_types import ConfigValueError
 
 PACKAGE = Path(__file__).resolve().parent
-# code that checks what a user gives (data files, caches, checkpoints, the command line): its
+# code that checks what a user gives (data files, caches, checkpoints, the command line, and the
+# task packages `gaan/tasks/<name>/`, which hold each task's data module and file formats): its
 # ValueErrors and file errors describe the input, not a bug
-INPUT_CHECKING = (PACKAGE / "data", PACKAGE / "checkpoints.py", PACKAGE / "train.py", PACKAGE / "eval.py")
+INPUT_CHECKING = (
+    PACKAGE / "data",
+    PACKAGE / "checkpoints.py",
+    PACKAGE / "train.py",
+    PACKAGE / "eval.py",
+    *(path for path in (PACKAGE / "tasks").iterdir() if (path / "__init__.py").is_file()),
+)
 INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 # a message that starts with a config key (`task.datamodule.k must be ...`) is about the config
 CONFIG_KEY = re.compile(r"^\+*(task|model|trainer|optimizer|scheduler|callbacks|logger|datamodule|paths|ckpt_path|seed)\b[.= :]")

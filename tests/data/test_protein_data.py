@@ -11,7 +11,7 @@ import torch
 from protein_samples import structure_environments
 from scipy.spatial.transform import Rotation
 
-from gaan.data.protein import (
+from gaan.tasks.protein import (
     ATOM_LABELS,
     NUM_ATOM_LABELS,
     NUM_ENVIRONMENT_FEATURES,

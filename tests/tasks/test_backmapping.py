@@ -12,7 +12,8 @@ from protein_samples import structure_environments
 from scipy.spatial.transform import Rotation
 
 from gaan.data import collate_point_clouds
-from gaan.data.protein import (
+from gaan.models import GAAttentionBackbone, LabeledVectorHead
+from gaan.tasks.protein import (
     ATOM_LABELS,
     NUM_ATOM_LABELS,
     NUM_ENVIRONMENT_FEATURES,
@@ -25,9 +26,8 @@ from gaan.data.protein import (
     residue_label_ids,
     residue_table,
 )
-from gaan.models import GAAttentionBackbone, LabeledVectorHead
-from gaan.tasks.backmapping import BackmappingTask
-from gaan.tasks.protein_metrics import CHI1_GAMMA_ATOM
+from gaan.tasks.protein.backmapping import BackmappingTask
+from gaan.tasks.protein.chi1 import CHI1_GAMMA_ATOM
 from gaan.train import compose_config, run
 
 QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "trainer.enable_progress_bar=false"]

@@ -15,10 +15,10 @@ from lightning.pytorch.loggers import WandbLogger
 from protein_samples import structure_environments
 
 from gaan.data import collate_point_clouds
-from gaan.data.protein import NUM_ATOM_LABELS, NUM_ENVIRONMENT_FEATURES, STANDARD_RESIDUES
 from gaan.models import GAAttentionBackbone, LabeledVectorHead
-from gaan.tasks.backmapping import BackmappingTask
-from gaan.tasks.protein_figures import (
+from gaan.tasks.protein import NUM_ATOM_LABELS, NUM_ENVIRONMENT_FEATURES, STANDARD_RESIDUES
+from gaan.tasks.protein.backmapping import BackmappingTask
+from gaan.tasks.protein.figures import (
     BEAD_COLOUR,
     PREDICTED_ATOM_COLOUR,
     TRUE_ATOM_COLOUR,

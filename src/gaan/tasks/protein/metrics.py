@@ -11,7 +11,7 @@ loss and RMSD) and by `gaan-backmap` / the peer bench (the rest, on biotite Atom
 - chi1 (N-CA-CB-gamma dihedral) within 40 degrees of the reference;
 - clashes per 1,000 atoms: pairs of atoms of residues at least 2 apart in one chain, or on
   different chains, closer than the sum of their van der Waals radii (Bondi, from biotite)
-  minus 0.4 A; CYS SG-SG pairs are disulfide bonds, not clashes (`gaan.data.protein.clashes`);
+  minus 0.4 A; CYS SG-SG pairs are disulfide bonds, not clashes (`gaan.tasks.protein.clashes`);
 - bond-length outliers: N-CA, CA-C, C-O, CA-CB and the peptide C-N bond more than 0.1 A off the
   Engh & Huber (1991) ideal lengths (`IDEAL_BOND_LENGTHS`);
 - every metric also per residue type.
@@ -21,103 +21,23 @@ Metrics are accumulated as sums (`BackmapMetricSums`), so proteins and models po
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import biotite.structure as struc
 import numpy as np
-import torch
-from torch import Tensor
 
-from gaan.data.protein import BACKBONE_ATOMS, EQUIVALENT_ATOM_PAIRS
-from gaan.data.protein.clashes import count_clashes
-from gaan.data.protein.ideal_geometry import IDEAL_BOND_LENGTH_EXCEPTIONS, IDEAL_BOND_LENGTHS
-
-# the gamma atom of chi1 = N-CA-CB-gamma (GLY and ALA have no chi1)
-CHI1_GAMMA_ATOM: dict[str, str] = {
-    **{name: "CG" for name in ("ARG", "ASN", "ASP", "GLN", "GLU", "HIS", "LEU", "LYS", "MET", "PHE", "PRO", "TRP", "TYR")},
-    "CYS": "SG",
-    "SER": "OG",
-    "THR": "OG1",
-    "VAL": "CG1",
-    "ILE": "CG1",
-}
-CHI1_TOLERANCE_DEGREES = 40.0
+from gaan.tasks.protein.assignment import best_assignment, swap_partner_index
+from gaan.tasks.protein.chi1 import CHI1_GAMMA_ATOM, CHI1_TOLERANCE_DEGREES, angle_difference_degrees, dihedral_degrees
+from gaan.tasks.protein.clashes import count_clashes
+from gaan.tasks.protein.ideal_geometry import IDEAL_BOND_LENGTH_EXCEPTIONS, IDEAL_BOND_LENGTHS
+from gaan.tasks.protein.residues import BACKBONE_ATOMS
 
 BOND_OUTLIER_TOLERANCE = 0.1
 # consecutive residues whose C-N distance (or, without those atoms, CA-CA distance) exceeds
 # these are not bonded: a chain break
 PEPTIDE_C_N_MAX = 2.0
 PEPTIDE_CA_CA_MAX = 4.2
-
-
-# ---- chemically equivalent atoms ---------------------------------------------------------
-def swap_partner_index(residue_names: Sequence[str], atom_names: Sequence[str], residue_index: np.ndarray) -> np.ndarray:
-    """For each atom, the index of the atom it trades places with when its residue's equivalent
-    atoms are swapped (itself for every other atom, and for pairs missing a partner)."""
-    residue_names = np.asarray(residue_names)
-    atom_names = np.asarray(atom_names)
-    residue_index = np.asarray(residue_index)
-    partner = np.arange(len(atom_names))
-    lookup: dict[tuple[int, str], int] = {}
-    candidates = np.flatnonzero(np.isin(residue_names, list(EQUIVALENT_ATOM_PAIRS)))
-    for i in candidates:
-        lookup[(int(residue_index[i]), str(atom_names[i]))] = int(i)
-    for i in candidates:
-        for a, b in EQUIVALENT_ATOM_PAIRS[str(residue_names[i])]:
-            other = {a: b, b: a}.get(str(atom_names[i]))
-            if other is not None:
-                partner[i] = lookup.get((int(residue_index[i]), other), i)
-    return partner
-
-
-def best_assignment(predicted: np.ndarray, reference: np.ndarray, partner: np.ndarray, residue_index: np.ndarray) -> np.ndarray:
-    """`reference` (n, 3) with each residue's equivalent atoms swapped where that lowers the
-    residue's summed squared error to `predicted`."""
-    swapped = reference[partner]
-    straight_error = np.square(predicted - reference).sum(-1)
-    swapped_error = np.square(predicted - swapped).sum(-1)
-    _, residue = np.unique(residue_index, return_inverse=True)
-    gain = np.bincount(residue, weights=straight_error - swapped_error)
-    return np.where((gain[residue] > 0)[:, None], swapped, reference)
-
-
-def best_assignment_targets(predicted: Tensor, target: Tensor, partner: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Torch version for labeled-site batches (one residue per sample): `target` (B, L, 3)
-    reordered by `partner` (B, L; long indices into L, the label's swap partner or itself)
-    in the samples where that lowers the summed squared error over real labels (`mask`)."""
-    swapped = torch.gather(target, 1, partner.unsqueeze(-1).expand_as(target))
-    straight_error = (predicted - target).square().sum(-1)
-    swapped_error = (predicted - swapped).square().sum(-1)
-    if mask is not None:
-        straight_error = straight_error * mask
-        swapped_error = swapped_error * mask
-    better = swapped_error.sum(-1) < straight_error.sum(-1)
-    return torch.where(better[:, None, None], swapped, target)
-
-
-# ---- geometry ----------------------------------------------------------------------------
-def dihedral_degrees(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
-    """Dihedral angles p0-p1-p2-p3 in degrees, (..., 3) arrays -> (...)."""
-    points = (torch.as_tensor(np.asarray(p, dtype=np.float64)) for p in (p0, p1, p2, p3))
-    return dihedral_degrees_tensor(*points).numpy()
-
-
-def dihedral_degrees_tensor(p0: Tensor, p1: Tensor, p2: Tensor, p3: Tensor) -> Tensor:
-    """`dihedral_degrees` on tensors (any device), the one formula both use; coincident atoms
-    give NaN, which every tolerance test counts as wrong."""
-    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    b1 = b1 / b1.norm(dim=-1, keepdim=True)
-    v = b0 - (b0 * b1).sum(-1, keepdim=True) * b1
-    w = b2 - (b2 * b1).sum(-1, keepdim=True) * b1
-    x = (v * w).sum(-1)
-    y = (torch.linalg.cross(b1, v) * w).sum(-1)
-    return torch.rad2deg(torch.atan2(y, x))
-
-
-def angle_difference_degrees(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|a - b| on the circle, in [0, 180]."""
-    return np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0)
 
 
 # ---- per-structure bookkeeping ------------------------------------------------------------

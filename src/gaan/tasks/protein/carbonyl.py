@@ -15,7 +15,7 @@ from __future__ import annotations
 import biotite.structure as struc
 import numpy as np
 
-from gaan.data.protein.ideal_geometry import BACKBONE_ANGLES, O_C_N_ANGLE, ideal_bond_length
+from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, O_C_N_ANGLE, ideal_bond_length
 
 
 def carbonyl_oxygen_positions(ca: np.ndarray, c: np.ndarray, n_next: np.ndarray, c_o: float | np.ndarray = 1.231) -> np.ndarray:

@@ -6,7 +6,7 @@ shape on average but not ideal bond lengths, angles or flat rings. What it predi
 where the side chain points. `build_side_chains` keeps a backbone (N, CA, C, O), places C-beta
 at the Engh & Huber angles N-CA-CB and C-CA-CB on the L side (the chirality of C-alpha by
 construction), and places every further atom from its three predecessors with the ideal bond
-length and angle (`gaan.data.protein.ideal_residues`) and a dihedral that is either a chi or the
+length and angle (`gaan.tasks.protein.ideal_residues`) and a dihedral that is either a chi or the
 chemical component dictionary's ideal value (ring atoms; branch atoms at their ideal offset from
 the chi atom, so CB of Ile / Thr keeps its hand and rings stay flat and close).
 
@@ -30,9 +30,9 @@ from biotite.structure.info import vdw_radius_single
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-from gaan.data.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
-from gaan.data.protein.ideal_residues import dihedral, ideal_residue, signed_volume
-from gaan.data.protein.residues import EQUIVALENT_ATOM_PAIRS, RESIDUE_ATOMS
+from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
+from gaan.tasks.protein.ideal_residues import dihedral, ideal_residue, signed_volume
+from gaan.tasks.protein.residues import EQUIVALENT_ATOM_PAIRS, RESIDUE_ATOMS
 
 FIT_ITERATIONS = 60
 FIT_SCALE = 1.0  # A

@@ -1,5 +1,5 @@
-"""Steric clashes of a protein: one definition for the clash metric (`gaan.tasks.protein_metrics`)
-and the refinement that removes them (`gaan.data.protein.refinement`).
+"""Steric clashes of a protein: one definition for the clash metric (`gaan.tasks.protein.metrics`)
+and the refinement that removes them (`gaan.tasks.protein.refinement`).
 
 Two atoms clash when they belong to residues at least 2 apart in one chain, or to different
 chains, and lie closer than the sum of their van der Waals radii (Bondi, from biotite) minus

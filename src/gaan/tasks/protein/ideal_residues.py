@@ -2,10 +2,10 @@
 groups, side-chain torsions (chi) and the internal coordinates that build a side chain.
 
 The backbone and C-beta values, the bond lengths of the charged side-chain groups and Leu's
-CA-CB-CG angle are Engh & Huber (1991) (`gaan.data.protein.ideal_geometry`); everything else
+CA-CB-CG angle are Engh & Huber (1991) (`gaan.tasks.protein.ideal_geometry`); everything else
 beyond C-beta comes from the ideal coordinates of the wwPDB chemical component dictionary (CCD)
-that biotite ships. The side-chain builder (`gaan.data.protein.side_chains`), the refinement
-and the geometry report (`gaan.tasks.structure_geometry`) read the same tables, so a side chain
+that biotite ships. The side-chain builder (`gaan.tasks.protein.side_chains`), the refinement
+and the geometry report (`gaan.tasks.protein.structure_geometry`) read the same tables, so a side chain
 built from them has no outliers by construction, and what the report calls ideal is what the
 builder builds.
 """
@@ -19,8 +19,8 @@ import biotite.structure as struc
 import biotite.structure.info as structure_info
 import numpy as np
 
-from gaan.data.protein.ideal_geometry import BACKBONE_ANGLES, SIDE_CHAIN_ANGLES, SIDE_CHAIN_BOND_LENGTHS, ideal_bond_length
-from gaan.data.protein.residues import RESIDUE_ATOMS
+from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, SIDE_CHAIN_ANGLES, SIDE_CHAIN_BOND_LENGTHS, ideal_bond_length
+from gaan.tasks.protein.residues import RESIDUE_ATOMS
 
 # side-chain torsions (IUPAC-IUB 1970): each chi as its four atoms (proline's below)
 CHI_ATOMS: dict[str, tuple[tuple[str, str, str, str], ...]] = {

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from gaan.data.protein.residues import (
+from gaan.tasks.protein.residues import (
     NUM_RESIDUE_TYPES,
     RESIDUE_ATOMS,
     residue_label_ids,

@@ -2,19 +2,19 @@
 
     gaan-backmap INPUT -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
                  [--batch-size B] [--no-refine] [--side-chains predicted|ideal] [--threads T]
-    python -m gaan.backmap ...
+    python -m gaan.tasks.protein.backmap ...
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
 atom per residue at the centroid of its heavy atoms). All-atom input is coarse-grained first
 (one bead per residue), so the tool also measures itself: it prints the RMSD table
-(`gaan.tasks.protein_metrics`) of the prediction against the input's atoms. Every model is
+(`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
 are kept, chain breaks are seen by the model, residues of unknown type keep their input atoms.
 The predicted backbone (N, CA, C, O, CB and the peptide bonds) is then idealised by a short
-restrained minimisation (`gaan.data.protein.refinement`; `--no-refine` skips it) and each
+restrained minimisation (`gaan.tasks.protein.refinement`; `--no-refine` skips it) and each
 carbonyl O placed in its peptide plane; `--side-chains ideal` rebuilds the side chains from
 ideal internal coordinates. Every output gets the geometry report
-(`gaan.tasks.structure_geometry`: bond, angle, chirality, planarity outliers and clashes).
+(`gaan.tasks.protein.structure_geometry`: bond, angle, chirality, planarity outliers and clashes).
 Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/pretrained/protein_<beads>.ckpt`)
 is used. Residues go through the network in batches of `--batch-size`, so memory stays bounded
 on structures of 10,000 residues and more. Bad input exits with status 1 and a message naming
@@ -39,7 +39,7 @@ import torch
 
 from gaan.checkpoints import CheckpointError, load_checkpoint, load_trained_module
 from gaan.data import collate_point_clouds
-from gaan.data.protein import (
+from gaan.tasks.protein import (
     BEAD_KINDS,
     NUM_ENVIRONMENT_FEATURES,
     RESIDUE_ATOMS,
@@ -50,20 +50,20 @@ from gaan.data.protein import (
     residue_environments,
     residue_table,
 )
-from gaan.data.protein.carbonyl import place_carbonyl_oxygens
-from gaan.data.protein.refinement import RefinementWeights, refine_geometry
-from gaan.data.protein.side_chains import build_side_chains
-from gaan.data.protein_writer import StructureWriteError, check_output_path, write_structure
-from gaan.tasks.protein_metrics import (
+from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
+from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
     format_metrics_table,
     format_residue_type_table,
     pooled_metrics,
 )
-from gaan.tasks.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
+from gaan.tasks.protein.side_chains import build_side_chains
+from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein.writer import StructureWriteError, check_output_path, write_structure
 
-log = logging.getLogger("gaan.backmap")
+log = logging.getLogger("gaan.tasks.protein.backmap")
 
 DEFAULT_BATCH_SIZE = 256
 # "predicted": the network's side-chain atoms (lowest RMSD); "ideal": rebuilt from ideal
@@ -161,10 +161,10 @@ def predict_model(
     order, number of residues predicted, peptide links between its consecutive residues).
     Residues of unknown type keep their input atoms; residues without a bead are left out.
     `refine`: idealise the backbone's bond lengths and angles and push clashing atoms apart
-    (`gaan.data.protein.refinement`), keeping C-alpha beads where they are, then place each
-    carbonyl O in its peptide plane (`gaan.data.protein.carbonyl`) and refine once more.
+    (`gaan.tasks.protein.refinement`), keeping C-alpha beads where they are, then place each
+    carbonyl O in its peptide plane (`gaan.tasks.protein.carbonyl`) and refine once more.
     `side_chains="ideal"`: rebuild every side chain from ideal internal coordinates with the chis
-    fitted to the network's atoms (`gaan.data.protein.side_chains`) before that last
+    fitted to the network's atoms (`gaan.tasks.protein.side_chains`) before that last
     refinement, which then holds the side chains' bonds and angles too."""
     table = residue_table(atoms)
     breaks = chain_breaks(table)
@@ -250,7 +250,7 @@ def backmap_structure(
     side_chains: str = "predicted",
 ) -> BackmapResult:
     """Backmap every model of a cleaned stack (`read_structure`); metrics against the input's
-    atoms when it has them, the geometry report (`gaan.tasks.structure_geometry`) always."""
+    atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always."""
     start = time.perf_counter()
     models, sums, geometry, notes = [], [], [], []
     counts = (0, 0)

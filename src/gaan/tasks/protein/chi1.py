@@ -1,9 +1,10 @@
-"""Chi1 of labeled-site batches: one residue per sample, its atoms as labeled vectors.
+"""Chi1 (the N-CA-CB-gamma dihedral, the gamma atom per residue type from `CHI1_GAMMA_ATOM`):
+the dihedral and the difference on the circle, written once, and chi1 of labeled-site batches.
 
-The backmapping task scores chi1 (N-CA-CB-gamma, the gamma atom per residue type from
-`CHI1_GAMMA_ATOM`) on each sample's predicted and true atoms, the same criterion as the
-whole-structure metric of `protein_metrics` (within `CHI1_TOLERANCE_DEGREES`). The four atoms
-are found by their label ids, so the order of the labels in a sample does not matter.
+The backmapping task scores chi1 on each sample's predicted and true atoms (one residue per
+sample, its atoms as labeled vectors), the same criterion as the whole-structure metric of
+`metrics.chi1_sums` (within `CHI1_TOLERANCE_DEGREES`). The four atoms are found by their label
+ids, so the order of the labels in a sample does not matter.
 """
 
 from __future__ import annotations
@@ -12,10 +13,45 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gaan.data.protein.residues import ATOM_LABELS
-from gaan.tasks.protein_metrics import CHI1_GAMMA_ATOM, CHI1_TOLERANCE_DEGREES, dihedral_degrees_tensor
+from gaan.tasks.protein.residues import ATOM_LABELS
+
+# the gamma atom of chi1 = N-CA-CB-gamma (GLY and ALA have no chi1)
+CHI1_GAMMA_ATOM: dict[str, str] = {
+    **{name: "CG" for name in ("ARG", "ASN", "ASP", "GLN", "GLU", "HIS", "LEU", "LYS", "MET", "PHE", "PRO", "TRP", "TYR")},
+    "CYS": "SG",
+    "SER": "OG",
+    "THR": "OG1",
+    "VAL": "CG1",
+    "ILE": "CG1",
+}
+CHI1_TOLERANCE_DEGREES = 40.0
 
 CHI1_ATOMS = ("N", "CA", "CB", "gamma")
+
+
+def dihedral_degrees(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
+    """Dihedral angles p0-p1-p2-p3 in degrees, (..., 3) arrays -> (...)."""
+    points = (torch.as_tensor(np.asarray(p, dtype=np.float64)) for p in (p0, p1, p2, p3))
+    return dihedral_degrees_tensor(*points).numpy()
+
+
+def dihedral_degrees_tensor(p0: Tensor, p1: Tensor, p2: Tensor, p3: Tensor) -> Tensor:
+    """`dihedral_degrees` on tensors (any device), the one formula both use; coincident atoms
+    give NaN, which every tolerance test counts as wrong."""
+    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
+    b1 = b1 / b1.norm(dim=-1, keepdim=True)
+    v = b0 - (b0 * b1).sum(-1, keepdim=True) * b1
+    w = b2 - (b2 * b1).sum(-1, keepdim=True) * b1
+    x = (v * w).sum(-1)
+    y = (torch.linalg.cross(b1, v) * w).sum(-1)
+    return torch.rad2deg(torch.atan2(y, x))
+
+
+def angle_difference_degrees(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """|a - b| on the circle, in [0, 180]: numpy arrays (or numbers) or tensors alike."""
+    if not isinstance(a, Tensor):
+        a, b = np.asarray(a), np.asarray(b)
+    return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def _chi1_roles() -> np.ndarray:
@@ -69,8 +105,7 @@ def chi1_within_tolerance(
     target_atoms, _ = chi1_atoms(target, labels, label_mask, roles)
     predicted_angle = dihedral_degrees_tensor(*predicted_atoms.unbind(1))
     target_angle = dihedral_degrees_tensor(*target_atoms.unbind(1))
-    difference = ((predicted_angle - target_angle + 180.0) % 360.0 - 180.0).abs()  # on the circle, in [0, 180]
-    return difference <= CHI1_TOLERANCE_DEGREES, has_chi1
+    return angle_difference_degrees(predicted_angle, target_angle) <= CHI1_TOLERANCE_DEGREES, has_chi1
 
 
 __all__ = ["CHI1_ATOMS", "LABEL_CHI1_ROLE", "chi1_atoms", "chi1_within_tolerance"]

