@@ -17,19 +17,19 @@ from pathlib import Path
 
 import hydra
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import time_steps  # noqa: E402
-from gaan.eval import load_checkpoint  # noqa: E402
-from gaan.train import build_module, compose_config  # noqa: E402
+from gaan.checkpoints import load_trained_module, run_overrides  # noqa: E402
+from gaan.train import compose_config  # noqa: E402
 
 
-def run_overrides(ckpt: Path) -> list[str]:
-    stored = ckpt.resolve().parent.parent / ".hydra" / "overrides.yaml"
-    if not stored.is_file():
-        raise FileNotFoundError(f"{stored} not found: pass the run's overrides after the checkpoint")
-    return [o for o in yaml.safe_load(stored.read_text()) if not o.startswith(("ckpt_path=", "paths."))]
+def stored_overrides(ckpt: Path) -> list[str]:
+    """The overrides of the run that wrote `ckpt`, less its checkpoint and paths."""
+    overrides = run_overrides(ckpt)
+    if overrides is None:
+        raise FileNotFoundError(f"{ckpt}: its run's .hydra/overrides.yaml not found: pass the run's overrides after the checkpoint")
+    return [o for o in overrides if not o.startswith(("ckpt_path=", "paths."))]
 
 
 def training_step(module, batch, flush: bool):
@@ -51,14 +51,12 @@ def main(argv=None) -> dict[str, float]:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # the flag is per thread: toggled here, it reaches no pool thread
 
-    overrides = args.overrides or run_overrides(args.ckpt)
+    overrides = args.overrides or stored_overrides(args.ckpt)
     cfg = compose_config([*overrides, "paths.output_dir=/tmp/gaan_bench_flush_denormal"])
     datamodule = hydra.utils.instantiate(cfg.task.datamodule)
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
-    module = build_module(cfg, datamodule)
-    module.load_state_dict(load_checkpoint(args.ckpt)["state_dict"])
-    module.train()
+    module = load_trained_module(args.ckpt, config=cfg, in_features=datamodule.num_features).train()
 
     # the two settings take turns step by step (bench.time_steps), so machine load hits both
     steps = {flush: training_step(module, batch, flush) for flush in (False, True)}

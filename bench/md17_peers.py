@@ -5,7 +5,7 @@ TensorNet (Simeon & De Fabritiis 2023), both with a plain-torch neighbour list (
 a molecule within `--cutoff`; PyG's radius_graph needs pyg-lib, absent here, and TensorNet's own
 `OptimizedDistance` is swapped for it). Each predicts E = energy_mean + energy_scale * network and
 forces -dE/dx. Everything else is gaan's: the data, splits and per-element reference
-(`gaan.data.md17.MD17DataModule`), the energy scale (RMS training force), the loss
+(`gaan.tasks.md17.datamodule.MD17DataModule`), the energy scale (RMS training force), the loss
 (`energy_force_loss`, same weights as conf/task/md17.yaml) and the metrics
 (`energy_force_metrics`), so the rows of docs/chemistry.md differ only in the model.
 Training: AdamW, cosine decay over `--epochs`, stopped at `--budget-minutes` of wall clock,
@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 
 from gaan.data.batch import PointCloudBatch
-from gaan.data.md17 import MD17DataModule
 from gaan.models.molecular_energy import reference_energy
-from gaan.tasks.energy_forces import energy_force_loss, energy_force_metrics, update_energy_force_metrics
-from gaan.tasks.energy_reference import fit_energy_reference
+from gaan.tasks.md17.datamodule import MD17DataModule
+from gaan.tasks.md17.energy_forces import energy_force_loss, energy_force_metrics, update_energy_force_metrics
+from gaan.tasks.md17.energy_reference import fit_energy_reference
 from gaan.tasks.run_record import write_json_atomic
 
 log = logging.getLogger("md17_peers")

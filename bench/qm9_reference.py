@@ -7,7 +7,7 @@ set), the test MAE over all 13,083 test molecules of:
 - a bag of bonds: ridge regression on element counts plus histograms of the pair distances per
   element pair (24 bins, 0.8-3.2 A), its ridge strength chosen on the first 1,000 validation
   molecules.
-Targets and units are gaan's (`gaan.data.qm9`). Runs in gaan's own venv:
+Targets and units are gaan's (`gaan.tasks.qm9.datamodule`). Runs in gaan's own venv:
     OMP_NUM_THREADS=1 python bench/qm9_reference.py
 Writes bench/results/qm9_reference.json (whole or not at all).
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaan.data.qm9 import ELEMENTS, QM9_TARGETS, QM9DataModule
-from gaan.tasks.molecular_property import fit_target_baseline
+from gaan.tasks.qm9.datamodule import ELEMENTS, QM9_TARGETS, QM9DataModule
+from gaan.tasks.qm9.molecular_property import fit_target_baseline
 from gaan.tasks.run_record import write_json_atomic
 from gaan.train import compose_config
 

@@ -17,10 +17,10 @@ from md17_potentials import ETHANOL_NUMBERS, toy_frames, train_tiny_potential, w
 from gaan import ase as gaan_ase
 from gaan.ase import GAANCalculator
 from gaan.checkpoints import CheckpointError, load_trained_module
-from gaan.data.md17 import KCAL_PER_MOL_IN_EV, MD17DataModule, MD17FormatError
 from gaan.elements import UnknownElementError
 from gaan.export import export_checkpoint, load_exported
-from gaan.file_evaluation import evaluate_file
+from gaan.tasks.md17.datamodule import KCAL_PER_MOL_IN_EV, MD17DataModule, MD17FormatError
+from gaan.tasks.md17.file_evaluation import evaluate_file
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_eval_py_data_tests_every_frame_of_xyz_traj_and_npz_files(trained, tmp_p
     forces = np.stack([a.get_forces() for a in frames])
     positions = np.stack([a.get_positions() for a in frames])
     np.savez(files["npz"], z=ETHANOL_NUMBERS, R=positions, E=energies[:, None] / KCAL_PER_MOL_IN_EV, F=forces / KCAL_PER_MOL_IN_EV)
-    # gaan's own generated split (gaan.data.xtb_dynamics): eV and A, keys as the cache writes them
+    # gaan's own generated split (gaan.tasks.md17.xtb_dynamics): eV and A, keys as the cache writes them
     np.savez(files["generated"], numbers=ETHANOL_NUMBERS, positions=positions, energies=energies, forces=forces)
     results = {}
     for kind, path in files.items():
@@ -155,7 +155,7 @@ def test_data_errors_are_one_line_naming_file_key_and_frame(tmp_path):
         tmp_path / "none.npz", nuclear_charges=ETHANOL_NUMBERS, coords=np.zeros((0, 9, 3)), energies=np.zeros(0), forces=np.zeros((0, 9, 3))
     )
     cases[tmp_path / "none.npz"] = r"none\.npz: energies holds no frames"
-    from gaan.data.molecule_files import read_molecule_frames
+    from gaan.tasks.md17.molecule_files import read_molecule_frames
 
     for path, message in cases.items():
         with pytest.raises(MD17FormatError, match=message) as raised:

@@ -30,6 +30,14 @@ ARCHITECTURE_KEYS = ("model", "task.head")  # the stored config entries that fix
 MOVED_MODULES = {
     "gaan.tasks.backmapping": "gaan.tasks.protein.backmapping",
     "gaan.data.protein": "gaan.tasks.protein",
+    "gaan.tasks.EnergyForceTask": "gaan.tasks.md17.energy_forces.EnergyForceTask",
+    "gaan.tasks.energy_forces": "gaan.tasks.md17.energy_forces",
+    "gaan.data.md17": "gaan.tasks.md17.datamodule",
+    "gaan.data.qm9": "gaan.tasks.qm9.datamodule",
+    "gaan.tasks.molecular_property": "gaan.tasks.qm9.molecular_property",
+    "gaan.data.nbody": "gaan.tasks.nbody.datamodule",
+    "gaan.data.crystal": "gaan.tasks.crystal.datamodule",
+    "gaan.data.SyntheticCubicDataModule": "gaan.tasks.synthetic_cubic.datamodule.SyntheticCubicDataModule",
 }
 
 

@@ -1,7 +1,7 @@
 """Hydra entry point: `python eval.py task=<name> ckpt_path=<file>` tests a checkpoint;
 `'ckpt_path=[a.ckpt,b.ckpt,...]'` tests the ensemble of several (mean prediction);
 `python eval.py task=md17 ckpt_path=<file> data=<file>` tests every frame of a data file
-(`gaan.file_evaluation`)."""
+(`gaan.tasks.md17.file_evaluation`)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             in_features = datamodule.num_features
         members.append(load_trained_module(path, config=member_cfg, in_features=in_features, checkpoint=checkpoint))
     if cfg.get("data"):
-        from gaan.file_evaluation import evaluate_file
+        from gaan.tasks.md17.file_evaluation import evaluate_file
 
         return evaluate_file(cfg.data, members, cfg.paths.output_dir)
     overrides = members[0].datamodule_overrides()

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from gaan.data.crystal import CrystalDataModule, generate_crystal_environments, generate_crystal_splits
-from gaan.data.crystal_cells import (
+from gaan.data.geometry import random_rotations
+from gaan.models.steinhardt import steinhardt_features
+from gaan.tasks.crystal.cells import (
     CRYSTAL_CLASSES,
     ELEMENTS,
     build_supercell,
@@ -15,8 +16,7 @@ from gaan.data.crystal_cells import (
     coordination_numbers,
     nearest_neighbor_distances,
 )
-from gaan.data.geometry import random_rotations
-from gaan.models.steinhardt import steinhardt_features
+from gaan.tasks.crystal.datamodule import CrystalDataModule, generate_crystal_environments, generate_crystal_splits
 
 ATOMS_PER_CELL = {
     "hP2-Mg": 2,

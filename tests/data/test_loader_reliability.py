@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from gaan.data import CorruptCacheWarning, ProgressLog, ResumableShardedSampler, SyntheticCubicDataModule
-from gaan.data.nbody import NBodyDataModule
-from gaan.data.nbody_cache import nbody_cache_dir
-from gaan.data.nbody_simulation import NBodySmallRecipe, generate_nbody_small
+from gaan.data import CorruptCacheWarning, ProgressLog, ResumableShardedSampler
 from gaan.eval import evaluate
+from gaan.tasks.nbody.cache import nbody_cache_dir
+from gaan.tasks.nbody.datamodule import NBodyDataModule
+from gaan.tasks.nbody.simulation import NBodySmallRecipe, generate_nbody_small
+from gaan.tasks.synthetic_cubic.datamodule import SyntheticCubicDataModule
 from gaan.train import compose_config, run
 
 QUIET = ["callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "trainer.enable_progress_bar=false"]
@@ -141,7 +142,7 @@ def test_truncated_nbody_trajectory_cache_is_regenerated(tmp_path):
 
 
 def test_nbody_generation_logs_progress_lines(caplog):
-    caplog.set_level(logging.INFO, logger="gaan.data")
+    caplog.set_level(logging.INFO, logger="gaan.tasks.nbody")
     recipe = NBodySmallRecipe(num_steps=1000, num_train=6, num_valid=3, num_test=3)
     generate_nbody_small(recipe, num_train_used=6, chunk_size=2)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("nbody_small: integrating")]

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from gaan.data import MissingDataError
-from gaan.data.md17 import (
+from gaan.tasks.md17.datamodule import (
     KCAL_PER_MOL_IN_EV,
     MD17DataModule,
     MD17FormatError,
     load_md17,
     load_rmd17,
 )
-from gaan.tasks.energy_reference import fit_element_reference
+from gaan.tasks.md17.energy_reference import fit_element_reference
 
 ETHANOL_Z = np.array([6, 6, 8, 1, 1, 1, 1, 1, 1])
 

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from gaan.data.nbody import NBodyDataModule, nbody_task_arrays
-from gaan.data.nbody_cache import NBodyCacheError, load_or_generate_nbody_small
-from gaan.data.nbody_simulation import (
+from gaan.tasks.nbody.cache import NBodyCacheError, load_or_generate_nbody_small
+from gaan.tasks.nbody.datamodule import NBodyDataModule, nbody_task_arrays
+from gaan.tasks.nbody.simulation import (
     NBodySmallRecipe,
     charged_energy,
     coulomb_forces,

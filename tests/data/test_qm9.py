@@ -12,7 +12,10 @@ import pytest
 import torch
 
 from gaan.data import MissingDataError, collate_point_clouds
-from gaan.data.qm9 import (
+from gaan.models import GAAttentionBackbone, ScalarHead
+from gaan.models.pair_inputs import RadialBasis
+from gaan.models.views import Neighbourhoods
+from gaan.tasks.qm9.datamodule import (
     ATOM_REFERENCE_HARTREE,
     ELEMENTS,
     HARTREE_TO_MEV,
@@ -28,10 +31,7 @@ from gaan.data.qm9 import (
     read_qm9_xyz,
     read_qm9_xyz_archive,
 )
-from gaan.models import GAAttentionBackbone, ScalarHead
-from gaan.models.pair_inputs import RadialBasis
-from gaan.models.views import Neighbourhoods
-from gaan.tasks.molecular_property import MolecularPropertyTask, fit_target_baseline
+from gaan.tasks.qm9.molecular_property import MolecularPropertyTask, fit_target_baseline
 from gaan.train import compose_config, run
 
 # molecule 1 of QM9 (methane), as published in dsgdb9nsd_000001.xyz

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from gaan.data import MissingDataError, ResumableShardedSampler, SyntheticCubicDataModule, require_path
-from gaan.data.synthetic import make_cubic_environments
+from gaan.data import MissingDataError, ResumableShardedSampler, require_path
+from gaan.tasks.synthetic_cubic.datamodule import SyntheticCubicDataModule, make_cubic_environments
 
 
 def anisotropy(points: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from gaan.data.xtb_dynamics import (
+from gaan.tasks.md17.xtb_dynamics import (
     XTBCacheError,
     XTBDynamicsRecipe,
     embed_smiles,

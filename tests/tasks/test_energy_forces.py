@@ -14,9 +14,8 @@ from gaan.data import collate_point_clouds
 from gaan.models import GAAttentionBackbone, ScalarHead
 from gaan.models.pair_inputs import RadialBasis
 from gaan.models.views import Neighbourhoods
-from gaan.tasks import EnergyForceTask
-from gaan.tasks.energy_forces import energy_force_metrics, energy_force_parity_figure, update_energy_force_metrics
-from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
+from gaan.tasks.md17.energy_forces import EnergyForceTask, energy_force_metrics, energy_force_parity_figure, update_energy_force_metrics
+from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 

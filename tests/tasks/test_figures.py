@@ -6,8 +6,8 @@ import sys
 import numpy as np
 from matplotlib.figure import Figure
 
-from gaan.tasks.energy_forces import energy_force_parity_figure
 from gaan.tasks.figures import confusion_figure, parity_figure
+from gaan.tasks.md17.energy_forces import energy_force_parity_figure
 
 
 def test_importing_and_training_modules_keep_the_matplotlib_backend():

@@ -7,17 +7,17 @@ import torch
 from torch.utils.data import DataLoader
 
 from gaan.data import collate_point_clouds
-from gaan.data.synthetic import make_cubic_environments
 from gaan.models import ClassificationHead, CovariantVectorHead, DeepSetsBackbone, LabeledVectorHead, ScalarHead
 from gaan.tasks import (
     ClassificationTask,
-    EnergyForceTask,
     LabeledVectorTask,
     NonFiniteLossError,
     ScalarRegressionTask,
     VectorRegressionTask,
 )
 from gaan.tasks.callbacks import LastCheckpoint
+from gaan.tasks.md17.energy_forces import EnergyForceTask
+from gaan.tasks.synthetic_cubic.datamodule import make_cubic_environments
 
 N_POINTS = 6
 

@@ -1,4 +1,5 @@
-"""Data: the shared batch type, the base datamodule and the task datasets."""
+"""Data pieces every task shares: the batch type, the base datamodule, checksums, progress logs and
+augmentation. Each task's own data module and file formats live in its package, `gaan.tasks.<name>`."""
 
 from gaan.data.base import (
     MissingDataError,
@@ -11,20 +12,16 @@ from gaan.data.batch import PointCloudBatch, collate_point_clouds
 from gaan.data.checksums import array_checksum
 from gaan.data.corrupt_files import CorruptCacheWarning, move_aside_corrupt
 from gaan.data.geometry import random_rotations
-from gaan.data.nbody_cache import NBodyCacheError
 from gaan.data.progress import ProgressLog
-from gaan.data.synthetic import SyntheticCubicDataModule
 
 __all__ = [
     "CorruptCacheWarning",
     "MissingDataError",
-    "NBodyCacheError",
     "PointCloudBatch",
     "PointCloudDataModule",
     "ProgressLog",
     "ResumableDataLoader",
     "ResumableShardedSampler",
-    "SyntheticCubicDataModule",
     "array_checksum",
     "collate_point_clouds",
     "move_aside_corrupt",

@@ -6,7 +6,7 @@ the network's O(1) output into eV stored as buffers (so checkpoints and exported
 `atomic_numbers` are the elements the model was trained on, in the order of the one-hot input
 columns; `element_energies` is the per-element reference keyed by atomic number (an "atomref",
 as TorchMD-Net's Atomref prior or NequIP's per-species shift), fitted once on the training
-frames (`gaan.tasks.energy_reference`).
+frames (`gaan.tasks.md17.energy_reference`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""LightningModules for the task kinds; each combines any backbone with the task's head."""
+"""LightningModules for the task kinds; each combines any backbone with the task's head.
+
+The shared pieces (task kinds, callbacks, run records, figure helpers) are modules here; everything
+specific to one task lives in its package `gaan.tasks.<name>`, named after `conf/task/<name>.yaml`
+(README, "Adding a task")."""
 
 from gaan.tasks.base import NonFiniteLossError, PointCloudTask
-from gaan.tasks.energy_forces import EnergyForceTask
 from gaan.tasks.kinds import (
     ClassificationTask,
     LabeledVectorTask,
@@ -11,7 +14,6 @@ from gaan.tasks.kinds import (
 
 __all__ = [
     "ClassificationTask",
-    "EnergyForceTask",
     "LabeledVectorTask",
     "NonFiniteLossError",
     "PointCloudTask",

@@ -1,5 +1,5 @@
 """The task kinds: classification, scalar regression, covariant vectors, labeled vectors
-(backmapping); energy+forces live in gaan.tasks.energy_forces. Each fixes its loss, metrics and the meaning of "best"."""
+(backmapping); energy+forces live in gaan.tasks.md17.energy_forces. Each fixes its loss, metrics and the meaning of "best"."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from gaan.data.base import PointCloudDataModule
-from gaan.data.crystal_cells import (
+from gaan.data.geometry import random_rotations
+from gaan.tasks.crystal.cells import (
     CRYSTAL_CLASSES,
     TypeEncoding,
     build_supercell,
@@ -27,7 +28,6 @@ from gaan.data.crystal_cells import (
     num_type_features,
     periodic_neighbors,
 )
-from gaan.data.geometry import random_rotations
 
 __all__ = [
     "CRYSTAL_CLASSES",

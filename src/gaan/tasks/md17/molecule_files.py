@@ -4,7 +4,7 @@ eV and forces (frames, n, 3) eV/A, with one-line errors naming the file, the key
 - revised MD17 `rmd17_<molecule>.npz` (nuclear_charges, coords, energies, forces; kcal/mol),
 - original MD17 `<molecule>_dft.npz` (z, R, E, F; kcal/mol),
 - gaan's generated splits `data/xtb_md/<molecule>-<digest>/<split>.npz` (numbers, positions,
-  energies, forces; eV, `gaan.data.xtb_dynamics`),
+  energies, forces; eV, `gaan.tasks.md17.xtb_dynamics`),
 - anything `ase.io` reads with energies and forces (extended XYZ, ASE .traj, ...; eV).
 
 `read_molecule_frames` picks the reader by suffix and, for .npz, by the keys inside.
@@ -100,7 +100,7 @@ def load_md17(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def load_generated(path: str | Path) -> dict[str, np.ndarray]:
-    """gaan's generated split (gaan.data.xtb_dynamics: numbers, positions A, energies eV, forces eV/A)."""
+    """gaan's generated split (gaan.tasks.md17.xtb_dynamics: numbers, positions A, energies eV, forces eV/A)."""
     return load_npz_format(path, "generated")
 
 

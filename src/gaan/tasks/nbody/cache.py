@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gaan.data.checksums import array_checksum
-from gaan.data.nbody_simulation import NBODY_SPLITS, NBodySmallRecipe, generate_nbody_small
+from gaan.tasks.nbody.simulation import NBODY_SPLITS, NBodySmallRecipe, generate_nbody_small
 
 log = logging.getLogger(__name__)
 

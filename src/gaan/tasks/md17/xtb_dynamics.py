@@ -11,7 +11,7 @@ a 500 K configuration). Units: eV, eV/A, A (ase's).
 Cache: ``<data_dir>/xtb_md/<molecule>-<recipe digest>/`` holds ``<split>.npz`` (numbers,
 positions, energies, forces) and ``<split>.json`` (its sha256 checksums and provenance); a
 split whose files exist and match is not regenerated, so an interrupted generation resumes
-at the split it was in. Run ``python -m gaan.data.xtb_dynamics --molecule aspirin`` to
+at the split it was in. Run ``python -m gaan.tasks.md17.xtb_dynamics --molecule aspirin`` to
 generate ahead of training; progress is logged as one line per `log_every` frames.
 """
 

@@ -1,7 +1,7 @@
 """task=nbody: predict the positions of five charged bodies 10 frames ahead (nbody_small).
 
-The simulator is in :mod:`gaan.data.nbody_simulation`, the checksummed cache of its
-trajectories in :mod:`gaan.data.nbody_cache`; this module turns them into task samples.
+The simulator is in :mod:`gaan.tasks.nbody.simulation`, the checksummed cache of its
+trajectories in :mod:`gaan.tasks.nbody.cache`; this module turns them into task samples.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import torch
 
 from gaan.data.base import PointCloudDataModule
 from gaan.data.corrupt_files import move_aside_corrupt
-from gaan.data.nbody_cache import NBodyCacheError, load_or_generate_nbody_small, nbody_cache_dir
-from gaan.data.nbody_simulation import NBODY_SPLITS, NBodySmallRecipe
+from gaan.tasks.nbody.cache import NBodyCacheError, load_or_generate_nbody_small, nbody_cache_dir
+from gaan.tasks.nbody.simulation import NBODY_SPLITS, NBodySmallRecipe
 
 __all__ = ["NBodyDataModule", "charge_flipped", "nbody_task_arrays", "task_arrays_to_samples"]
 

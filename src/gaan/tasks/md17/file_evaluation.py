@@ -1,7 +1,7 @@
 """`python eval.py task=md17 ckpt_path=<file> data=<file>`: a trained energy model (or an
 ensemble) tested on every frame of a data file, without a Trainer or a data module.
 
-The file is read by `gaan.data.molecule_files.read_molecule_frames` (MD17 / rMD17 .npz, or
+The file is read by `gaan.tasks.md17.molecule_files.read_molecule_frames` (MD17 / rMD17 .npz, or
 anything ase.io reads with energies and forces: extended XYZ, ASE .traj, ...). Features come
 from the atoms' atomic numbers and the elements stored in the checkpoint; energies are absolute
 (the checkpoint's per-element reference), so nothing is refitted on the file. Writes
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaan.data.molecule_files import read_molecule_frames
 from gaan.models.molecular_potential import MolecularPotential
+from gaan.tasks.md17.molecule_files import read_molecule_frames
 
 log = logging.getLogger("gaan.eval")
 

@@ -2,7 +2,7 @@
 computed at B3LYP/6-31G(2df,p) (Ramakrishnan et al., Sci. Data 1, 140022, 2014).
 
 Two sources, ``qm9pack``'s CSVs (default, offline) and the original xyz archive, are parsed into
-the same arrays by ``gaan.data.qm9_files``; this module turns them into targets, splits and samples.
+the same arrays by ``gaan.tasks.qm9.files``; this module turns them into targets, splits and samples.
 
 Targets are converted to the units the literature reports (EGNN / Cormorant tables): energies
 in meV (Hartree -> eV with CODATA 2018's 27.211386246), ``mu`` in D, ``alpha`` in bohr^3,
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from gaan.data.base import ListDataset, PointCloudDataModule
-from gaan.data.qm9_files import (
+from gaan.tasks.qm9.files import (
     ATOM_REFERENCE_HARTREE,
     ELEMENTS,
     HARTREE_TO_MEV,

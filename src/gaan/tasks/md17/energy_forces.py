@@ -3,7 +3,7 @@
 Units: the data's (eV, eV/A for the md17 data); metrics are reported in milli-units (meV,
 meV/A) through `metric_unit_scale`. Predicted energies are absolute: the per-element reference
 energies (keyed by atomic number), the mean and the scale (RMS training force component) are
-fitted once on the training frames when fitting starts (`gaan.tasks.energy_reference`) and kept
+fitted once on the training frames when fitting starts (`gaan.tasks.md17.energy_reference`) and kept
 as buffers with the trained atomic numbers, so a checkpoint carries them; the network's own
 output stays O(1) for any molecule.
 """
@@ -22,8 +22,8 @@ from gaan.data.batch import PointCloudBatch
 from gaan.elements import MAX_ATOMIC_NUMBER, element_names, element_one_hot
 from gaan.models.molecular_energy import MolecularEnergy, absolute_energy
 from gaan.tasks.base import PointCloudTask, masked_mean_error
-from gaan.tasks.energy_reference import fit_energy_reference
-from gaan.tasks.nve_check import NVEBlowUp, nve_energy_drift
+from gaan.tasks.md17.energy_reference import fit_energy_reference
+from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift
 
 # buffers written since energies and elements are stored with the model
 ENERGY_REFERENCE_BUFFERS = ("atomic_numbers", "element_energies", "energy_reference_fitted")
@@ -92,7 +92,7 @@ class EnergyForceTask(PointCloudTask):
         if frames is None:
             raise RuntimeError(
                 "EnergyForceTask fits its reference energies on the training frames: the datamodule must provide "
-                "training_frames() (numbers, energies, forces) and elements (gaan.data.md17.MD17DataModule does)"
+                "training_frames() (numbers, energies, forces) and elements (gaan.tasks.md17.datamodule.MD17DataModule does)"
             )
         self.fit_energy_reference(tuple(datamodule.elements), frames["numbers"], frames["energies"], frames["forces"])
 

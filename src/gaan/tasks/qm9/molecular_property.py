@@ -35,7 +35,7 @@ def fit_target_baseline(targets: Tensor, element_counts: Tensor, per_element: bo
 
 class MolecularPropertyTask(ScalarRegressionTask):
     """Scalar property of a molecule from per-atom features whose first columns count
-    elements (one-hot per atom, as `gaan.data.qm9` makes them).
+    elements (one-hot per atom, as `gaan.tasks.qm9.datamodule` makes them).
 
     The network predicts the standardized residual of a baseline fitted on the training set
     when training starts (`fit_target_baseline`; per element for `pool="sum"`, the mean for
@@ -64,7 +64,7 @@ class MolecularPropertyTask(ScalarRegressionTask):
         if targets is None or counts is None:
             raise RuntimeError(
                 "MolecularPropertyTask fits its target baseline on the training set: the datamodule must provide "
-                "train_targets and train_element_counts after setup (gaan.data.qm9.QM9DataModule does)"
+                "train_targets and train_element_counts after setup (gaan.tasks.qm9.datamodule.QM9DataModule does)"
             )
         self.fit_baseline(targets, counts)
 

@@ -9,14 +9,14 @@ fits its per-element reference energies on `training_frames()` once, and keeps t
 Splits (issue 22's protocol): `num_train` training and `num_val` validation frames, the rest
 (or `num_test`) for testing, seeded by `split_seed`.
 - source=xtb: train, validation and test frames come from three separate trajectories
-  (gaan.data.xtb_dynamics); `num_train` / `num_val` frames are drawn from their trajectory.
+  (gaan.tasks.md17.xtb_dynamics); `num_train` / `num_val` frames are drawn from their trajectory.
 - source=rmd17: `rmd17_<molecule>.npz` (nuclear_charges, coords, energies, forces in
   kcal/mol and kcal/mol/A). With the archive's `splits/index_train_0K.csv` and
   `index_test_0K.csv` next to the npz folder, training and test frames are official split K
   (`rmd17_split`, 1-5) and validation frames are drawn from the remaining ones.
 - source=md17: `<molecule>_dft.npz` (z, R, E, F in kcal/mol, kcal/mol/A).
 - source=ase: `path` is any file ase.io reads with energies and forces (extended XYZ, ASE
-  .traj; eV, eV/A), or an MD17 / rMD17 .npz (`gaan.data.molecule_files`); seeded splits.
+  .traj; eV, eV/A), or an MD17 / rMD17 .npz (`gaan.tasks.md17.molecule_files`); seeded splits.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import torch
 from rdkit import Chem
 
 from gaan.data.base import ListDataset, PointCloudDataModule, require_path
-from gaan.data.molecule_files import KCAL_PER_MOL_IN_EV, MD17FormatError, load_md17, load_rmd17, read_molecule_frames, read_npz
-from gaan.data.xtb_dynamics import XTB_SPLITS, XTBDynamicsRecipe, load_or_generate_xtb_dynamics
 from gaan.elements import element_one_hot
+from gaan.tasks.md17.molecule_files import KCAL_PER_MOL_IN_EV, MD17FormatError, load_md17, load_rmd17, read_molecule_frames, read_npz
+from gaan.tasks.md17.xtb_dynamics import XTB_SPLITS, XTBDynamicsRecipe, load_or_generate_xtb_dynamics
 
 __all__ = [
     "KCAL_PER_MOL_IN_EV",

@@ -1,0 +1,4 @@
+"""task=synthetic_cubic: squashed against regular cubic neighbour shells.
+
+The data module (`datamodule`).
+"""
