@@ -181,7 +181,7 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         timing.write_text(json.dumps(record))
         summary = result.sums[name].summary()
         print(
-            f"{tool} {name}: all {summary['rmsd_all']:.3f} A, backbone {summary['rmsd_backbone']:.3f} A, "
+            f"{tool} {name}: all {summary['rmsd']:.3f} A, backbone {summary['rmsd_backbone']:.3f} A, "
             f"{cpu_seconds:.1f} CPU s, {seconds:.1f} s wall",
             flush=True,
         )
@@ -230,7 +230,7 @@ def report(runs: dict[str, ToolRun], proteins, prepared, args: argparse.Namespac
         "|---|---|" + "---|" * len(runs),
     ]
     for n in names:
-        cells = [f"{runs[t].sums[n].summary()['rmsd_all']:.3f}" if n in runs[t].sums else "failed" for t in runs]
+        cells = [f"{runs[t].sums[n].summary()['rmsd']:.3f}" if n in runs[t].sums else "failed" for t in runs]
         lines.append(f"| {n} | {residues[n]} | " + " | ".join(cells) + " |")
     for tool, run in runs.items():
         for n, why in run.failures.items():

@@ -35,7 +35,7 @@ def test_a_native_structure_rebuilt_from_its_own_torsions_comes_back(ubiquitin):
     summary = backmap_metric_sums(rebuilt, ubiquitin).summary()
     # ideal bond lengths and angles differ a little from a real structure's; proline keeps the
     # dictionary's ring pucker
-    assert summary["rmsd_side_chain"] < 0.35
+    assert summary["rmsd_sidechain"] < 0.35
     assert summary["chi1_accuracy"] == 1.0
     np.testing.assert_array_equal(
         rebuilt.coord[np.isin(rebuilt.atom_name, BACKBONE)], ubiquitin.coord[np.isin(ubiquitin.atom_name, BACKBONE)]

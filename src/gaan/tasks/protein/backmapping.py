@@ -34,6 +34,7 @@ from gaan.tasks.protein import STANDARD_RESIDUES
 from gaan.tasks.protein.assignment import best_assignment_targets
 from gaan.tasks.protein.chi1 import LABEL_CHI1_ROLE, chi1_within_tolerance
 from gaan.tasks.protein.figures import chi1_per_residue_figure, environment_points, log_environment_view, rmsd_per_residue_figure
+from gaan.tasks.protein.metrics import RMSD_METRICS
 from gaan.tasks.protein.residues import LABEL_IS_BACKBONE, LABEL_PARTNER_POSITION, LABEL_RESIDUE
 
 PER_RESIDUE = "_per_residue"  # metrics named <name>_per_residue are vectors over STANDARD_RESIDUES
@@ -192,8 +193,7 @@ class BackmappingTask(LabeledVectorTask):
 
         :param values: the computed test metrics, keyed `test/<name>` (the per-residue vectors).
         """
-        parts = (("all", ""), ("backbone", "_backbone"), ("side_chain", "_sidechain"))
-        rmsd = {part: values[f"test/rmsd{suffix}{PER_RESIDUE}"] for part, suffix in parts}
+        rmsd = {part: values[f"test/{name}{PER_RESIDUE}"] for part, name in RMSD_METRICS.items()}
         log_figure(self.trainer, "test/rmsd_per_residue_type", rmsd_per_residue_figure(STANDARD_RESIDUES, rmsd))
         chi1 = values[f"test/chi1_accuracy{PER_RESIDUE}"]
         log_figure(self.trainer, "test/chi1_per_residue_type", chi1_per_residue_figure(STANDARD_RESIDUES, chi1))

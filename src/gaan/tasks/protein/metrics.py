@@ -33,6 +33,9 @@ from gaan.tasks.protein.clashes import count_clashes
 from gaan.tasks.protein.ideal_geometry import IDEAL_BOND_LENGTH_EXCEPTIONS, IDEAL_BOND_LENGTHS
 from gaan.tasks.protein.residues import BACKBONE_ATOMS
 
+# the RMSD over each part of the heavy atoms, named as the task logs it (`<split>/rmsd`, ...)
+RMSD_METRICS = {"all": "rmsd", "backbone": "rmsd_backbone", "side_chain": "rmsd_sidechain"}
+
 BOND_OUTLIER_TOLERANCE = 0.1
 # consecutive residues whose C-N distance (or, without those atoms, CA-CA distance) exceeds
 # these are not bonded: a chain break
@@ -55,6 +58,19 @@ def residue_keys(atoms: struc.AtomArray) -> np.ndarray:
     )
 
 
+def residue_atom_coords(atoms: struc.AtomArray, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """Atom name -> (residues, 3) coordinates of that atom in each residue (NaN where missing)."""
+    residue = residue_positions(atoms)
+    n_residues = len(struc.get_residue_starts(atoms))
+    table = {}
+    for name in names:
+        coords = np.full((n_residues, 3), np.nan)
+        index = np.flatnonzero(atoms.atom_name == name)
+        coords[residue[index]] = atoms.coord[index]
+        table[name] = coords
+    return table
+
+
 def peptide_links(atoms: struc.AtomArray) -> np.ndarray:
     """For each residue but the last, whether it is peptide-bonded to the next one: same chain,
     and C(i)-N(i+1) <= 2.0 A, or CA-CA <= 4.2 A where C or N is missing (CA-only traces)."""
@@ -62,16 +78,8 @@ def peptide_links(atoms: struc.AtomArray) -> np.ndarray:
     n_residues = len(starts)
     if n_residues < 2:
         return np.zeros(0, dtype=bool)
-    residue = residue_positions(atoms)
     chains = atoms.chain_id[starts]
-
-    def atom_coords(name: str) -> np.ndarray:
-        coords = np.full((n_residues, 3), np.nan)
-        index = np.flatnonzero(atoms.atom_name == name)
-        coords[residue[index]] = atoms.coord[index]
-        return coords
-
-    c, n, ca = atom_coords("C"), atom_coords("N"), atom_coords("CA")
+    c, n, ca = residue_atom_coords(atoms, ("C", "N", "CA")).values()
     c_n = np.linalg.norm(c[:-1] - n[1:], axis=-1)
     ca_ca = np.linalg.norm(ca[:-1] - ca[1:], axis=-1)
     bonded = np.where(np.isnan(c_n), ca_ca <= PEPTIDE_CA_CA_MAX, c_n <= PEPTIDE_C_N_MAX)
@@ -123,14 +131,14 @@ class BackmapMetricSums:
         return self
 
     def summary(self) -> dict[str, float]:
-        """Pooled metrics: rmsd_all / rmsd_backbone / rmsd_side_chain (A), chi1_accuracy,
+        """Pooled metrics: rmsd / rmsd_backbone / rmsd_sidechain (A, `RMSD_METRICS`), chi1_accuracy,
         clashes_per_1000_atoms, bond_outliers (count) and bond_outlier_fraction; NaN where
         nothing was counted."""
 
         def ratio(a: float, b: float) -> float:
             return float(a) / b if b else float("nan")
 
-        out = {f"rmsd_{part}": float(np.sqrt(ratio(self.squared_error[part], self.atoms[part]))) for part in self.squared_error}
+        out = {name: float(np.sqrt(ratio(self.squared_error[part], self.atoms[part]))) for part, name in RMSD_METRICS.items()}
         out["chi1_accuracy"] = ratio(self.chi1_correct, self.chi1_total)
         out["clashes_per_1000_atoms"] = 1000.0 * ratio(self.clashes, self.clash_atoms)
         out["bond_outliers"] = float(self.bond_outliers)
@@ -138,15 +146,15 @@ class BackmapMetricSums:
         return out
 
     def per_residue_type(self) -> dict[str, dict[str, float]]:
-        """Residue name -> rmsd_all / rmsd_backbone / rmsd_side_chain, chi1_accuracy,
+        """Residue name -> rmsd / rmsd_backbone / rmsd_sidechain, chi1_accuracy,
         bond_outlier_fraction and the atom count behind the RMSD."""
         table: dict[str, dict[str, float]] = {}
         for name in sorted(set(self.per_type_squared_error) | set(self.per_type_chi1) | set(self.per_type_bonds)):
             errors = self.per_type_squared_error.get(name, {})
             counts = self.per_type_atoms.get(name, {})
             row = {
-                f"rmsd_{part}": float(np.sqrt(errors[part] / counts[part])) if counts.get(part) else float("nan")
-                for part in ("all", "backbone", "side_chain")
+                name: float(np.sqrt(errors[part] / counts[part])) if counts.get(part) else float("nan")
+                for part, name in RMSD_METRICS.items()
             }
             correct, total = self.per_type_chi1.get(name, (0, 0))
             row["chi1_accuracy"] = correct / total if total else float("nan")
@@ -251,14 +259,8 @@ def bond_length_deviations(atoms: struc.AtomArray, links: np.ndarray | None = No
     bonded to i+1."""
     starts = struc.get_residue_starts(atoms)
     n_residues = len(starts)
-    residue = residue_positions(atoms)
     res_names = atoms.res_name[starts].astype(str)
-    coords: dict[str, np.ndarray] = {}
-    for name in ("N", "CA", "C", "O", "CB"):
-        c = np.full((n_residues, 3), np.nan)
-        index = np.flatnonzero(atoms.atom_name == name)
-        c[residue[index]] = atoms.coord[index]
-        coords[name] = c
+    coords = residue_atom_coords(atoms, ("N", "CA", "C", "O", "CB"))
     deviations, names = [], []
     for (a, b), ideal in IDEAL_BOND_LENGTHS.items():
         if b == "N+1":
@@ -338,9 +340,9 @@ def pooled_metrics(parts: Iterable[BackmapMetricSums]) -> BackmapMetricSums:
 
 
 SUMMARY_COLUMNS = (
-    ("rmsd_all", "all heavy (A)", "{:.3f}"),
+    ("rmsd", "all heavy (A)", "{:.3f}"),
     ("rmsd_backbone", "backbone (A)", "{:.3f}"),
-    ("rmsd_side_chain", "side chain (A)", "{:.3f}"),
+    ("rmsd_sidechain", "side chain (A)", "{:.3f}"),
     ("chi1_accuracy", "chi1 < 40 deg", "{:.3f}"),
     ("clashes_per_1000_atoms", "clashes /1000 atoms (residues >= 2 apart)", "{:.1f}"),
     ("bond_outliers", "backbone bond outliers", "{:.0f}"),
@@ -372,7 +374,7 @@ def format_residue_type_table(sums: BackmapMetricSums) -> str:
     ]
     for name, row in sums.per_residue_type().items():
         lines.append(
-            f"| {name} | {int(row['atoms'])} | {row['rmsd_all']:.3f} | {row['rmsd_backbone']:.3f} | {row['rmsd_side_chain']:.3f} "
+            f"| {name} | {int(row['atoms'])} | {row['rmsd']:.3f} | {row['rmsd_backbone']:.3f} | {row['rmsd_sidechain']:.3f} "
             f"| {row['chi1_accuracy']:.3f} | {row['bond_outlier_fraction']:.3f} |"
         )
     return "\n".join(lines)
