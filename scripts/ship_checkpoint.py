@@ -16,11 +16,10 @@ import argparse
 import csv
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from gaan.files import copy_atomically, write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAINED = REPO / "src" / "gaan" / "pretrained"
@@ -49,17 +48,6 @@ def validation_curve(metrics_csv: Path, keys: tuple[str, ...]) -> list[list[floa
     return rows
 
 
-def atomic_copy(source: Path, target: Path) -> None:
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as handle:
-        temporary = Path(handle.name)
-    try:
-        shutil.copyfile(source, temporary)
-        os.chmod(temporary, 0o644)  # package data: readable by everyone, like the rest of the tree
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def ship(run_dir: Path, name: str, directory: Path = PRETRAINED) -> dict:
     record = json.loads((run_dir / "record.json").read_text())
     task = record.get("task")
@@ -85,12 +73,8 @@ def ship(run_dir: Path, name: str, directory: Path = PRETRAINED) -> dict:
         "test_metrics": {k: v for k, v in record["metrics"].items() if k.startswith("test/") and math.isfinite(v)},
         **TASK_NOTES[task],
     }
-    atomic_copy(best, directory / f"{name}.ckpt")
-    text = json.dumps(description, indent=2) + "\n"
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".part") as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, directory / f"{name}.json")
+    copy_atomically(best, directory / f"{name}.ckpt")
+    write_atomically(directory / f"{name}.json", json.dumps(description, indent=2) + "\n")
     return description
 
 

@@ -20,14 +20,12 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gaan.files import copy_atomically, write_atomically
 from gaan.results_budget import collectable
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -198,18 +196,6 @@ def record_filename(record: dict) -> str:
     return f"{preset}{digest}-seed{record['seed']}-{commit}.json"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def collect_runs(runs_dir: Path, records_dir: Path, write: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Copy (with write) run records not yet in records_dir (matched by their run folder).
     Returns (run record, its path in records_dir) per new record and one line per skipped run."""
@@ -228,9 +214,7 @@ def collect_runs(runs_dir: Path, records_dir: Path, write: bool) -> tuple[list[t
         while target.exists() or target in [t for _, t in copied]:
             target, n = target.with_name(f"{stem}-{n}.json"), n + 1
         if write:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target.with_suffix(".tmp"))
-            os.replace(target.with_suffix(".tmp"), target)
+            copy_atomically(path, target)
         copied.append((path, target))
         known.add(record.get("output_dir"))
     return copied, skipped
@@ -491,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for path, section in sections.items():
         if args.write:
-            write_text_atomic(path, replace_section(path.read_text(), section, path))
+            write_atomically(path, replace_section(path.read_text(), section, path))
             print(f"wrote the generated section of {path}")
         elif committed_section(path) != section:
             stale.append(path)

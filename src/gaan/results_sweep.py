@@ -16,7 +16,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gaan.results import cell, load_record, mean_spread, semantic_overrides, test_metric_name, write_text_atomic
+from gaan.files import write_atomically
+from gaan.results import cell, load_record, mean_spread, semantic_overrides, test_metric_name
 
 SUMMARY_FILENAME = "summary.md"
 
@@ -87,6 +88,6 @@ def summarise(folder: Path, write: bool) -> int:
     table = sweep_table(folder)
     print(table)
     if write:
-        write_text_atomic(Path(folder) / SUMMARY_FILENAME, table + "\n")
+        write_atomically(Path(folder) / SUMMARY_FILENAME, table + "\n")
         print(f"\nwrote {Path(folder) / SUMMARY_FILENAME}")
     return 0

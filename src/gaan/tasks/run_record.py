@@ -10,14 +10,12 @@ os.replace, so a reader never sees half a record.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import platform
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
+from gaan.files import write_json_atomically
 from gaan.results_budget import training_budget
 
 log = logging.getLogger("gaan.train")
@@ -102,19 +101,6 @@ def read_hydra_files(output_dir: Path) -> tuple[list[str] | None, dict[str, Any]
     return overrides, choices
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class RunRecord(Callback):
     """Writes `<output_dir>/record.json` when a run's test ends (rank zero only).
 
@@ -178,7 +164,7 @@ class RunRecord(Callback):
             return
         record = self.record(trainer, pl_module, test_seconds)
         path = self.output_dir / RECORD_FILENAME
-        write_json_atomic(path, record)
+        write_json_atomically(path, record)
         log.info("Run record: %s", path)
 
     def record(self, trainer: L.Trainer, pl_module: L.LightningModule, test_seconds: float) -> dict[str, Any]:

@@ -4,9 +4,9 @@ PDB lines come from biotite's writer (fixed columns, element column, insertion c
 serials and residue numbers past 99,999 / 9,999); this module adds MODEL/ENDMDL for every
 model of a stack, a TER record after each chain and END, so that readers that split chains or
 models on those records (PULCHRA, older viewers) see the same structure as biotite does.
-The text is written to a temporary file next to the target and moved over it with os.replace:
-a failure leaves no half-written output. The file gets the permissions any new file gets
-(0666 less the umask, not mkstemp's private 0600); a name ending in .gz is gzip-compressed. The
+The file is written whole or not at all (`gaan.files.write_atomically`: a temporary file next to
+the target, moved over it; the permissions any new file gets); a name ending in .gz is
+gzip-compressed. The
 format comes from the name: PDB for .pdb / .ent, mmCIF for .cif / .mmcif; any other name is
 refused (`check_output_path`, which also refuses a directory, the input file itself and a
 folder that cannot be written, before any work is done).
@@ -17,12 +17,13 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import biotite.structure as struc
 import numpy as np
 from biotite.structure.io import pdb, pdbx
+
+from gaan.files import write_atomically
 
 MMCIF_SUFFIXES = (".cif", ".mmcif")
 PDB_SUFFIXES = (".pdb", ".ent")
@@ -42,7 +43,10 @@ def write_structure(atoms: struc.AtomArray | struc.AtomArrayStack, path: str | P
     stack = atoms if isinstance(atoms, struc.AtomArrayStack) else struc.stack([atoms])
     check_writable(stack, path)
     text = mmcif_text(stack) if structure_format(path) == "mmcif" else pdb_text(stack, path)
-    write_text_atomically(text, path)
+    data = text.encode()
+    if path.suffix.lower() == ".gz":
+        data = gzip.compress(data, mtime=0)  # mtime 0: the same structure gives the same bytes
+    write_atomically(path, data)
     return path
 
 
@@ -157,30 +161,3 @@ def mmcif_text(stack: struc.AtomArrayStack) -> str:
     buffer = io.StringIO()
     cif.write(buffer)
     return buffer.getvalue()
-
-
-def current_umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomically(text: str, path: Path) -> None:
-    """Write `text` to a temporary file in `path`'s folder, then move it over `path`; on any
-    failure the temporary file is removed and `path` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode()
-    if path.suffix.lower() == ".gz":
-        data = gzip.compress(data, mtime=0)  # mtime 0: the same structure gives the same bytes
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); an output is for others to read too
-        os.chmod(temporary, 0o666 & ~current_umask())
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -1,0 +1,53 @@
+"""Files written whole or not at all: the one atomic writer of the project.
+
+`write_atomically` writes to a temporary file in the target's folder (so the final rename never
+crosses file systems), flushes it to disk (fsync), then moves it over the target with os.replace:
+a reader sees the old file or the new one, never half of one, and a failure leaves the target
+untouched and no temporary file behind. The file gets the permissions any new file gets (0666
+less the umask), not mkstemp's private 0600. Run records, results tables, shipped checkpoints,
+backmapped structures and bench results all go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path: str | Path, content: str | bytes) -> Path:
+    """Write `content` (text as UTF-8, or bytes) to `path`, creating its folder; returns `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode() if isinstance(content, str) else content
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(temporary, 0o666 & ~current_umask())
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomically(path: str | Path, payload: Any) -> Path:
+    """`payload` as JSON (indent 1, sorted keys, final newline: the run records' format)."""
+    return write_atomically(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+
+
+def copy_atomically(source: str | Path, target: str | Path) -> Path:
+    """A copy of `source` at `target`, whole or not at all."""
+    return write_atomically(target, Path(source).read_bytes())
