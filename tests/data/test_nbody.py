@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from gaan.tasks.nbody.cache import NBodyCacheError, load_or_generate_nbody_small
+from gaan.data.checksums import CacheError
+from gaan.tasks.nbody.cache import load_or_generate_nbody_small
 from gaan.tasks.nbody.datamodule import NBodyDataModule, nbody_task_arrays
 from gaan.tasks.nbody.simulation import (
     NBodySmallRecipe,
@@ -206,13 +207,13 @@ def test_cache_roundtrip_and_tamper_detection(tmp_path):
     tampered["loc"] = tampered["loc"].copy()
     tampered["loc"][0, 0, 0, 0] += 1e-9
     np.savez(cache / "valid.npz", **tampered)
-    with pytest.raises(NBodyCacheError, match=r"valid\.npz.*'loc'"):
+    with pytest.raises(CacheError, match=r"valid\.npz.*'loc'"):
         load_or_generate_nbody_small(tmp_path, SHORT, num_train_used=2)
 
     # a truncated file is rejected with the file named
     raw = (cache / "train.npz").read_bytes()
     (cache / "train.npz").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(NBodyCacheError, match=r"train\.npz"):
+    with pytest.raises(CacheError, match=r"train\.npz"):
         load_or_generate_nbody_small(tmp_path, SHORT, num_train_used=2)
 
 

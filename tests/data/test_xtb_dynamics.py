@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from gaan.data.checksums import CacheError
 from gaan.tasks.md17.xtb_dynamics import (
-    XTBCacheError,
     XTBDynamicsRecipe,
     embed_smiles,
     load_or_generate_xtb_dynamics,
@@ -65,7 +65,7 @@ def test_cache_reloads_records_provenance_and_names_a_corrupt_file(tmp_path):
     arrays = dict(np.load(folder / "val.npz"))
     arrays["energies"] = arrays["energies"] + 1e-6
     np.savez(folder / "val.npz", **arrays)
-    with pytest.raises(XTBCacheError, match=r"val\.npz.*'energies'.*sha256"):
+    with pytest.raises(CacheError, match=r"val\.npz.*'energies'.*sha256"):
         load_or_generate_xtb_dynamics(tmp_path, TINY, splits=("val",))
 
 

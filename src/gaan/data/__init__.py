@@ -9,12 +9,13 @@ from gaan.data.base import (
     require_path,
 )
 from gaan.data.batch import PointCloudBatch, collate_point_clouds
-from gaan.data.checksums import array_checksum
+from gaan.data.checksums import CacheError, array_checksum
 from gaan.data.corrupt_files import CorruptCacheWarning, move_aside_corrupt
 from gaan.data.geometry import random_rotations
 from gaan.data.progress import ProgressLog
 
 __all__ = [
+    "CacheError",
     "CorruptCacheWarning",
     "MissingDataError",
     "PointCloudBatch",

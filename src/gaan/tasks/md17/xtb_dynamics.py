@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import time
-import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -37,12 +36,11 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 from tblite.ase import TBLite
 
-from gaan.data.checksums import array_checksum
+from gaan.data.checksums import CacheError, load_arrays, read_manifest, save_arrays
 
 __all__ = [
     "MOLECULE_SMILES",
     "XTB_SPLITS",
-    "XTBCacheError",
     "XTBDynamicsRecipe",
     "embed_smiles",
     "load_or_generate_xtb_dynamics",
@@ -67,10 +65,6 @@ MOLECULE_SMILES = {
 }
 XTB_SPLITS = ("train", "val", "test")
 _PACKAGES = ("tblite", "ase", "rdkit", "numpy")
-
-
-class XTBCacheError(RuntimeError):
-    """A cached trajectory file is unreadable or does not match its recorded checksum."""
 
 
 @dataclass(frozen=True)
@@ -233,31 +227,15 @@ def cache_dir(data_dir: str | Path, recipe: XTBDynamicsRecipe) -> Path:
 
 
 def _load_split(folder: Path, split: str, recipe: XTBDynamicsRecipe) -> dict[str, np.ndarray] | None:
-    """The cached split, None when it was never completed; raises XTBCacheError when corrupt."""
+    """The cached split, None when it was never completed; raises CacheError when corrupt."""
     data_path, meta_path = folder / f"{split}.npz", folder / f"{split}.json"
     if not meta_path.is_file():
         return None  # the metadata is written last: without it the split is incomplete
-    try:
-        meta = json.loads(meta_path.read_text())
-        checksums = meta["checksums"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise XTBCacheError(f"{meta_path} is unreadable ({err}); delete {folder} to regenerate") from err
+    remedy = f"delete {folder} to regenerate"
+    meta = read_manifest(meta_path, remedy)
     if meta.get("recipe") != asdict(recipe):
-        raise XTBCacheError(f"{meta_path} records another recipe than requested; delete {folder} to regenerate")
-    try:
-        with np.load(data_path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise XTBCacheError(f"{data_path} is missing or unreadable ({type(err).__name__}: {err}); delete {folder} to regenerate") from err
-    if set(arrays) != set(checksums):
-        raise XTBCacheError(f"{data_path} holds {sorted(arrays)}, {meta_path} lists {sorted(checksums)}; delete {folder} to regenerate")
-    for name, checksum in checksums.items():
-        if array_checksum(arrays[name]) != checksum:
-            raise XTBCacheError(
-                f"{data_path}: array {name!r} does not match its sha256 in {meta_path}; the file is corrupt "
-                f"or was modified, delete {folder} to regenerate"
-            )
-    return arrays
+        raise CacheError(f"{meta_path} records another recipe than requested; {remedy}")
+    return load_arrays(data_path, meta["checksums"], meta_path, remedy)
 
 
 def load_or_generate_xtb_dynamics(
@@ -265,7 +243,7 @@ def load_or_generate_xtb_dynamics(
 ) -> dict[str, dict[str, np.ndarray]]:
     """The `splits` of `recipe` (numbers, positions, energies, forces), each generated on a miss.
 
-    Verifies the sha256 of every cached array; a corrupt file raises XTBCacheError naming it.
+    Verifies the sha256 of every cached array; a corrupt file raises CacheError naming it.
     """
     unknown = set(splits) - set(XTB_SPLITS)
     if unknown:
@@ -294,9 +272,7 @@ def load_or_generate_xtb_dynamics(
             trajectory = run_langevin(numbers, positions, recipe, seed, frames, log_every=log_every, name=f"{recipe.label} {split}")
             arrays = {"numbers": numbers, **trajectory}
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f"{split}.tmp.npz"
-            np.savez(tmp, **arrays)
-            tmp.replace(folder / f"{split}.npz")
+            checksums = save_arrays(folder / f"{split}.npz", arrays)
             meta = {
                 "recipe": asdict(recipe),
                 "smiles": recipe.smiles,
@@ -305,7 +281,7 @@ def load_or_generate_xtb_dynamics(
                 "units": {"positions": "angstrom", "energies": "eV", "forces": "eV/angstrom"},
                 "versions": _versions(),
                 "generation_seconds": round(time.perf_counter() - started, 1),
-                "checksums": {name: array_checksum(value) for name, value in arrays.items()},
+                "checksums": checksums,
             }
             tmp_meta = folder / f"{split}.json.tmp"
             tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True))

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from gaan.data.base import PointCloudDataModule
+from gaan.data.checksums import CacheError
 from gaan.data.corrupt_files import move_aside_corrupt
-from gaan.tasks.nbody.cache import NBodyCacheError, load_or_generate_nbody_small, nbody_cache_dir
+from gaan.tasks.nbody.cache import load_or_generate_nbody_small, nbody_cache_dir
 from gaan.tasks.nbody.simulation import NBODY_SPLITS, NBodySmallRecipe
 
 __all__ = ["NBodyDataModule", "charge_flipped", "nbody_task_arrays", "task_arrays_to_samples"]
@@ -127,7 +128,7 @@ class NBodyDataModule(PointCloudDataModule):
     def build_samples(self) -> list[dict]:
         try:
             data = load_or_generate_nbody_small(self.data_dir, self.recipe, self.num_train)
-        except NBodyCacheError as err:
+        except CacheError as err:
             # a corrupt trajectory cache is regenerated (deterministic) after keeping it aside
             move_aside_corrupt(nbody_cache_dir(self.data_dir, self.recipe, self.num_train), str(err))
             data = load_or_generate_nbody_small(self.data_dir, self.recipe, self.num_train)

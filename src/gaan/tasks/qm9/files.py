@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gaan.data.base import MissingDataError, require_path
-from gaan.data.checksums import array_checksum
+from gaan.data.checksums import load_arrays, read_manifest, save_arrays
 
 ELEMENTS = ("H", "C", "N", "O", "F")  # feature columns: one-hot in this order
 HARTREE_TO_EV = 27.211386246  # CODATA 2018
@@ -77,10 +77,6 @@ ATOM_REFERENCE_HARTREE = {
 
 class QM9FormatError(ValueError):
     """A QM9 source file does not have the expected layout; the message names file and line."""
-
-
-class QM9CacheError(RuntimeError):
-    """A cached QM9 file is unreadable or does not match its recorded checksum."""
 
 
 @dataclass
@@ -355,12 +351,9 @@ def load_qm9_arrays(
         excluded = read_excluded_indices(excluded_path) if excluded_path.is_file() else None
         arrays = read_qm9_xyz_archive(files[0], excluded)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays.as_dict())
-    tmp.replace(cache)
     record = {
         "source": [str(f) for f in files],
-        "checksums": {k: array_checksum(v) for k, v in arrays.as_dict().items()},
+        "checksums": save_arrays(cache, arrays.as_dict()),
         "molecules": len(arrays),
         "parse_seconds": round(time.perf_counter() - started, 2),
     }
@@ -373,15 +366,5 @@ def load_qm9_arrays(
 
 
 def _load_cache(cache: Path, manifest: Path) -> QM9Arrays:
-    try:
-        expected = json.loads(manifest.read_text())["checksums"]
-        with np.load(cache, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except Exception as err:  # any unreadable file: same advice
-        raise QM9CacheError(f"QM9 cache {cache} is unreadable ({type(err).__name__}: {err}); delete it and {manifest} to re-parse") from err
-    if set(arrays) != set(expected):
-        raise QM9CacheError(f"QM9 cache {cache} holds {sorted(arrays)}, expected {sorted(expected)}; delete it to re-parse")
-    for name, checksum in expected.items():
-        if array_checksum(arrays[name]) != checksum:
-            raise QM9CacheError(f"QM9 cache {cache}: array {name!r} does not match its sha256 in {manifest}; delete both to re-parse")
-    return QM9Arrays(**arrays)
+    remedy = f"delete it and {manifest} to re-parse"
+    return QM9Arrays(**load_arrays(cache, read_manifest(manifest, remedy)["checksums"], manifest, remedy))
