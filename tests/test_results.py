@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 
 from gaan import results
-from gaan.results import (
-    RecordError,
-    chosen_by_model,
-    collect_runs,
-    committed_section,
-    configurations,
-    docs_section,
-    load_record,
-    load_records,
-    readme_section,
-)
+from gaan.results import collect_runs, committed_section, load_record, load_records
+from gaan.results_tables import RecordError, chosen_by_model, configurations, docs_section, readme_section
 from gaan.train import compose_config, main
 
 REPO = Path(__file__).resolve().parents[1]

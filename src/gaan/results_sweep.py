@@ -17,7 +17,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from gaan.files import write_atomically
-from gaan.results import cell, load_record, mean_spread, semantic_overrides, test_metric_name
+from gaan.results import load_record
+from gaan.results_tables import cell, mean_spread, semantic_overrides, test_metric_name
 
 SUMMARY_FILENAME = "summary.md"
 
