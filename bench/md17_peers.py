@@ -202,7 +202,7 @@ def main() -> None:
         args.data_dir, molecule=args.molecule, batch_size=args.batch_size, eval_batch_size=100, shuffle_seed=args.seed
     )
     datamodule.setup("fit")
-    frames = datamodule.training_frames()
+    frames = datamodule.training_reference()
     reference = fit_energy_reference(frames["numbers"], datamodule.elements, frames["energies"], frames["forces"])
     name, package, build = PEERS[args.model]
     net = build(args, datamodule.elements)

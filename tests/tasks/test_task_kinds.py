@@ -72,7 +72,7 @@ def fit_steps(module, batch, steps: int = 30) -> tuple[float, float]:
 
 TASKS = {
     "scalar": lambda: ScalarRegressionTask(
-        backbone=DeepSetsBackbone, head=ScalarHead, in_features=N_POINTS, optimizer=adam(), target_key="y", target_mean=15.0, target_std=5.0
+        backbone=DeepSetsBackbone, head=ScalarHead, in_features=N_POINTS, optimizer=adam(), target_key="y"
     ),
     "energy_force": lambda: EnergyForceTask(
         backbone=DeepSetsBackbone,

@@ -184,6 +184,14 @@ class PointCloudDataModule(L.LightningDataModule):
     def num_features(self) -> int:
         raise NotImplementedError
 
+    def training_reference(self) -> dict[str, Any] | None:
+        """What a task module fits on the training split before training (once, when fitting
+        starts, then stored with its weights), or None when the data has none: the one way a
+        task reads it. md17 gives `elements`, `numbers`, `energies`, `forces` for the
+        per-element reference energies of `EnergyForceTask`; qm9 gives `targets` and
+        `element_counts` for the target baseline of `MolecularPropertyTask`."""
+        return None
+
     # ---- caching and splits -------------------------------------------------------------
     @property
     def cache_path(self) -> Path:

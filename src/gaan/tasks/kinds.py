@@ -128,26 +128,26 @@ class ClassificationTask(PointCloudTask):
 
 
 class ScalarRegressionTask(PointCloudTask):
-    """Per-cloud scalar (e.g. a QM9 property). Targets are standardized with
-    `target_mean`/`target_std` for the loss; metrics are in the original units."""
+    """Per-cloud scalar (e.g. a QM9 property): loss and metrics in the target's units (a subclass
+    that standardizes, such as qm9's `MolecularPropertyTask`, fits its own scale)."""
 
     best_metric, best_mode = "mae", "min"
 
-    def __init__(self, *args, target_key: str = "y", target_mean: float = 0.0, target_std: float = 1.0, loss: str = "mse", **kwargs):
+    def __init__(self, *args, target_key: str = "y", loss: str = "mse", **kwargs):
         if loss not in ("mse", "l1"):
             raise ValueError(f"task.module.loss must be 'mse' or 'l1', got {loss!r}")
-        self.target_key, self.target_mean, self.target_std, self.loss_kind = target_key, target_mean, target_std, loss
+        self.target_key, self.loss_kind = target_key, loss
         super().__init__(*args, **kwargs)
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection({"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False)})
 
     def predict_batch(self, batch):
-        return {"y": self.head(self.encode(batch)) * self.target_std + self.target_mean}
+        return {"y": self.head(self.encode(batch))}
 
     def compute_loss(self, predictions, batch):
-        scaled_error = (predictions["y"] - batch.targets[self.target_key]) / self.target_std
-        return scaled_error.square().mean() if self.loss_kind == "mse" else scaled_error.abs().mean()
+        error = predictions["y"] - batch.targets[self.target_key]
+        return error.square().mean() if self.loss_kind == "mse" else error.abs().mean()
 
     def update_metrics(self, metrics, predictions, batch):
         metrics.update(predictions["y"].detach(), batch.targets[self.target_key])

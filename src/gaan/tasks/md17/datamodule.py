@@ -4,7 +4,7 @@ offline) or from the public revised MD17 / original MD17 files a user downloads.
 Every sample is one frame: positions (n, 3) in A, features = one-hot of the atom's element
 over `elements` (atomic numbers; by default the molecule's own, sorted; a trained model's when
 evaluating it), targets `energy` (absolute, eV, float64) and `forces` (n, 3) in eV/A. The task
-fits its per-element reference energies on `training_frames()` once, and keeps them.
+fits its per-element reference energies on `training_reference()` once, and keeps them.
 
 Splits (issue 22's protocol): `num_train` training and `num_val` validation frames, the rest
 (or `num_test`) for testing, seeded by `split_seed`.
@@ -282,12 +282,12 @@ class MD17DataModule(PointCloudDataModule):
             for i in range(len(energies))
         ]
 
-    def training_frames(self) -> dict[str, np.ndarray]:
-        """The training split's numbers (n,), energies (frames,) eV and forces (frames, n, 3):
-        what `EnergyForceTask` fits its reference energies on, once, when fitting starts."""
+    def training_reference(self) -> dict[str, Any]:
+        """The trained `elements` and the training split's numbers (n,), energies (frames,) eV
+        and forces (frames, n, 3): what `EnergyForceTask` fits its reference energies on."""
         if "train" not in getattr(self, "arrays", {}):
             self.setup("fit")
-        return dict(self.arrays["train"])
+        return {"elements": tuple(self.elements), **self.arrays["train"]}
 
     def nve_start(self, frame: int = 0) -> dict[str, np.ndarray]:
         """A test frame to start the NVE check from: numbers, positions (A)."""

@@ -52,7 +52,7 @@ class EnergyForceTask(PointCloudTask):
         self,
         *args,
         energy_weight: float = 1.0,
-        force_weight: float = 100.0,
+        force_weight: float = 10.0,
         energy_mean: float = 0.0,
         energy_scale: float = 1.0,
         metric_unit_scale: float = 1000.0,
@@ -88,13 +88,13 @@ class EnergyForceTask(PointCloudTask):
         if stage != "fit" or bool(self.energy_reference_fitted):
             return  # fitted earlier in this process, or restored from a checkpoint
         datamodule = self.trainer.datamodule if self._trainer is not None else None
-        frames = datamodule.training_frames() if datamodule is not None and hasattr(datamodule, "training_frames") else None
+        frames = datamodule.training_reference() if datamodule is not None else None
         if frames is None:
             raise RuntimeError(
-                "EnergyForceTask fits its reference energies on the training frames: the datamodule must provide "
-                "training_frames() (numbers, energies, forces) and elements (gaan.tasks.md17.datamodule.MD17DataModule does)"
+                "EnergyForceTask fits its reference energies on the training frames: the datamodule's training_reference() "
+                "must give elements, numbers, energies and forces (gaan.tasks.md17.datamodule.MD17DataModule does)"
             )
-        self.fit_energy_reference(tuple(datamodule.elements), frames["numbers"], frames["energies"], frames["forces"])
+        self.fit_energy_reference(frames["elements"], frames["numbers"], frames["energies"], frames["forces"])
 
     def fit_energy_reference(self, atomic_numbers: tuple[int, ...], numbers, energies, forces) -> None:
         """Fit and store the trained elements, per-element reference energies, mean and scale

@@ -167,3 +167,10 @@ class QM9DataModule(PointCloudDataModule):
         # what the task module fits its target baseline and scale on (training molecules only)
         self.train_targets = torch.from_numpy(targets[split["train"]])
         self.train_element_counts = torch.from_numpy(arrays.element_counts()[split["train"]]).double()
+
+    def training_reference(self) -> dict[str, torch.Tensor]:
+        """The training molecules' targets and element counts: what `MolecularPropertyTask` fits
+        its target baseline and scale on."""
+        if self.train_targets is None:
+            self.setup("fit")
+        return {"targets": self.train_targets, "element_counts": self.train_element_counts}

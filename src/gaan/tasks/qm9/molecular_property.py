@@ -59,14 +59,13 @@ class MolecularPropertyTask(ScalarRegressionTask):
         if bool(self.baseline_fitted):
             return  # restored from a checkpoint (eval.py) or fitted earlier in this process
         datamodule = self.trainer.datamodule if self.trainer is not None else None
-        targets = getattr(datamodule, "train_targets", None)
-        counts = getattr(datamodule, "train_element_counts", None)
-        if targets is None or counts is None:
+        training = datamodule.training_reference() if datamodule is not None else None
+        if training is None:
             raise RuntimeError(
-                "MolecularPropertyTask fits its target baseline on the training set: the datamodule must provide "
-                "train_targets and train_element_counts after setup (gaan.tasks.qm9.datamodule.QM9DataModule does)"
+                "MolecularPropertyTask fits its target baseline on the training set: the datamodule's training_reference() "
+                "must give targets and element_counts (gaan.tasks.qm9.datamodule.QM9DataModule does)"
             )
-        self.fit_baseline(targets, counts)
+        self.fit_baseline(training["targets"], training["element_counts"])
 
     def fit_baseline(self, targets: Tensor, element_counts: Tensor) -> None:
         reference, bias, scale = fit_target_baseline(targets, element_counts, per_element=self.pool == "sum")
