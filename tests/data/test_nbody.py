@@ -9,10 +9,9 @@ import pytest
 from gaan.data.checksums import CacheError
 from gaan.tasks.nbody.cache import load_or_generate_nbody_small
 from gaan.tasks.nbody.datamodule import NBodyDataModule, nbody_task_arrays
+from gaan.tasks.nbody.forces import charged_energy, coulomb_forces
 from gaan.tasks.nbody.simulation import (
     NBodySmallRecipe,
-    charged_energy,
-    coulomb_forces,
     draw_charged_initial_conditions,
     generate_nbody_small,
     simulate_charged_particles,
