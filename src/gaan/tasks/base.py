@@ -117,6 +117,19 @@ class PointCloudTask(L.LightningModule):
             self.backbone.compile()
             self.head.compile()
 
+    def training_reference(self, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The data module's `training_reference()`, for a task that fits `what` (e.g. "its
+        reference energies") on the training split when fitting starts; an error naming the
+        `keys` it needs when the data module gives none."""
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        reference = datamodule.training_reference() if datamodule is not None else None
+        if reference is None or any(key not in reference for key in keys):
+            raise RuntimeError(
+                f"{type(self).__name__} fits {what} on the training split: the datamodule's training_reference() "
+                f"must give {', '.join(keys)}"
+            )
+        return reference
+
     def predict(self, batch: PointCloudBatch) -> dict[str, Tensor]:
         """This module's predictions, averaged with its ensemble members' when it has any."""
         predictions = self.predict_batch(batch)

@@ -87,13 +87,7 @@ class EnergyForceTask(PointCloudTask):
         super().setup(stage)
         if stage != "fit" or bool(self.energy_reference_fitted):
             return  # fitted earlier in this process, or restored from a checkpoint
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
-        frames = datamodule.training_reference() if datamodule is not None else None
-        if frames is None:
-            raise RuntimeError(
-                "EnergyForceTask fits its reference energies on the training frames: the datamodule's training_reference() "
-                "must give elements, numbers, energies and forces (gaan.tasks.md17.datamodule.MD17DataModule does)"
-            )
+        frames = self.training_reference("its reference energies", ("elements", "numbers", "energies", "forces"))
         self.fit_energy_reference(frames["elements"], frames["numbers"], frames["energies"], frames["forces"])
 
     def fit_energy_reference(self, atomic_numbers: tuple[int, ...], numbers, energies, forces) -> None:

@@ -58,13 +58,7 @@ class MolecularPropertyTask(ScalarRegressionTask):
         super().setup(stage)
         if bool(self.baseline_fitted):
             return  # restored from a checkpoint (eval.py) or fitted earlier in this process
-        datamodule = self.trainer.datamodule if self.trainer is not None else None
-        training = datamodule.training_reference() if datamodule is not None else None
-        if training is None:
-            raise RuntimeError(
-                "MolecularPropertyTask fits its target baseline on the training set: the datamodule's training_reference() "
-                "must give targets and element_counts (gaan.tasks.qm9.datamodule.QM9DataModule does)"
-            )
+        training = self.training_reference("its target baseline", ("targets", "element_counts"))
         self.fit_baseline(training["targets"], training["element_counts"])
 
     def fit_baseline(self, targets: Tensor, element_counts: Tensor) -> None:
