@@ -1,7 +1,7 @@
 """The checksummed array caches of the project: arrays saved as ``.npz`` with the sha256 of each
 array recorded beside them (in a manifest written last), and the one way to load them back.
 
-`save_arrays` writes an ``.npz`` whole (a temporary name in the same folder, then a rename) and
+`save_arrays` writes an ``.npz`` whole (`gaan.files.write_atomically`, as the manifests are) and
 returns the checksums to record; `load_arrays` reads one back and checks every array against
 them. Any problem (missing, unreadable, other arrays, a checksum that does not match) is a
 `CacheError` naming the file, the manifest and what to do. The nbody, md17 (xTB dynamics) and
@@ -11,12 +11,15 @@ qm9 caches use them.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gaan.files import write_atomically
 
 
 class CacheError(RuntimeError):
@@ -34,9 +37,9 @@ def array_checksum(array: np.ndarray) -> str:
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, str]:
     """Save `arrays` to the ``.npz`` `path` whole; their checksums, for the manifest."""
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomically(path, buffer.getvalue())
     return {name: array_checksum(value) for name, value in arrays.items()}
 
 

@@ -37,6 +37,7 @@ from rdkit.Chem import AllChem
 from tblite.ase import TBLite
 
 from gaan.data.checksums import CacheError, load_arrays, read_manifest, save_arrays
+from gaan.files import write_atomically
 
 __all__ = [
     "MOLECULE_SMILES",
@@ -283,9 +284,7 @@ def load_or_generate_xtb_dynamics(
                 "generation_seconds": round(time.perf_counter() - started, 1),
                 "checksums": checksums,
             }
-            tmp_meta = folder / f"{split}.json.tmp"
-            tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True))
-            tmp_meta.replace(folder / f"{split}.json")
+            write_atomically(folder / f"{split}.json", json.dumps(meta, indent=2, sort_keys=True))
             log.info("%s %s: %d frames in %.0f s", recipe.label, split, frames, meta["generation_seconds"])
         out[split] = arrays
     return out

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from gaan.data.checksums import CacheError, load_arrays, read_manifest, save_arrays
+from gaan.files import write_atomically
 from gaan.tasks.nbody.simulation import NBODY_SPLITS, NBodySmallRecipe, generate_nbody_small
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def load_or_generate_nbody_small(
         "generation_seconds": round(time.perf_counter() - started, 2),
     }
     # the manifest is written last: its presence means the splits are complete
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
     log.info("Generated nbody_small into %s in %.1f s", cache, manifest["generation_seconds"])
     if verbose:
         print(f"generated nbody_small into {cache} in {manifest['generation_seconds']} s")

@@ -28,6 +28,7 @@ import numpy as np
 
 from gaan.data.base import MissingDataError, require_path
 from gaan.data.checksums import load_arrays, read_manifest, save_arrays
+from gaan.files import write_atomically
 
 ELEMENTS = ("H", "C", "N", "O", "F")  # feature columns: one-hot in this order
 HARTREE_TO_EV = 27.211386246  # CODATA 2018
@@ -357,9 +358,7 @@ def load_qm9_arrays(
         "molecules": len(arrays),
         "parse_seconds": round(time.perf_counter() - started, 2),
     }
-    tmp_manifest = manifest.with_suffix(".tmp.json")
-    tmp_manifest.write_text(json.dumps(record, indent=2))
-    tmp_manifest.replace(manifest)  # last: its presence means the cache is complete
+    write_atomically(manifest, json.dumps(record, indent=2))  # last: its presence means the cache is complete
     if verbose:
         print(f"QM9: {len(arrays):,} molecules parsed in {record['parse_seconds']} s", flush=True)
     return arrays
