@@ -4,7 +4,14 @@ anything deep inside torch or Lightning trips over it with an error that names n
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
+
+# the config tree (conf/): what train.py and eval.py compose, and where gaan.results reads each
+# task's `results:` entry; GAAN_CONFIG_DIR points elsewhere
+CONFIG_DIR = Path(os.environ.get("GAAN_CONFIG_DIR", Path(__file__).resolve().parents[2] / "conf"))
 
 
 class ConfigValueError(ValueError):

@@ -13,7 +13,6 @@ values are never compared or chosen between). Nothing here names a task.
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import yaml
 
-TASK_CONFIG_DIR = Path(os.environ.get("GAAN_CONFIG_DIR", Path(__file__).resolve().parents[2] / "conf")) / "task"
+from gaan.config_types import CONFIG_DIR
 
 
 class RecordError(ValueError):
@@ -31,7 +30,7 @@ class RecordError(ValueError):
 @functools.cache
 def task_reporting(task: str) -> dict[str, Any]:
     """The `results:` entry of `conf/task/<task>.yaml` (empty for a task without one)."""
-    path = TASK_CONFIG_DIR / f"{task}.yaml"
+    path = CONFIG_DIR / "task" / f"{task}.yaml"
     config = yaml.safe_load(path.read_text()) if path.is_file() else None
     return dict((config or {}).get("results") or {})
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -18,14 +17,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gaan.checkpoints import architecture_differences, load_checkpoint, run_overrides
-from gaan.config_types import check_config_types
+from gaan.config_types import CONFIG_DIR, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.error_report import input_errors_in_one_line
 from gaan.task_builder import build_task_module
 
 log = logging.getLogger("gaan.train")
 
-CONFIG_DIR = Path(os.environ.get("GAAN_CONFIG_DIR", Path(__file__).resolve().parents[2] / "conf"))
 # Groups a user picks with `group=option`; a wrong option gets a hint listing the valid ones.
 CHOICE_GROUPS = ("task", "model", "trainer", "logger", "callbacks", "experiment", "hparams_search", "debug", "paths", "hydra/launcher")
 SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
