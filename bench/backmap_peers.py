@@ -55,10 +55,8 @@ REPO = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 TOOLS = (
     "gaan-ca",
-    "gaan-ca-ideal",
     "gaan-ca-unrefined",
     "gaan-centroid",
-    "gaan-centroid-ideal",
     "gaan-centroid-unrefined",
     "cgback",
     "pulchra",
@@ -104,8 +102,6 @@ def prepare(name: str, source: Path, workdir: Path) -> tuple[struc.AtomArray, Pa
 def command(tool: str, args: argparse.Namespace, all_atom: Path, trace: Path, output: Path) -> list[str]:
     if tool.endswith("-unrefined"):  # the network's atoms as predicted (no backbone idealisation)
         return [*command(tool.removesuffix("-unrefined"), args, all_atom, trace, output), "--no-refine"]
-    if tool.endswith("-ideal"):  # side chains rebuilt from ideal internal coordinates
-        return [*command(tool.removesuffix("-ideal"), args, all_atom, trace, output), "--side-chains", "ideal"]
     if tool == "gaan-ca":
         extra = ["--ckpt", args.gaan_ckpt_ca] if args.gaan_ckpt_ca else []
         return [args.gaan_bin, str(trace), "-o", str(output), "--beads", "ca", "--threads", "1", *extra]

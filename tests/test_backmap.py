@@ -153,8 +153,10 @@ def test_rotated_input_file_gives_the_rotated_output_file(tmp_path):
     assert main([str(tmp_path / "moved.pdb"), "-o", str(tmp_path / "b.pdb")]) == 0
     a = pdb.PDBFile.read(tmp_path / "a.pdb").get_structure(model=1)
     b = pdb.PDBFile.read(tmp_path / "b.pdb").get_structure(model=1)
-    # both files carry 3 decimals: allow the rounding of input and output
-    assert np.abs(b.coord - (a.coord.astype(np.float64) @ rotation.T + shift)).max() < 0.02
+    # both files carry 3 decimals (the network's atoms then agree to 0.005 A); the minimisation's
+    # flat-bottom restraints stop after a fixed number of L-BFGS steps, short of full convergence,
+    # which carries that rounding to at most 0.03 A (measured 0.026)
+    assert np.abs(b.coord - (a.coord.astype(np.float64) @ rotation.T + shift)).max() < 0.05
 
 
 def test_ca_only_input(checkpoint, tmp_path, capsys):
@@ -368,45 +370,38 @@ def test_no_refine_writes_the_networks_atoms_and_the_default_idealises_them(tmp_
     assert refined_deviation.max() < 0.1
 
 
-def test_side_chains_ideal_gives_valid_geometry_from_a_c_alpha_trace(tmp_path, capsys):
-    """`--side-chains ideal` (README) with the shipped checkpoint on a bead-only file: the printed
-    geometry report (there is no reference to compare with) and the written file agree that no
-    bond beyond 0.1 A, no wrong hand and no bent ring or amide is left; the default output
-    (the network's side chains) has many side-chain bond outliers."""
+def test_default_output_is_valid_geometry_below_cgbacks_rmsd(tmp_path, capsys):
+    """The default run (README) with the shipped checkpoint on a C-alpha trace of ubiquitin (a
+    test protein, never trained on): the printed geometry report (a bead-only input has no
+    reference) and the written file agree that no bond beyond 0.1 A, no angle beyond 10 degrees,
+    no wrong hand and no bent ring, amide or peptide is left; against the native the RMSD stays
+    where it was measured (bench/results/backmap_peers.md: 1ubi all heavy 1.23 A, backbone 0.20 A;
+    cgback 1.29 / 0.34 A on the same trace). The network's raw atoms (`--no-refine`) are far
+    from valid."""
     from biotite.structure.io import pdb as pdb_io
 
+    from gaan.tasks.protein.ideal_residues import dihedral
+    from gaan.tasks.protein.metrics import backmap_metric_sums
     from gaan.tasks.protein.structure_geometry import geometry_sums
 
-    ideal, default = tmp_path / "ideal.pdb", tmp_path / "default.pdb"
-    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(ideal), "--side-chains", "ideal", "--threads", "1"]) == 0
+    output, raw = tmp_path / "out.pdb", tmp_path / "raw.pdb"
+    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     assert "Geometry of the output" in printed and "beads only: no RMSD table" in printed
-    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(default), "--threads", "1"]) == 0
-    written = pdb_io.PDBFile.read(ideal).get_structure(model=1)
+    written = pdb_io.PDBFile.read(output).get_structure(model=1)
     sums = geometry_sums(written)
-    assert sums.bond_outliers == 0 and sums.side_chain_bonds > 200
+    assert sums.side_chain_bonds > 200 and sums.angles > 800
+    assert sums.bond_outliers == 0 and sums.angle_outliers == 0
     assert sums.chirality_errors == 0 and sums.non_planar_groups == 0
-    assert sums.angle_outliers <= 0.01 * sums.angles
-    assert f"| gaan-backmap | 0/{sums.bonds} | 0/{sums.side_chain_bonds} |" in printed
-    network = geometry_sums(pdb_io.PDBFile.read(default).get_structure(model=1))
-    assert network.side_chain_bond_outliers > 0.5 * network.side_chain_bonds
-    # the same residues and atoms either way; the backbone comes from the same refinement
-    reference = read_structure(UBIQUITIN)[0]
-    from gaan.tasks.protein.metrics import backmap_metric_sums
-
-    assert backmap_metric_sums(written, reference).summary()["rmsd"] < 2.0
-
-
-def test_carbonyl_oxygens_sit_in_their_peptide_planes(tmp_path):
-    """The default output places each O in the plane of CA(i), C(i), N(i+1) (README)."""
-    from gaan.tasks.protein.ideal_residues import dihedral
-
-    output = tmp_path / "out.pdb"
-    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(output), "--threads", "1"]) == 0
-    atoms = pdb.PDBFile.read(output).get_structure(model=1)
+    assert f"| gaan-backmap | 0/{sums.bonds} | 0/{sums.side_chain_bonds} | 0/{sums.angles} | 0/{sums.chiral_centres} |" in printed
+    atoms = written
     ca, c, o, n = (atoms.coord[atoms.atom_name == name].astype(np.float64) for name in ("CA", "C", "O", "N"))
-    # after the last refinement the plane holds to a few degrees (not exactly: clashes push)
-    assert np.median(np.abs(np.abs(dihedral(ca[:-1], c[:-1], n[1:], o[:-1])) - 180)) < 5
+    assert np.abs(np.abs(dihedral(ca[:-1], c[:-1], n[1:], o[:-1])) - 180).max() < 5  # O in the peptide plane
+    metrics = backmap_metric_sums(written, read_structure(UBIQUITIN)[0]).summary()
+    assert metrics["rmsd"] < 1.26 and metrics["rmsd_backbone"] < 0.25
+    assert main([str(DATA / "pdb1ubi_ca.pdb"), "-o", str(raw), "--no-refine", "--threads", "1"]) == 0
+    network = geometry_sums(pdb_io.PDBFile.read(raw).get_structure(model=1))
+    assert network.side_chain_bond_outliers > 0.5 * network.side_chain_bonds
 
 
 def test_output_equal_to_the_input_is_refused_before_any_work(tmp_path, capsys, monkeypatch):

@@ -108,13 +108,13 @@ def test_read_chis_match_the_iupac_dihedrals(ubiquitin):
 def test_refining_built_side_chains_keeps_them_valid_and_removes_clashes(ubiquitin):
     from gaan.tasks.protein import RESIDUE_ATOMS
     from gaan.tasks.protein.metrics import peptide_links
-    from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
+    from gaan.tasks.protein.refinement import refine_geometry
 
     # torsions read off badly noisy atoms: valid side chains that bump into their neighbours
     built = build_side_chains(ubiquitin, side_chain_noise(ubiquitin, 1.0, seed=3))
     links = peptide_links(ubiquitin)
     before = geometry_sums(built, links)
-    refined = refine_geometry(built, links, set(RESIDUE_ATOMS), weights=RefinementWeights(side_chains=1.0))
+    refined = refine_geometry(built, links, set(RESIDUE_ATOMS))
     after = geometry_sums(refined, links)
     assert after.clashes < before.clashes
     assert after.side_chain_bond_outliers == 0 and after.chirality_errors == 0

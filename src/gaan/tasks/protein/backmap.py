@@ -1,7 +1,7 @@
 """gaan-backmap: every heavy atom of a protein from its coarse-grained beads.
 
     gaan-backmap INPUT -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
-                 [--batch-size B] [--no-refine] [--side-chains predicted|ideal] [--threads T]
+                 [--batch-size B] [--no-refine] [--threads T]
     python -m gaan.tasks.protein.backmap ...
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
@@ -10,10 +10,11 @@ atom per residue at the centroid of its heavy atoms). All-atom input is coarse-g
 (`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
 are kept, chain breaks are seen by the model, residues of unknown type keep their input atoms.
-The predicted backbone (N, CA, C, O, CB and the peptide bonds) is then idealised by a short
-restrained minimisation (`gaan.tasks.protein.refinement`; `--no-refine` skips it) and each
-carbonyl O placed in its peptide plane; `--side-chains ideal` rebuilds the side chains from
-ideal internal coordinates. Every output gets the geometry report
+The prediction is then made chemically valid (`--no-refine` skips it): each trans peptide's C,
+O and N placed from the C-alpha trace (`gaan.tasks.protein.peptide_planes`), C-beta at its ideal
+place, and a short restrained minimisation with flat-bottom restraints on every heavy atom's bonds,
+angles, chirality and flat groups, tethered to those positions and the network's side chains
+(`gaan.tasks.protein.refinement`). Every output gets the geometry report
 (`gaan.tasks.protein.structure_geometry`: bond, angle, chirality, planarity outliers and clashes).
 Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/pretrained/protein_<beads>.ckpt`)
 is used. Residues go through the network in batches of `--batch-size`, so memory stays bounded
@@ -50,7 +51,6 @@ from gaan.tasks.protein import (
     residue_environments,
     residue_table,
 )
-from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -58,17 +58,13 @@ from gaan.tasks.protein.metrics import (
     format_residue_type_table,
     pooled_metrics,
 )
-from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
-from gaan.tasks.protein.side_chains import build_side_chains
+from gaan.tasks.protein.refinement import refine_backmapped
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
 from gaan.tasks.protein.writer import StructureWriteError, check_output_path, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
 DEFAULT_BATCH_SIZE = 256
-# "predicted": the network's side-chain atoms (lowest RMSD); "ideal": rebuilt from ideal
-# internal coordinates with the chis fitted to them (valid geometry, higher RMSD; README)
-SIDE_CHAIN_MODES = ("predicted", "ideal")
 
 
 class BackmapError(ValueError):
@@ -155,17 +151,13 @@ def predict_model(
     atoms: struc.AtomArray,
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
-    side_chains: str = "predicted",
 ) -> tuple[struc.AtomArray, int, np.ndarray]:
     """All heavy atoms of one model from its beads: (predicted AtomArray in the input's residue
     order, number of residues predicted, peptide links between its consecutive residues).
     Residues of unknown type keep their input atoms; residues without a bead are left out.
-    `refine`: idealise the backbone's bond lengths and angles and push clashing atoms apart
-    (`gaan.tasks.protein.refinement`), keeping C-alpha beads where they are, then place each
-    carbonyl O in its peptide plane (`gaan.tasks.protein.carbonyl`) and refine once more.
-    `side_chains="ideal"`: rebuild every side chain from ideal internal coordinates with the chis
-    fitted to the network's atoms (`gaan.tasks.protein.side_chains`) before that last
-    refinement, which then holds the side chains' bonds and angles too."""
+    `refine`: make the geometry valid (`gaan.tasks.protein.refinement.refine_backmapped`: peptide
+    planes from the trace, ideal C-beta, flat-bottom restraints on every bond, angle, chiral
+    centre and flat group, clashes pushed apart), keeping C-alpha beads where they are."""
     table = residue_table(atoms)
     breaks = chain_breaks(table)
     beads = model_beads(atoms, table, backmapper.beads)
@@ -214,22 +206,9 @@ def predict_model(
     predicted = struc.concatenate(pieces)
     kept = np.array(kept)
     links = (np.diff(kept) == 1) & ~breaks[kept[1:]]
-    if side_chains not in SIDE_CHAIN_MODES:
-        raise BackmapError(f"--side-chains {side_chains}: choose one of {', '.join(SIDE_CHAIN_MODES)}")
-    if side_chains == "ideal" and not refine:
-        predicted = build_side_chains(predicted)
     if refine:
-        network_atoms = predicted
         fixed = (predicted.atom_name == "CA") if backmapper.beads == "ca" else None
-        standard = set(RESIDUE_ATOMS)
-        predicted = refine_geometry(predicted, links, standard, fixed=fixed)
-        # validation (3enl, 1pwc, 6yfy, C-alpha beads): O 1.009 -> 0.971 A, backbone 0.584 -> 0.569 A
-        predicted = place_carbonyl_oxygens(predicted, links)
-        weights = RefinementWeights()
-        if side_chains == "ideal":
-            predicted = build_side_chains(predicted, network_atoms)
-            weights = RefinementWeights(side_chains=1.0)
-        predicted = refine_geometry(predicted, links, standard, fixed=fixed, weights=weights)
+        predicted = refine_backmapped(predicted, links, set(RESIDUE_ATOMS), fixed=fixed)
     return predicted, len(offsets), links
 
 
@@ -247,7 +226,6 @@ def backmap_structure(
     batch_size: int = DEFAULT_BATCH_SIZE,
     measure: bool = True,
     refine: bool = True,
-    side_chains: str = "predicted",
 ) -> BackmapResult:
     """Backmap every model of a cleaned stack (`read_structure`); metrics against the input's
     atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always."""
@@ -261,7 +239,7 @@ def backmap_structure(
             missing = int((~table.complete[np.isin(table.res_names, list(RESIDUE_ATOMS))]).sum())
             if m == 0:
                 notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
-        predicted, count, links = predict_model(backmapper, atoms, batch_size, refine, side_chains)
+        predicted, count, links = predict_model(backmapper, atoms, batch_size, refine)
         models.append(predicted)
         counts = (len(table), count)
         geometry.append(geometry_sums(predicted, links))
@@ -289,7 +267,6 @@ def backmap_file(
     model: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
-    side_chains: str = "predicted",
 ) -> BackmapResult:
     """Read, backmap and write one file (see the module docstring)."""
     if batch_size < 1:
@@ -299,7 +276,7 @@ def backmap_file(
     backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
     stack = read_structure(input_path, model=model)
     try:
-        result = backmap_structure(stack, backmapper, batch_size, refine=refine, side_chains=side_chains)
+        result = backmap_structure(stack, backmapper, batch_size, refine=refine)
     except ProteinInputError as error:
         raise ProteinInputError(f"{input_path}: {error}") from error
     write_structure(result.predicted, output_path)
@@ -349,14 +326,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-refine",
         action="store_true",
-        help="write the network's atoms as predicted, without idealising the backbone's bonds and angles",
-    )
-    parser.add_argument(
-        "--side-chains",
-        choices=SIDE_CHAIN_MODES,
-        default="predicted",
-        help="predicted: the network's side-chain atoms (lowest RMSD); ideal: rebuilt with ideal bonds, angles, "
-        "chirality and planar groups, the chis fitted to the network's atoms",
+        help="write the network's atoms as predicted, without making bonds, angles, chirality and flat groups valid",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     return parser.parse_args(argv)
@@ -379,7 +349,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model,
             args.batch_size,
             refine=not args.no_refine,
-            side_chains=args.side_chains,
         )
     except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as error:
         print(f"gaan-backmap: error: {error}", file=sys.stderr)

@@ -1,39 +1,48 @@
-"""Ideal covalent geometry for a backmapped protein: a short restrained minimisation.
+"""Valid covalent geometry for a backmapped protein: a short restrained minimisation with
+flat-bottom restraints over every heavy atom.
 
-The network predicts every residue's atoms from that residue's own environment, so nothing ties
-the atoms of a residue, or of two bonded residues, to ideal bond lengths and angles. This step
-moves the predicted atoms as little as possible while pulling
+The network predicts each residue's atoms from that residue's own environment, so nothing ties
+the atoms of a residue, or of two bonded residues, to ideal bond lengths and angles; where it is
+unsure of a side chain it predicts something between the rotamers, with bonds too short. This
+step moves the predicted atoms only as far as validity needs, restraining
 
-- every covalent bond of a standard residue (the wwPDB chemical component dictionary's bonds
-  that biotite ships) and the peptide bond C(i)-N(i+1) to its ideal length (Engh & Huber 1991
-  for the backbone and C-beta, `gaan.tasks.protein.ideal_geometry`, which the metric scores; the
-  dictionary's ideal coordinates for the side chains),
-- every bond angle to its ideal value, as the distance between the angle's two outer atoms
-  (1-3 distance), including the angles across the peptide bond,
-- each peptide unit to a planar trans peptide (the 1-4 distances CA(i)-CA(i+1) and
-  O(i)-CA(i+1); not before a proline),
+- every covalent bond of a standard residue and the peptide bond C(i)-N(i+1) to within
+  `bond_tolerance` of its ideal length, and every bond angle (including CA-C-N, O-C-N and C-N-CA
+  across the peptide bond) to within `angle_tolerance` of its ideal value: flat-bottom terms, zero
+  inside the tolerance, harmonic beyond it (ideal values: `gaan.tasks.protein.ideal_residues`, the
+  tables the geometry report `gaan.tasks.protein.structure_geometry` checks against 0.1 A and 10
+  degrees; Engh & Huber 1991 for the backbone and C-beta);
 - each chiral centre (C-alpha; C-beta of Ile and Thr) to its ideal signed volume, and each flat
-  side-chain group (rings, amides, carboxylates, guanidinium) to zero signed volume and its ideal
-  internal distances (`gaan.tasks.protein.side_chains.ideal_volumes`, `planar_group_distances`:
-  distances alone barely resist bending out of a plane),
+  group (rings, amides, carboxylates, guanidinium, and every peptide unit C(i), CA(i), O(i),
+  N(i+1)) to within `plane_tolerance` of zero signed volume and of its ideal internal distances
+  (`gaan.tasks.protein.side_chains.ideal_volumes`, `planar_group_distances`: distances alone
+  barely resist bending out of a plane);
+- each trans peptide (not before a proline) to its 1-4 distances CA(i)-CA(i+1) and O(i)-CA(i+1);
 - atoms of residues at least two apart (or on different chains) out of van der Waals overlap
-  (the clash definition of `gaan.tasks.protein.clashes`, which the metric counts),
+  (the clash definition of `gaan.tasks.protein.clashes`),
 
-with a harmonic tether of every atom to its predicted position. Side-chain bonds, angles and
-planes (beyond C-beta) are off by default (`RefinementWeights.side_chains = 0`;
-`gaan-backmap --side-chains ideal` turns them on after rebuilding the side chains, so they hold
-the built geometry while clashes are resolved): on the validation
-proteins (3enl, 1pwc, 6yfy; C-alpha beads, an early checkpoint) idealising them stretched the
-network's side chains, which shrink toward their mean when uncertain, into wrong places
-(all-atom RMSD 1.449 -> 1.522 A, clashes 88 -> 154 per 1,000 atoms), while the backbone alone gave
-1.433 A, 80 clashes and no bond outliers (from 74 %). With the trans-peptide terms and a
-four-pass checkpoint: 1.351 -> 1.340 A all, 0.682 -> 0.650 A backbone, chi1 0.40 -> 0.47,
-clashes 80 -> 63, bond outliers 59 % -> 0. The clash wall sits `CLASH_MARGIN` past the clash
-distance and the contacts are searched again each round; with the shipped checkpoints (validation):
-clashes per 1,000 atoms 2.4 (C-alpha beads) and 1.8 (centroids), all-atom RMSD 1.317 and 0.988 A. Fixed atoms (the input's
-C-alphas, which are exact for C-alpha beads) do not move. The energy is minimised with L-BFGS in
-float64; restraints are distances and signed volumes, so the result is as rotation- and
-translation-equivariant as the prediction (volumes flip under a mirror, as chirality does).
+with a harmonic tether of every atom to its starting position, weighted per atom group (`tether`
+for N, C and O, `beta_tether` for C-beta, `side_chain_tether` beyond it). Fixed atoms (the input's
+C-alphas, exact for C-alpha beads) and residues not in `standard` do not move. The clash wall sits
+`CLASH_MARGIN` past the clash distance and the contacts are searched again each round. The energy
+is minimised with L-BFGS in float64; restraints are distances, angles and signed volumes, so the
+result is as rotation- and translation-equivariant as its input (volumes flip under a mirror, as
+chirality does).
+
+`gaan-backmap` starts it from the network's side chains, the peptide planes read off the trace
+(`gaan.tasks.protein.peptide_planes`) and C-beta at its ideal place on that backbone
+(`refine_backmapped`). The weights were chosen there, on the validation proteins (3enl, 1pwc,
+6yfy; shipped C-alpha checkpoint; all-heavy / backbone RMSD in A, clashes per 1,000 atoms as the
+geometry report counts them): tethers 1 / 1 / 1 (N, C, O / C-beta / beyond) 1.336 / 0.492, 35.7
+clashes; N, C, O at 2 / 5 / 10: 1.338 / 1.336 / 1.335; C-beta at 0.3 / 3: 1.338 / 1.334; beyond
+C-beta at 0.5: 1.334, 28.0 clashes; clashes 30: 1.333, 17.9 clashes; bonds 3000 and angles 0.3
+(stiffer): 1.338. Together (5 / 3 / 0.5, clashes 30): 1.327 / 0.487, 16.3 clashes, and 2 bond and
+3 angle outliers at 3enl's cis peptide Asn264-Pro265, whose native C-alphas (3.16 A apart) need a
+C-N-CA angle 12 degrees off ideal (the native has it); clashes 100: 1.330 / 0.491, 13.2 clashes,
+no outlier at all, which is the default (the fewest outliers and clashes within 0.005 A of the
+best RMSD). Before the peptide planes, the same restraints on the old backbone refinement's output
+gave 1.368 A (rebuilding every side chain from ideal internal coordinates: 1.384; the network's
+side chains left as predicted: 1.313, with 2,053 of 2,208 side-chain bonds off).
 """
 
 from __future__ import annotations
@@ -61,118 +70,110 @@ CLASH_MARGIN = 0.1
 
 @dataclass(frozen=True)
 class RefinementWeights:
-    """Force constants of the restraint energy (per A^2)."""
+    """Force constants of the restraint energy and the flat-bottom tolerances."""
 
-    bonds: float = 100.0
-    angles: float = 30.0
-    clashes: float = 10.0
-    tether: float = 1.0
+    bonds: float = 1000.0  # per A^2 beyond bond_tolerance
+    bond_tolerance: float = 0.05  # A (the report's outliers: 0.1)
+    angles: float = 0.1  # per degree^2 beyond angle_tolerance
+    angle_tolerance: float = 5.0  # degrees (the report's outliers: 10)
+    planes: float = 30.0  # flat groups' internal distances (per A^2) and signed volumes (per A^6) beyond plane_tolerance
+    plane_tolerance: float = 0.05
+    chirality: float = 30.0  # per A^6 off the ideal signed volume
+    trans: float = 30.0  # per A^2: the trans peptide's 1-4 distances
+    clashes: float = 100.0  # per A^2 of overlap
+    tether: float = 5.0  # per A^2: N, C, O
+    beta_tether: float = 3.0  # C-beta
+    side_chain_tether: float = 0.5  # beyond C-beta
     iterations: int = 200  # L-BFGS iterations in all, split over the rounds
     rounds: int = 3  # clash candidates are searched again at the start of each round
-    side_chains: float = 0.0  # scale of the bond, angle and planarity constants beyond C-beta
-    volumes: float = 30.0  # signed volumes (per A^6): chiral centres, and flat groups (scaled by side_chains)
 
 
-def _law_of_cosines(a: float, b: float, degrees: float) -> float:
-    return float(np.sqrt(a * a + b * b - 2 * a * b * np.cos(np.radians(degrees))))
+@dataclass
+class Restraints:
+    """Every restraint of one structure, as atom indices (`structure_restraints`)."""
+
+    bonds: np.ndarray  # (B, 2)
+    bond_lengths: np.ndarray  # (B,)
+    angles: np.ndarray  # (A, 3) outer, centre, outer
+    angle_values: np.ndarray  # (A,) degrees
+    plane_pairs: np.ndarray  # (P, 2) within a flat group, not bonded nor 1-3
+    plane_distances: np.ndarray  # (P,)
+    volumes: np.ndarray  # (Q, 4) centre (or first atom) and three more
+    volume_values: np.ndarray  # (Q,)
+    flat: np.ndarray  # (Q,) True for flat groups, False for chiral centres
+    trans: np.ndarray  # (T, 2)
+    trans_distances: np.ndarray  # (T,)
 
 
 @cache
-def residue_restraints(res_name: str, atom_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ideal distances within one standard residue (`gaan.tasks.protein.ideal_residues`, the
-    values the geometry report checks): (pairs (P, 2) as indices into `atom_names`, ideal
-    distances (P,), True for bonds / False for angles (P,))."""
+def residue_restraints(res_name: str, atom_names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """The restraints within one standard residue as indices into `atom_names`: (bonds (B, 2),
+    lengths (B,), angles (A, 3), values (A,), plane pairs (P, 2), distances (P,), volumes (Q, 4),
+    values (Q,), flat (Q,))."""
     ideal = ideal_residue(res_name)
     index = {name: i for i, name in enumerate(atom_names)}
-    lengths = {frozenset((a, b)): d for a, b, d in ideal.bonds if a in index and b in index}
-    pairs, distances, is_bond = [], [], []
-    for key, length in lengths.items():
-        a, b = sorted(key)
-        pairs.append((index[a], index[b]))
-        distances.append(length)
-        is_bond.append(True)
-    angle_pairs = set()
-    for a, centre, b, angle in ideal.angles:
-        if frozenset((a, centre)) in lengths and frozenset((b, centre)) in lengths:
-            pairs.append((index[a], index[b]))
-            distances.append(_law_of_cosines(lengths[frozenset((a, centre))], lengths[frozenset((b, centre))], angle))
-            is_bond.append(False)
-            angle_pairs.add(frozenset((a, b)))
-    # flat groups (rings, amides, carboxylates, guanidinium) stay flat: every further distance
-    # within the group, as an angle-strength restraint (all beyond C-beta: off by default)
+    bonds = [(index[a], index[b], d) for a, b, d in ideal.bonds if a in index and b in index]
+    angles = [(index[a], index[c], index[b], v) for a, c, b, v in ideal.angles if a in index and c in index and b in index]
+    near = {frozenset((a, b)) for a, b, _ in bonds} | {frozenset((a, b)) for a, _, b, _ in angles}
+    planes = []
     for a, b, distance in planar_group_distances(res_name):
-        if a in index and b in index and frozenset((a, b)) not in lengths and frozenset((a, b)) not in angle_pairs:
-            pairs.append((index[a], index[b]))
-            distances.append(distance)
-            is_bond.append(False)
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(distances), np.array(is_bond, dtype=bool)
+        if a in index and b in index and frozenset((index[a], index[b])) not in near:
+            planes.append((index[a], index[b], distance))
+    volumes = [([index[n] for n in four], v, flat) for *four, v, flat in ideal_volumes(res_name) if all(n in index for n in four)]
+    return (
+        np.array([b[:2] for b in bonds], dtype=np.int64).reshape(-1, 2),
+        np.array([b[2] for b in bonds]),
+        np.array([a[:3] for a in angles], dtype=np.int64).reshape(-1, 3),
+        np.array([a[3] for a in angles]),
+        np.array([p[:2] for p in planes], dtype=np.int64).reshape(-1, 2),
+        np.array([p[2] for p in planes]),
+        np.array([v[0] for v in volumes], dtype=np.int64).reshape(-1, 4),
+        np.array([v[1] for v in volumes]),
+        np.array([v[2] for v in volumes], dtype=bool),
+    )
 
 
-def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ideal distances over a whole structure: residues whose name is in `standard` get their
-    own bonds and angles, and each pair with `links[r]` (residue r peptide-bonded to r + 1) the
-    peptide bond and its three angles. Returns (pairs (P, 2) of atom indices, ideal (P,),
-    is_bond (P,))."""
+def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> Restraints:
+    """Every restraint of a structure: residues whose name is in `standard` get their own, and
+    each pair with `links[r]` (residue r peptide-bonded to r + 1) the peptide bond, its three
+    angles, its flatness and (not before a proline) its trans 1-4 distances."""
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     names = atoms.atom_name.astype(str)
-    pairs, ideal, is_bond = [], [], []
+    parts: list[list[np.ndarray]] = [[] for _ in range(9)]
     atom_index: list[dict[str, int]] = []
     for r in range(len(starts) - 1):
         lo, hi = starts[r], starts[r + 1]
         res_name = str(atoms.res_name[lo])
         atom_index.append({str(n): lo + k for k, n in enumerate(names[lo:hi])})
-        if res_name in standard:
-            p, d, b = residue_restraints(res_name, tuple(names[lo:hi]))
-            pairs.append(p + lo)
-            ideal.append(d)
-            is_bond.append(b)
+        if res_name in standard and res_name in RESIDUE_ATOMS:
+            for k, array in enumerate(residue_restraints(res_name, tuple(names[lo:hi]))):
+                parts[k].append(array + lo if k in (0, 2, 4, 6) else array)
+    trans, trans_distances = [], []
     for r in np.flatnonzero(links):
         here, after = atom_index[r], atom_index[r + 1]
         if not {"CA", "C", "O"} <= here.keys() or not {"N", "CA"} <= after.keys():
             continue
-        before_proline = str(atoms.res_name[starts[r + 1]]) == "PRO"
-        c_n = ideal_bond_length(str(atoms.res_name[starts[r + 1]]), "C", "N+1")
-        ca_c = ideal_bond_length(str(atoms.res_name[starts[r]]), "CA", "C")
-        n_ca = ideal_bond_length(str(atoms.res_name[starts[r + 1]]), "N", "CA")
-        pairs.append(
-            np.array([[here["C"], after["N"]], [here["CA"], after["N"]], [here["O"], after["N"]], [here["C"], after["CA"]]], dtype=np.int64)
+        next_name = str(atoms.res_name[starts[r + 1]])
+        parts[0].append(np.array([[here["C"], after["N"]]]))
+        parts[1].append(np.array([ideal_bond_length(next_name, "C", "N+1")]))
+        parts[2].append(
+            np.array([[here["CA"], here["C"], after["N"]], [here["O"], here["C"], after["N"]], [here["C"], after["N"], after["CA"]]])
         )
-        ideal.append(
-            np.array(
-                [
-                    c_n,
-                    _law_of_cosines(ca_c, c_n, CA_C_N_ANGLE),
-                    _law_of_cosines(ideal_bond_length(str(atoms.res_name[starts[r]]), "C", "O"), c_n, O_C_N_ANGLE),
-                    _law_of_cosines(c_n, n_ca, C_N_CA_ANGLE),
-                ]
-            )
-        )
-        is_bond.append(np.array([True, False, False, False]))
-        if not before_proline:
-            pairs.append(np.array([[here["CA"], after["CA"]], [here["O"], after["CA"]]], dtype=np.int64))
-            ideal.append(np.array([TRANS_CA_CA, TRANS_O_CA]))
-            is_bond.append(np.array([False, False]))
-    if not pairs:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool)
-    return np.concatenate(pairs), np.concatenate(ideal), np.concatenate(is_bond)
-
-
-def structure_volumes(atoms: struc.AtomArray, standard: set[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signed-volume restraints of the residues in `standard` (`side_chains.ideal_volumes`):
-    (quadruples (Q, 4) of atom indices, ideal volumes (Q,), True for planar groups (Q,))."""
-    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
-    quads, volumes, planar = [], [], []
-    for lo, hi in zip(starts[:-1], starts[1:]):
-        res_name = str(atoms.res_name[lo])
-        if res_name not in standard or res_name not in RESIDUE_ATOMS:
-            continue
-        index = {str(n): lo + k for k, n in enumerate(atoms.atom_name[lo:hi])}
-        for *four, volume, flat in ideal_volumes(res_name):
-            if all(name in index for name in four):
-                quads.append([index[name] for name in four])
-                volumes.append(volume)
-                planar.append(flat)
-    return np.array(quads, dtype=np.int64).reshape(-1, 4), np.array(volumes), np.array(planar, dtype=bool)
+        parts[3].append(np.array([CA_C_N_ANGLE, O_C_N_ANGLE, C_N_CA_ANGLE]))
+        parts[6].append(np.array([[here["C"], here["CA"], here["O"], after["N"]]]))
+        parts[7].append(np.zeros(1))
+        parts[8].append(np.ones(1, dtype=bool))
+        if next_name != "PRO":
+            trans += [(here["CA"], after["CA"]), (here["O"], after["CA"])]
+            trans_distances += [TRANS_CA_CA, TRANS_O_CA]
+    empty = (np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 3), np.int64), np.zeros(0), np.zeros((0, 2), np.int64), np.zeros(0))
+    empty += (np.zeros((0, 4), np.int64), np.zeros(0), np.zeros(0, dtype=bool))
+    joined = [np.concatenate(p) if p else e for p, e in zip(parts, empty)]
+    return Restraints(
+        *joined,
+        trans=np.array(trans, dtype=np.int64).reshape(-1, 2),
+        trans_distances=np.array(trans_distances),
+    )
 
 
 def _signed_volume(y: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
@@ -186,6 +187,17 @@ def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (((a - b) ** 2).sum(-1) + 1e-12).sqrt()
 
 
+def _angle_degrees(y: torch.Tensor, triples: torch.Tensor) -> torch.Tensor:
+    u = y[triples[:, 0]] - y[triples[:, 1]]
+    v = y[triples[:, 2]] - y[triples[:, 1]]
+    across = (torch.linalg.cross(u, v) ** 2).sum(-1).add(1e-12).sqrt()  # smooth at 0 and 180 degrees
+    return torch.rad2deg(torch.atan2(across, (u * v).sum(-1)))
+
+
+def _flat_bottom(deviation: torch.Tensor, tolerance: float) -> torch.Tensor:
+    return torch.relu(deviation.abs() - tolerance) ** 2
+
+
 def refine_geometry(
     atoms: struc.AtomArray,
     links: np.ndarray,
@@ -193,13 +205,13 @@ def refine_geometry(
     fixed: np.ndarray | None = None,
     weights: RefinementWeights = RefinementWeights(),
 ) -> struc.AtomArray:
-    """A copy of `atoms` with ideal covalent geometry and fewer clashes (module docstring).
+    """A copy of `atoms` with valid covalent geometry and fewer clashes (module docstring).
 
     :param atoms: one model, residues in chain order (as `gaan-backmap` predicts them)
     :param links: (R - 1,) whether residue r is peptide-bonded to r + 1
     :param standard: residue names whose atoms were predicted (others are left as they are)
     :param fixed: (N,) atoms that must not move (default: only residues not in `standard`)
-    :param weights: the force constants and the number of L-BFGS iterations
+    :param weights: the force constants, tolerances and the number of L-BFGS iterations
     """
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     if len(links) != len(starts) - 2 and not (len(starts) == 2 and len(links) == 0):
@@ -207,24 +219,22 @@ def refine_geometry(
     frozen = ~np.isin(atoms.res_name, list(standard))
     if fixed is not None:
         frozen |= np.asarray(fixed, dtype=bool)
-    pairs, ideal, is_bond = structure_restraints(atoms, links, standard)
+    restraints = structure_restraints(atoms, links, standard)
     start = atoms.coord.astype(np.float64)
     radii = van_der_waals_radii(atoms)
     sequence_position = chain_sequence_positions(atoms)
     anchor = torch.from_numpy(start)
     movable = torch.from_numpy(~frozen).unsqueeze(-1)
-    x = anchor.clone().requires_grad_(True)
-    p = torch.from_numpy(pairs)
-    d0 = torch.from_numpy(ideal)
-    k = torch.where(torch.from_numpy(is_bond), weights.bonds, weights.angles).double()
     names = atoms.atom_name.astype(str)
-    side_chain = ~(np.isin(names[pairs[:, 0]], BACKBONE_AND_CB) & np.isin(names[pairs[:, 1]], BACKBONE_AND_CB))
-    k = torch.where(torch.from_numpy(side_chain), k * weights.side_chains, k)
-    quad_array, volume_array, planar = structure_volumes(atoms, standard)
-    quads, v0 = torch.from_numpy(quad_array), torch.from_numpy(volume_array)
-    # handedness always (a D-residue or a swapped Ile / Thr branch is never what was meant),
-    # flatness of side-chain groups with the side chains' scale
-    kv = torch.from_numpy(np.where(planar, weights.volumes * weights.side_chains, weights.volumes))
+    tether = np.where(np.isin(names, BACKBONE_AND_CB), weights.tether, weights.side_chain_tether)
+    tether = torch.from_numpy(np.where(names == "CB", weights.beta_tether, tether)).unsqueeze(-1)
+    x = anchor.clone().requires_grad_(True)
+    bonds, lengths = torch.from_numpy(restraints.bonds), torch.from_numpy(restraints.bond_lengths)
+    angles, angle_values = torch.from_numpy(restraints.angles), torch.from_numpy(restraints.angle_values)
+    planes, plane_distances = torch.from_numpy(restraints.plane_pairs), torch.from_numpy(restraints.plane_distances)
+    quads, volumes = torch.from_numpy(restraints.volumes), torch.from_numpy(restraints.volume_values)
+    flat = torch.from_numpy(restraints.flat)
+    trans, trans_distances = torch.from_numpy(restraints.trans), torch.from_numpy(restraints.trans_distances)
 
     def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
         cp, cl = torch.from_numpy(clash_pairs), torch.from_numpy(clash_limit)
@@ -233,12 +243,21 @@ def refine_geometry(
         def energy() -> torch.Tensor:
             optimizer.zero_grad()
             y = torch.where(movable, x, anchor)
-            total = weights.tether * ((y - anchor) ** 2).sum()
-            if len(p):
-                d = _distance(y[p[:, 0]], y[p[:, 1]])
-                total = total + (k * (d - d0) ** 2).sum()
+            total = (tether * (y - anchor) ** 2).sum()
+            if len(bonds):
+                d = _distance(y[bonds[:, 0]], y[bonds[:, 1]])
+                total = total + weights.bonds * _flat_bottom(d - lengths, weights.bond_tolerance).sum()
+            if len(angles):
+                total = total + weights.angles * _flat_bottom(_angle_degrees(y, angles) - angle_values, weights.angle_tolerance).sum()
+            if len(planes):
+                d = _distance(y[planes[:, 0]], y[planes[:, 1]])
+                total = total + weights.planes * _flat_bottom(d - plane_distances, weights.plane_tolerance).sum()
             if len(quads):
-                total = total + (kv * (_signed_volume(y, quads) - v0) ** 2).sum()
+                v = _signed_volume(y, quads)
+                total = total + weights.planes * _flat_bottom(v[flat], weights.plane_tolerance).sum()
+                total = total + weights.chirality * ((v[~flat] - volumes[~flat]) ** 2).sum()
+            if len(trans):
+                total = total + weights.trans * ((_distance(y[trans[:, 0]], y[trans[:, 1]]) - trans_distances) ** 2).sum()
             if len(cp):
                 d = _distance(y[cp[:, 0]], y[cp[:, 1]])
                 total = total + weights.clashes * (torch.relu(cl + CLASH_MARGIN - d) ** 2).sum()
@@ -249,7 +268,7 @@ def refine_geometry(
 
     if weights.iterations > 0 and movable.any():
         # the clash candidates are found again from the moved atoms each round: idealising the
-        # backbone can carry atoms into contacts that were out of reach at the start
+        # geometry can carry atoms into contacts that were out of reach at the start
         for _ in range(weights.rounds):
             current = torch.where(movable, x, anchor).detach().numpy()
             # 1 A of slack: pairs the minimisation's moves can bring into contact within the round
@@ -258,3 +277,61 @@ def refine_geometry(
     refined = atoms.copy()
     refined.coord = torch.where(movable, x, anchor).detach().numpy().astype(np.float32)
     return refined
+
+
+def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> np.ndarray:
+    """(R,) True for residues with a bond more than 0.1 A or an angle more than 10 degrees off
+    ideal, or a flat group with an atom more than 0.1 A off its plane: the outliers of the geometry
+    report (`gaan.tasks.protein.structure_geometry`), per residue in `standard` (a peptide's to
+    both)."""
+    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
+    residue = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    restraints = structure_restraints(atoms, links, standard)
+    coords = atoms.coord.astype(np.float64)
+    bad = np.zeros(len(starts) - 1, dtype=bool)
+    b = restraints.bonds
+    off = np.abs(np.linalg.norm(coords[b[:, 0]] - coords[b[:, 1]], axis=-1) - restraints.bond_lengths) > 0.1
+    bad[residue[b[off].ravel()]] = True
+    a = restraints.angles
+    u, v = coords[a[:, 0]] - coords[a[:, 1]], coords[a[:, 2]] - coords[a[:, 1]]
+    cosine = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    off = np.abs(np.degrees(np.arccos(np.clip(cosine, -1, 1))) - restraints.angle_values) > 10.0
+    bad[residue[a[off].ravel()]] = True
+    for r in range(len(starts) - 1):
+        res_name = str(atoms.res_name[starts[r]])
+        if res_name not in standard or res_name not in RESIDUE_ATOMS or bad[r]:
+            continue
+        index = {str(n): starts[r] + k for k, n in enumerate(atoms.atom_name[starts[r] : starts[r + 1]])}
+        for group in ideal_residue(res_name).planar_groups:
+            if all(n in index for n in group):
+                points = coords[[index[n] for n in group]]
+                centred = points - points.mean(0)
+                bad[r] |= bool(np.abs(centred @ np.linalg.svd(centred)[2][-1]).max() > 0.1)
+    return bad & np.isin(atoms.res_name[starts[:-1]], list(standard))
+
+
+def refine_backmapped(atoms: struc.AtomArray, links: np.ndarray, standard: set[str], fixed: np.ndarray | None = None) -> struc.AtomArray:
+    """The network's atoms (one model, residues in chain order) made valid: each trans peptide's
+    C, O, N from the trace (`gaan.tasks.protein.peptide_planes`), C-beta at its ideal place on
+    that backbone (`side_chains.place_beta_carbons`), then `refine_geometry` with the default
+    weights, tethered to those positions and the network's side chains. A side chain the
+    minimisation cannot make valid (a ring predicted inside out, twisted into a local minimum) is
+    rebuilt from ideal internal coordinates with its chis fitted to the network's atoms
+    (`side_chains.build_side_chains`) and refined again, everything else held."""
+    from gaan.tasks.protein.peptide_planes import place_peptide_planes
+    from gaan.tasks.protein.side_chains import build_side_chains, place_beta_carbons
+
+    placed = place_beta_carbons(place_peptide_planes(atoms, links))
+    other = ~np.isin(atoms.res_name, list(standard))  # residues of unknown type keep their atoms
+    placed.coord[other] = atoms.coord[other]
+    refined = refine_geometry(placed, links, standard, fixed=fixed)
+    strained = strained_residues(refined, links, standard)
+    if not strained.any():
+        return refined
+    starts = np.append(struc.get_residue_starts(refined), refined.array_length())
+    strained_atoms = np.repeat(strained, np.diff(starts))
+    side_chain = ~np.isin(refined.atom_name, ["N", "CA", "C", "O"]) & strained_atoms
+    rebuilt = build_side_chains(refined, atoms, residues=strained)
+    refined.coord[side_chain] = rebuilt.coord[side_chain]
+    held = ~strained_atoms if fixed is None else ~strained_atoms | np.asarray(fixed, dtype=bool)
+    return refine_geometry(refined, links, standard, fixed=held)

@@ -320,6 +320,7 @@ def build_side_chains(
     fit: bool = True,
     fit_scale: float = FIT_SCALE,
     clash_weight: float = CLASH_WEIGHT,
+    residues: np.ndarray | None = None,
 ) -> struc.AtomArray:
     """A copy of `atoms` whose side chains (C-beta and beyond) are rebuilt with ideal geometry on
     its own backbone, with the chi angles fitted to `torsion_source` (default: `atoms` itself;
@@ -329,8 +330,9 @@ def build_side_chains(
     Waals overlap with every other residue's atoms in `atoms` (`candidate_overlaps`) wins: the
     neighbours' atoms tell which rotamer has room (packing again against the side chains built
     this way did not help: validation 1.385 -> 1.392 A after three passes). `fit=False`: the chis read off the source
-    atoms, no fit. Residues that are not complete standard residues in `RESIDUE_ATOMS` order
-    stay as they are."""
+    atoms, no fit. `residues`: (R,) True for the residues to rebuild (default: all); the others
+    stay as they are, as do residues that are not complete standard residues in `RESIDUE_ATOMS`
+    order."""
     source = atoms if torsion_source is None else torsion_source
     if source.array_length() != atoms.array_length() or not np.array_equal(source.atom_name, atoms.atom_name):
         raise ValueError("torsion_source must hold the same atoms in the same order as atoms")
@@ -339,6 +341,13 @@ def build_side_chains(
     residue_starts = struc.get_residue_starts(atoms, add_exclusive_stop=True)
     owner = np.repeat(np.arange(len(residue_starts) - 1), np.diff(residue_starts))  # per atom, its residue
     groups = residue_atom_index(atoms)
+    if residues is not None:
+        keep = {res_name: np.asarray(residues, dtype=bool)[owner[starts]] for res_name, (starts, _) in groups.items()}
+        groups = {
+            res_name: (starts[keep[res_name]], {name: i[keep[res_name]] for name, i in index.items()})
+            for res_name, (starts, index) in groups.items()
+            if keep[res_name].any()
+        }
     candidates = {}
     for res_name, (_, index) in groups.items():
         backbone = {name: coords[index[name]] for name in ("N", "CA", "C")}
@@ -367,3 +376,23 @@ def build_side_chains(
         for name, positions in built.items():
             rebuilt.coord[index[name]] = positions.numpy().astype(np.float32)
     return rebuilt
+
+
+def place_beta_carbons(atoms: struc.AtomArray) -> struc.AtomArray:
+    """A copy of `atoms` with every C-beta at its ideal place on its own N, CA and C
+    (`place_beta_carbon`: Engh & Huber's angles and length, the L side), for complete standard
+    residues in `RESIDUE_ATOMS` order (as `gaan-backmap` predicts them); others, and residues
+    whose N, CA and C are collinear, keep theirs."""
+    placed = atoms.copy()
+    coords = atoms.coord.astype(np.float64)
+    for res_name, (_, index) in residue_atom_index(atoms).items():
+        ideal = ideal_residue(res_name)
+        if "CB" not in ideal.atoms:
+            continue
+        sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
+        length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
+        n, ca, c = (torch.from_numpy(coords[index[name]]) for name in ("N", "CA", "C"))
+        beta = place_beta_carbon(n, ca, c, *ideal.cb_angles, length, sign).numpy()
+        # N, CA and C on one line (a degenerate prediction) leave no L side: keep that C-beta
+        placed.coord[index["CB"]] = np.where(np.isfinite(beta).all(-1, keepdims=True), beta, coords[index["CB"]]).astype(np.float32)
+    return placed
