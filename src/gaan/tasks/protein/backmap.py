@@ -29,7 +29,6 @@ import importlib.resources
 import logging
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,11 +36,8 @@ import biotite.structure as struc
 import numpy as np
 import torch
 
-from gaan.checkpoints import CheckpointError, load_checkpoint, load_trained_module
 from gaan.data import collate_point_clouds
 from gaan.tasks.protein import (
-    BEAD_KINDS,
-    NUM_ENVIRONMENT_FEATURES,
     RESIDUE_ATOMS,
     ProteinInputError,
     bead_positions,
@@ -51,6 +47,7 @@ from gaan.tasks.protein import (
     residue_table,
 )
 from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
+from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, SIDE_CHAIN_MODES, error, main
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -58,6 +55,7 @@ from gaan.tasks.protein.metrics import (
     format_residue_type_table,
     pooled_metrics,
 )
+from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
 from gaan.tasks.protein.side_chains import build_side_chains
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
@@ -65,10 +63,8 @@ from gaan.tasks.protein.writer import StructureWriteError, check_output_path, wr
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
-DEFAULT_BATCH_SIZE = 256
-# "predicted": the network's side-chain atoms (lowest RMSD); "ideal": rebuilt from ideal
-# internal coordinates with the chis fitted to them (valid geometry, higher RMSD; README)
-SIDE_CHAIN_MODES = ("predicted", "ideal")
+# SIDE_CHAIN_MODES (cli): "predicted": the network's side-chain atoms (lowest RMSD); "ideal":
+# rebuilt from ideal internal coordinates with the chis fitted to them (valid geometry, README)
 
 
 class BackmapError(ValueError):
@@ -89,35 +85,32 @@ def shipped_checkpoint(beads: str) -> Path:
 
 @dataclass
 class Backmapper:
-    """A trained backmapping module and the environment settings it was trained with."""
+    """A trained backmapping network and the environment settings it was trained with."""
 
-    module: torch.nn.Module
+    network: torch.nn.Module
     beads: str
     k: int
     path: Path
+    device: str = "cpu"
 
     @classmethod
-    def load(cls, path: str | Path, beads: str | None = None) -> Backmapper:
+    def load(cls, path: str | Path, beads: str | None = None, device: str = "cpu") -> Backmapper:
         path = Path(path)
         if not path.is_file():
             raise BackmapError(f"--ckpt {path}: no such checkpoint file")
-        checkpoint = load_checkpoint(path)
-        stored = checkpoint.get("gaan_config")
-        if not stored or stored.get("task", {}).get("name") != "protein":
-            task = (stored or {}).get("task", {}).get("name")
-            raise BackmapError(f"--ckpt {path}: not a protein backmapping checkpoint (trained on task={task}); train one with task=protein")
-        datamodule = stored["task"].get("datamodule") or {}
-        trained_beads, k = datamodule.get("beads", "ca"), int(datamodule.get("k", 16))
-        if beads is not None and beads != trained_beads:
-            raise BackmapError(
-                f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; "
-                f"pass --beads {trained_beads} or another checkpoint"
-            )
         try:
-            module = load_trained_module(path, in_features=NUM_ENVIRONMENT_FEATURES, checkpoint=checkpoint)
-        except CheckpointError as error:
-            raise BackmapError(f"--ckpt {error}") from error
-        return cls(module=module, beads=trained_beads, k=k, path=path)
+            checkpoint = read_checkpoint(path)
+            datamodule = checkpoint["gaan_config"]["task"].get("datamodule") or {}
+            trained_beads, k = datamodule.get("beads", "ca"), int(datamodule.get("k", 16))
+            if beads is not None and beads != trained_beads:
+                raise BackmapError(
+                    f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; "
+                    f"pass --beads {trained_beads} or another checkpoint"
+                )
+            network = load_network(path, checkpoint)
+        except NetworkError as error:
+            raise BackmapError(str(error)) from error
+        return cls(network=network.to(device), beads=trained_beads, k=k, path=path, device=device)
 
 
 @dataclass
@@ -183,7 +176,7 @@ def predict_model(
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
             batch = collate_point_clouds(chunk)
-            vectors = predicted_vectors(backmapper.module.predict(batch)).double().numpy()
+            vectors = backmapper.network(batch.to(backmapper.device)).double().cpu().numpy()
             for row, sample in enumerate(chunk):
                 offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
     starts = np.append(table.atom_starts, atoms.array_length())
@@ -231,14 +224,6 @@ def predict_model(
             weights = RefinementWeights(side_chains=1.0)
         predicted = refine_geometry(predicted, links, standard, fixed=fixed, weights=weights)
     return predicted, len(offsets), links
-
-
-def predicted_vectors(predictions: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The (B, L, 3) per-atom vectors of a labeled-site task's predictions."""
-    for key in ("atoms", "vectors"):
-        if key in predictions:
-            return predictions[key]
-    raise BackmapError(f"the checkpoint's task predicts {sorted(predictions)}, not per-atom vectors ('atoms' or 'vectors')")
 
 
 def backmap_structure(
@@ -290,13 +275,16 @@ def backmap_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
     side_chains: str = "predicted",
+    backmapper: Backmapper | None = None,
 ) -> BackmapResult:
-    """Read, backmap and write one file (see the module docstring)."""
+    """Read, backmap and write one file (see the module docstring); `backmapper`: an already
+    loaded network (then `ckpt` and `beads` are not used)."""
     if batch_size < 1:
         raise BackmapError(f"--batch-size must be >= 1, got {batch_size}")
     check_output_path(output_path, (input_path,))  # before the model is loaded or anything computed
     start = time.perf_counter()
-    backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
+    if backmapper is None:
+        backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
     stack = read_structure(input_path, model=model)
     try:
         result = backmap_structure(stack, backmapper, batch_size, refine=refine, side_chains=side_chains)
@@ -331,61 +319,49 @@ def report(result: BackmapResult, input_path: str | Path, output_path: str | Pat
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="gaan-backmap",
-        description="Predict every heavy atom of a protein from its C-alpha trace or residue centroids (GA attention).",
-    )
-    parser.add_argument("input", help="PDB or mmCIF file: all-atom (coarse-grained first, and measured) or beads only")
-    parser.add_argument(
-        "-o", "--output", required=True, help="output structure: .pdb / .ent (PDB) or .cif / .mmcif (mmCIF), optionally + .gz"
-    )
-    parser.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one for --beads)")
-    parser.add_argument("--beads", choices=BEAD_KINDS, default=None, help="bead kind (default: the checkpoint's; ca without --ckpt)")
-    parser.add_argument("--model", type=int, default=None, help="backmap only model N (1-based; default: every model)")
-    parser.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"residues per network call (default {DEFAULT_BATCH_SIZE})"
-    )
-    parser.add_argument(
-        "--no-refine",
-        action="store_true",
-        help="write the network's atoms as predicted, without idealising the backbone's bonds and angles",
-    )
-    parser.add_argument(
-        "--side-chains",
-        choices=SIDE_CHAIN_MODES,
-        default="predicted",
-        help="predicted: the network's side-chain atoms (lowest RMSD); ideal: rebuilt with ideal bonds, angles, "
-        "chirality and planar groups, the chis fitted to the network's atoms",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    return parser.parse_args(argv)
+def check_device(device: str) -> str:
+    """`device` if torch can use it; BackmapError naming --device otherwise."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BackmapError("--device cuda: torch finds no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
+    return device
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace, outputs: list[Path]) -> int:
+    """The work of the command line (`gaan.tasks.protein.cli`, which checked the options): every
+    output path checked, the checkpoint loaded once, then each input backmapped and reported.
+    A bad input is named and the others still run; the exit status is 1 if any failed."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.threads is not None:
-        if args.threads < 1:
-            print(f"gaan-backmap: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
-            return 2
         torch.set_num_threads(args.threads)
+    sources = [*args.inputs, *([args.trajectory] if args.trajectory else [])]
     try:
-        result = backmap_file(
-            args.input,
-            args.output,
-            args.ckpt,
-            args.beads,
-            args.model,
-            args.batch_size,
-            refine=not args.no_refine,
-            side_chains=args.side_chains,
-        )
-    except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as error:
-        print(f"gaan-backmap: error: {error}", file=sys.stderr)
+        for output in outputs:
+            check_output_path(output, tuple(sources))
+        if args.trajectory is None and args.model is not None and args.model < 1:
+            raise BackmapError(f"--model must be >= 1 (models are numbered from 1), got {args.model}")
+        device = check_device(args.device)
+        backmapper = Backmapper.load(args.ckpt if args.ckpt is not None else shipped_checkpoint(args.beads or "ca"), args.beads, device)
+    except (StructureWriteError, BackmapError, OSError) as problem:
+        error(problem)
         return 1
-    print(report(result, args.input, args.output))
-    return 0
+    options = {"batch_size": args.batch_size, "refine": not args.no_refine, "side_chains": args.side_chains}
+    failed = 0
+    for source, output in zip(args.inputs, outputs):
+        try:
+            if args.trajectory is not None:
+                from gaan.tasks.protein.trajectory import backmap_trajectory
+
+                result = backmap_trajectory(source, args.trajectory, output, backmapper, progress_every=args.progress_every, **options)
+            else:
+                result = backmap_file(source, output, model=args.model, backmapper=backmapper, **options)
+        except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as problem:
+            error(problem)
+            failed += 1
+            continue
+        print(report(result, args.trajectory or source, output), flush=True)
+    if failed and len(outputs) > 1:
+        error(f"{failed} of {len(outputs)} inputs failed (named above); the others were written")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
