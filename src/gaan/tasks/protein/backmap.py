@@ -1,15 +1,21 @@
 """gaan-backmap: every heavy atom of a protein from its coarse-grained beads.
 
-    gaan-backmap INPUT -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
+    gaan-backmap INPUT [INPUT ...] -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
                  [--batch-size B] [--no-refine] [--side-chains predicted|ideal] [--threads T]
+                 [--device cpu|cuda] [--trajectory TRAJ] [--progress-every N]
     python -m gaan.tasks.protein.backmap ...
+
+(options: `gaan.tasks.protein.cli`; several inputs go to `-o DIR/`; a topology with
+`--trajectory` is backmapped frame by frame: `gaan.tasks.protein.trajectory`.)
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
 atom per residue at the centroid of its heavy atoms). All-atom input is coarse-grained first
 (one bead per residue), so the tool also measures itself: it prints the RMSD table
 (`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
-are kept, chain breaks are seen by the model, residues of unknown type keep their input atoms.
+are kept, chain breaks (from distances: `chain_geometry`) are seen by the model, residues of
+unknown type keep their input atoms, modified ones are built as their parent, and the report
+names every residue mapped or dropped.
 The predicted backbone (N, CA, C, O, CB and the peptide bonds) is then idealised by a short
 restrained minimisation (`gaan.tasks.protein.refinement`; `--no-refine` skips it) and each
 carbonyl O placed in its peptide plane; `--side-chains ideal` rebuilds the side chains from
@@ -24,7 +30,6 @@ not at all.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.resources
 import logging
@@ -48,7 +53,7 @@ from gaan.tasks.protein import (
 )
 from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks, looks_like_ca_trace
-from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, SIDE_CHAIN_MODES, error, main
+from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, SIDE_CHAIN_MODES, main
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
@@ -62,7 +67,7 @@ from gaan.tasks.protein.refinement import RefinementWeights, refine_geometry
 from gaan.tasks.protein.residue_mapping import listed
 from gaan.tasks.protein.side_chains import build_side_chains
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
-from gaan.tasks.protein.writer import StructureWriteError, check_output_path, residue_label, write_structure
+from gaan.tasks.protein.writer import check_output_path, residue_label, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
@@ -325,11 +330,18 @@ def backmap_structure(
     measure: bool = True,
     refine: bool = True,
     side_chains: str = "predicted",
+    progress=None,
 ) -> BackmapResult:
     """Backmap every model of a cleaned stack (`read_structure`); metrics against the input's
-    atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always."""
+    atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always.
+    `progress(models done)` is called after each model."""
     models = ModelBackmapper(backmapper, batch_size, measure, refine=refine, side_chains=side_chains)
-    return models.result(struc.stack([models(stack[m]) for m in range(stack.stack_depth())]))
+    predicted = []
+    for m in range(stack.stack_depth()):
+        predicted.append(models(stack[m]))
+        if progress is not None:
+            progress(m + 1)
+    return models.result(struc.stack(predicted))
 
 
 def backmap_file(
@@ -342,9 +354,11 @@ def backmap_file(
     refine: bool = True,
     side_chains: str = "predicted",
     backmapper: Backmapper | None = None,
+    progress_every: int | None = None,
 ) -> BackmapResult:
     """Read, backmap and write one file (see the module docstring); `backmapper`: an already
-    loaded network (then `ckpt` and `beads` are not used)."""
+    loaded network (then `ckpt` and `beads` are not used); `progress_every`: a progress line
+    on stderr every that many models of a multi-model file."""
     if batch_size < 1:
         raise BackmapError(f"--batch-size must be >= 1, got {batch_size}")
     check_output_path(output_path, (input_path,))  # before the model is loaded or anything computed
@@ -353,7 +367,12 @@ def backmap_file(
         backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
     stack, read_notes = read_structure_with_notes(input_path, model=model)
     try:
-        result = backmap_structure(stack, backmapper, batch_size, refine=refine, side_chains=side_chains)
+        progress = None
+        if progress_every is not None and stack.stack_depth() > 1:
+            from gaan.tasks.protein.trajectory import Progress
+
+            progress = Progress(stack.stack_depth(), progress_every, label="model")
+        result = backmap_structure(stack, backmapper, batch_size, refine=refine, side_chains=side_chains, progress=progress)
     except ProteinInputError as error:
         raise ProteinInputError(f"{input_path}: {error}") from error
     write_structure(result.predicted, output_path, provenance(input_path, backmapper, refine, side_chains))
@@ -395,51 +414,6 @@ def report(result: BackmapResult, input_path: str | Path, output_path: str | Pat
     else:
         lines.append("The input has beads only: no RMSD table.")
     return "\n".join(lines)
-
-
-def check_device(device: str) -> str:
-    """`device` if torch can use it; BackmapError naming --device otherwise."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BackmapError("--device cuda: torch finds no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
-    return device
-
-
-def run(args: argparse.Namespace, outputs: list[Path]) -> int:
-    """The work of the command line (`gaan.tasks.protein.cli`, which checked the options): every
-    output path checked, the checkpoint loaded once, then each input backmapped and reported.
-    A bad input is named and the others still run; the exit status is 1 if any failed."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    sources = [*args.inputs, *([args.trajectory] if args.trajectory else [])]
-    try:
-        for output in outputs:
-            check_output_path(output, tuple(sources))
-        if args.trajectory is None and args.model is not None and args.model < 1:
-            raise BackmapError(f"--model must be >= 1 (models are numbered from 1), got {args.model}")
-        device = check_device(args.device)
-        backmapper = Backmapper.load(args.ckpt if args.ckpt is not None else shipped_checkpoint(args.beads or "ca"), args.beads, device)
-    except (StructureWriteError, BackmapError, OSError) as problem:
-        error(problem)
-        return 1
-    options = {"batch_size": args.batch_size, "refine": not args.no_refine, "side_chains": args.side_chains}
-    failed = 0
-    for source, output in zip(args.inputs, outputs):
-        try:
-            if args.trajectory is not None:
-                from gaan.tasks.protein.trajectory import backmap_trajectory
-
-                result = backmap_trajectory(source, args.trajectory, output, backmapper, progress_every=args.progress_every, **options)
-            else:
-                result = backmap_file(source, output, model=args.model, backmapper=backmapper, **options)
-        except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as problem:
-            error(problem)
-            failed += 1
-            continue
-        print(report(result, args.trajectory or source, output), flush=True)
-    if failed and len(outputs) > 1:
-        error(f"{failed} of {len(outputs)} inputs failed (named above); the others were written")
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The `gaan-backmap` command line: options, output names and messages.
 
 Only the standard library is imported here, so `gaan-backmap --help` and option errors answer
-at once; torch, biotite and the network are imported after the options are checked (the work
-itself is in `gaan.tasks.protein.backmap` and, for trajectories, `gaan.tasks.protein.trajectory`).
+at once; torch, biotite and the network are imported after the options are checked (the work:
+`backmap_run`, `backmap` and, for trajectories, `trajectory` in `gaan.tasks.protein`).
 Every output path is checked before the checkpoint is loaded: several inputs need `-o` a
 directory, no output may be an input, and two inputs may not give the same output name.
 """
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(problem)
         return 2
     # the work: imported only now, so that --help and option errors need no torch
-    from gaan.tasks.protein.backmap import run  # noqa: PLC0415
+    from gaan.tasks.protein.backmap_run import run  # noqa: PLC0415
 
     return run(args, outputs)
 

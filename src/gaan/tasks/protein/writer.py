@@ -67,12 +67,13 @@ def structure_format(path: Path) -> str:
     raise StructureWriteError(f"{path}: unknown output format {suffix or '(no extension)'!r}; name it {accepted} (optionally + .gz)")
 
 
-def check_output_path(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:
+def check_output_path(path: str | Path, inputs: tuple[str | Path, ...] = (), check_format: bool = True) -> Path:
     """Refuse, before any work, an output that could not be written or would destroy an input:
     an unknown format, a directory, one of `inputs`, or a folder that is a file or not
     writable. Returns the path."""
     path = Path(path)
-    structure_format(path)
+    if check_format:  # off for trajectory outputs (gaan.tasks.protein.trajectory checks those)
+        structure_format(path)
     if path.is_dir():
         raise StructureWriteError(f"{path}: is a directory; give a file name (e.g. {path / 'out.pdb'})")
     for source in inputs:
