@@ -53,7 +53,7 @@ from gaan.tasks.protein import (
 )
 from gaan.tasks.protein.carbonyl import place_carbonyl_oxygens
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks, looks_like_ca_trace
-from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, SIDE_CHAIN_MODES, main
+from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, SIDE_CHAIN_MODES, console_main, main  # noqa: F401 - main: re-exported
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
@@ -417,4 +417,4 @@ def report(result: BackmapResult, input_path: str | Path, output_path: str | Pat
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
