@@ -108,5 +108,5 @@ def looks_like_ca_trace(table: ResidueTable, beads: np.ndarray) -> tuple[bool, s
     if len(step) < 4:
         return False, ""
     fraction = float(np.mean(np.abs(step - CA_CA_SPACING) < 0.1))
-    words = f"{fraction:.0%} of {len(step)} consecutive beads {CA_CA_SPACING:.2f} +- 0.10 A apart (median {np.median(step):.2f} A)"
+    words = f"{fraction:.0%} of {len(step)} consecutive bead pairs {CA_CA_SPACING:.2f} +- 0.10 A apart, median {np.median(step):.2f} A"
     return fraction >= 0.8, words
