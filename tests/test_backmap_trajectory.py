@@ -159,3 +159,18 @@ def test_the_readme_trajectory_and_batch_commands_run_as_written(tmp_path, capsy
     capsys.readouterr()
     assert len(read_back(tmp_path / "backmapped.pdb", tmp_path / "backmapped.dcd")) == 3
     assert sorted(p.name for p in (tmp_path / "backmapped").iterdir()) == ["a.pdb", "b.cif", "c.pdb"]
+
+
+def test_a_multi_model_pdb_as_the_trajectory(tmp_path, capsys):
+    """--trajectory also takes a multi-model PDB (MDAnalysis reads its models as frames)."""
+    import biotite.structure as struc
+
+    topology, _, coords = frames(tmp_path)
+    atoms = read_structure(topology)[0]
+    models = struc.stack([atoms, atoms])
+    models.coord = np.stack([coords[0], coords[2]]).astype(np.float32)
+    trajectory = write_structure(models, tmp_path / "models.pdb")
+    output = tmp_path / "backmapped.xtc"
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--no-refine", "--threads", "1"]) == 0
+    assert "2 model(s), 76 of 76 residues" in capsys.readouterr().out
+    assert len(read_back(output.with_suffix(".pdb"), output)) == 2

@@ -194,6 +194,11 @@ def _where(path: Path, model: dict, i: int) -> str:
     return f"{path}: line {line}: {residue}" if line is not None else f"{path}: {residue}"
 
 
+def _label(model: dict, i: int) -> str:
+    """The residue of record i as notes name it ('SEP A65')."""
+    return residue_label(model["res_name"][i], model["chain_id"][i], model["res_id"][i], model["ins_code"][i])
+
+
 def _residue_groups(model: dict) -> np.ndarray:
     """Per record, the index of its residue: a run of records with one chain, number, insertion
     code and name."""
@@ -233,9 +238,8 @@ def _keep_atoms(
         if chain_id == previous[0] and res_id < previous[1]:
             copy += 1
         previous = (chain_id, res_id)
-        label = residue_label(res_name, chain_id, res_id, model["ins_code"][i])
         if res_name in SOLVENT_AND_ION_NAMES:
-            notes.drop("water and ion residue(s)", label)
+            notes.drop("water and ion residue(s)", _label(model, i))
             continue
         hetero = model["hetero"][i]
         renamed = MD_RESIDUE_NAMES.get(res_name, res_name)
@@ -243,10 +247,10 @@ def _keep_atoms(
         if renamed not in _STANDARD and renamed not in UNKNOWN_RESIDUE_NAMES:
             parent = parent_residue(res_name) if int(group[i]) in amino_like else None
             if parent is not None:  # SEP -> SER, MSE -> MET, ... (HETATM or ATOM)
-                notes.map_modified(label, parent)
+                notes.map_modified(_label(model, i), parent)
                 renamed, modified = parent, True
             elif hetero:
-                notes.drop("ligand(s) and other HETATM residue(s)", label)
+                notes.drop("ligand(s) and other HETATM residue(s)", _label(model, i))
                 continue
             else:
                 link = link_type(res_name)
@@ -256,7 +260,7 @@ def _keep_atoms(
                     continue
                 if not peptide:
                     kind = "nucleotide(s)" if is_nucleotide(res_name) else "non-protein ATOM residue(s)"
-                    notes.drop(kind, label)
+                    notes.drop(kind, _label(model, i))
                     continue
                 renamed = "UNK"  # a non-standard amino acid in the chain: context of unknown type
         if _is_hydrogen(atom_name, model["element"][i] if renamed in _STANDARD else ""):
@@ -265,7 +269,7 @@ def _keep_atoms(
         if renamed in _STANDARD and atom_name not in RESIDUE_ATOMS[renamed] and atom_name != "OXT":
             if heavy_records[group[i]] != 1 or modified:
                 if modified:
-                    notes.extra_atom(label, atom_name)
+                    notes.extra_atom(_label(model, i), atom_name)
                 continue  # hydrogens without element columns, MD extras (e.g. CHARMM's HT1 variants)
             # the only atom of its residue: a bead of a bead-only file (a centroid named CEN, SC, ...)
         if not np.all(np.isfinite(coords[i])):
