@@ -90,6 +90,7 @@ def test_several_inputs_into_an_output_directory(tmp_path, capsys):
         (["x/a.pdb", "y/a.pdb", "-o", "out/"], "would both be written to out/a.pdb"),
         (["a.pdb", "b.pdb", "--trajectory", "t.dcd", "-o", "out.dcd"], "--trajectory takes one topology INPUT"),
         (["a.pdb", "-o", "0.pdb", "--threads", "0"], "--threads must be >= 1"),
+        (["t.psf", "--trajectory", "t.dcd", "-o", "o.dcd", "--model", "2"], "with --trajectory every frame is backmapped"),
     ],
 )
 def test_option_errors_are_named_before_any_work(arguments, message, capsys):

@@ -83,11 +83,13 @@ def is_directory_output(output: str) -> bool:
     return output.endswith(("/", "\\")) or Path(output).is_dir()
 
 
-def output_paths(inputs: Sequence[str], output: str, trajectory: str | None) -> list[Path]:
+def output_paths(inputs: Sequence[str], output: str, trajectory: str | None, model: int | None = None) -> list[Path]:
     """One output path per input: `output` itself, or `output/<input file name>` when it names a
     directory. Refused: several inputs without a directory, --trajectory with several inputs or
     a directory, two inputs with one output name."""
     if trajectory is not None:
+        if model is not None:
+            raise UsageError("--model picks one model of a multi-model INPUT; with --trajectory every frame is backmapped")
         if len(inputs) != 1:
             raise UsageError(f"--trajectory takes one topology INPUT, got {len(inputs)}")
         if is_directory_output(output):
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None, console: bool = False) -> int:
             error(f"{flag} must be >= 1, got {value}")
             return 2
     try:
-        outputs = output_paths(args.inputs, args.output, args.trajectory)
+        outputs = output_paths(args.inputs, args.output, args.trajectory, args.model)
     except UsageError as problem:
         error(problem)
         return 2
