@@ -185,12 +185,15 @@ class FrameWriter:
         elif self.kind == "mmcif":
             self.frames.append(atoms)
         else:
-            self._trajectory_writer(atoms).write(_universe_of(atoms).atoms)
+            writer = self._trajectory_writer(atoms)
+            self.universe.atoms.positions = atoms.coord
+            writer.write(self.universe.atoms)
 
     def _trajectory_writer(self, atoms: struc.AtomArray):
         if self.writer is None:
             import MDAnalysis as mda
 
+            self.universe = mda.Universe.empty(atoms.array_length(), trajectory=True)  # coordinates only
             self.writer = mda.Writer(self.temporary, n_atoms=atoms.array_length(), format=TRAJECTORY_SUFFIXES[self.path.suffix.lower()])
         return self.writer
 
@@ -222,15 +225,6 @@ class FrameWriter:
             except Exception:  # noqa: BLE001 - already failing: only clean up
                 pass
         Path(self.temporary).unlink(missing_ok=True)
-
-
-def _universe_of(atoms: struc.AtomArray):
-    """A coordinate-only MDAnalysis Universe of `atoms` (for the trajectory writers)."""
-    import MDAnalysis as mda
-
-    universe = mda.Universe.empty(atoms.array_length(), trajectory=True)
-    universe.atoms.positions = atoms.coord
-    return universe
 
 
 def backmap_trajectory(
