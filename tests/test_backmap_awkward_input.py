@@ -230,3 +230,20 @@ def test_messages_name_the_flags(tmp_path, capsys):
     two_models.write_text("\n".join(["MODEL 1", *atoms, "ENDMDL", "MODEL 2", *atoms[:-5], "ENDMDL"]) + "\n")
     status, _, error = run([str(two_models), "-o", str(tmp_path / "out.pdb")], capsys)
     assert status == 1 and "read one model with --model N" in error and "model=N" not in error
+
+
+def test_martini_beads_are_named_not_half_read(reference, tmp_path, capsys):
+    """Martini BB / SC beads (no shipped checkpoint for them) get an error saying so, not a
+    misleading 'no protein residues' or a C-alpha model run on BB beads."""
+    lines = []
+    for k, atom in enumerate(reference[reference.atom_name == "CA"]):
+        for bead, shift in (("BB", 0.0), ("SC1", 2.0)):
+            if bead == "SC1" and atom.res_name in ("GLY", "ALA"):
+                continue
+            x, y, z = atom.coord + shift
+            lines.append(f"ATOM  {k + 1:5d}  {bead:<3} {atom.res_name} A{atom.res_id:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00")
+    source, output = tmp_path / "martini.pdb", tmp_path / "out.pdb"
+    source.write_text("\n".join(lines) + "\nEND\n")
+    status, _, error = run([str(source), "-o", str(output)], capsys)
+    assert status == 1 and not output.exists()
+    assert "martini.pdb: Martini beads (76 BB backbone beads with SC side-chain beads): gaan-backmap has no checkpoint" in error

@@ -194,6 +194,22 @@ def _where(path: Path, model: dict, i: int) -> str:
     return f"{path}: line {line}: {residue}" if line is not None else f"{path}: {residue}"
 
 
+MARTINI_BEAD_NAMES = frozenset({"BB", "SC1", "SC2", "SC3", "SC4", "SC5"})
+
+
+def refuse_martini_beads(path: Path, model: dict) -> None:
+    """Martini beads (a BB backbone bead per residue, SC1..SC5 side-chain beads) are neither a
+    C-alpha trace nor centroids: no shipped checkpoint was trained on them (issue 31), so they
+    are named instead of being half read."""
+    names = [name for name, res in zip(model["atom_name"], model["res_name"]) if MD_RESIDUE_NAMES.get(res, res) in _STANDARD]
+    backbone = sum(name == "BB" for name in names)
+    if backbone and sum(name in MARTINI_BEAD_NAMES for name in names) == len(names):
+        raise ProteinInputError(
+            f"{path}: Martini beads ({backbone} BB backbone beads with SC side-chain beads): gaan-backmap has no checkpoint "
+            "for Martini beads yet; give a C-alpha trace, residue centroids or an all-atom structure"
+        )
+
+
 def _label(model: dict, i: int) -> str:
     """The residue of record i as notes name it ('SEP A65')."""
     return residue_label(model["res_name"][i], model["chain_id"][i], model["res_id"][i], model["ins_code"][i])
@@ -321,6 +337,7 @@ def read_structure_with_notes(path: str | Path, model: int | None = None) -> tup
         models = [models[model - 1]]
     unknown: list[str] = []
     notes = ReadNotes()
+    refuse_martini_beads(path, models[0])
     keep, res_names, atom_names = _keep_atoms(path, models[0], unknown, notes)
     if unknown:
         names = sorted({u.rsplit("residue ", 1)[-1].split()[0] for u in unknown})

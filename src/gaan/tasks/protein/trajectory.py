@@ -30,7 +30,7 @@ import biotite.structure as struc
 import numpy as np
 
 from gaan.tasks.protein.residue_mapping import ReadNotes
-from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms
+from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, refuse_martini_beads
 from gaan.tasks.protein.writer import (
     StructureWriteError,
     check_output_path,
@@ -115,6 +115,7 @@ def topology_template(topology: str | Path, universe, notes: ReadNotes) -> tuple
         "element": [str(e).strip().upper() for e in atoms.elements] if hasattr(atoms, "elements") else blank,
     }
     unknown: list[str] = []
+    refuse_martini_beads(Path(topology), record)
     keep, res_names, atom_names = _keep_atoms(Path(topology), record, unknown, notes)
     if unknown:
         raise ProteinInputError(f"{unknown[0]}: unknown residue name (not an amino acid, MD variant, water/ion or CCD component)")
