@@ -87,13 +87,41 @@ def test_mmcif_round_trip_with_long_chain_ids(tmp_path):
 
 def test_long_chain_ids_in_pdb_are_a_named_error_and_leave_the_old_file(tmp_path):
     written = two_chain_models()
-    written.chain_id = np.where(written.chain_id == "A", "AA1", "B")
+    written.chain_id = np.where(written.chain_id == "A", "PROTA", "B")
     target = tmp_path / "out.pdb"
     target.write_text("previous contents\n")
-    with pytest.raises(StructureWriteError, match=r"out\.pdb.*'AA1'.*\.cif"):
+    with pytest.raises(StructureWriteError, match=r"out\.pdb.*'PROTA'.*\.cif"):
         write_structure(written, target)
     assert target.read_text() == "previous contents\n"
     assert os.listdir(tmp_path) == ["out.pdb"]
+
+
+@pytest.mark.parametrize("first, second", [("AA", "BA"), ("PROA", "PROB"), ("Aa", "B")])
+def test_two_character_chains_and_segment_ids_round_trip_through_pdb(tmp_path, first, second):
+    """Two-character chain ids (hybrid-36 files: AA and BA stay apart, columns 21-22) and CHARMM
+    segment ids (PROA, columns 73-76) are written where PDB readers find them; the reader gives
+    the same chains back, and a TER closes each."""
+    from gaan.tasks.protein import read_structure
+
+    written = two_chain_models()
+    written.chain_id = np.where(written.chain_id == "A", first, second)
+    path = write_structure(written, tmp_path / "out.pdb")
+    read = read_structure(path)
+    assert list(dict.fromkeys(read.chain_id)) == [first, second]
+    np.testing.assert_array_equal(read.res_id, written.res_id)
+    np.testing.assert_allclose(read.coord, written.coord, atol=1e-3)
+    text = path.read_text().splitlines()
+    assert sum(line.startswith("TER") for line in text) == 2 * written.stack_depth()
+
+
+def test_provenance_remarks(tmp_path):
+    written = two_chain_models()
+    lines = ["gaan-backmap 0.1.0 from in.pdb", "checkpoint protein_ca.ckpt, ca beads"]
+    pdb_text = write_structure(written, tmp_path / "out.pdb", remarks=lines).read_text()
+    assert pdb_text.splitlines()[:2] == [f"REMARK 999 {line}" for line in lines]
+    cif = write_structure(written, tmp_path / "out.cif", remarks=lines)
+    assert cif.read_text().splitlines()[:2] == [f"# {line}" for line in lines]
+    assert_same_structure(pdbx.get_structure(pdbx.CIFFile.read(cif)), written)
 
 
 def test_non_finite_coordinates_name_the_atom_and_write_nothing(tmp_path):

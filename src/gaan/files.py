@@ -24,23 +24,36 @@ def current_umask() -> int:
     return mask
 
 
-def write_atomically(path: str | Path, content: str | bytes) -> Path:
-    """Write `content` (text as UTF-8, or bytes) to `path`, creating its folder; returns `path`."""
+def temporary_beside(path: str | Path) -> Path:
+    """An empty temporary file in `path`'s folder (created), with a new file's permissions: for
+    writers that stream into it and finish with `move_into_place` (e.g. trajectory frames)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = content.encode() if isinstance(content, str) else content
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    os.chmod(temporary, 0o666 & ~current_umask())
+    return Path(temporary)
+
+
+def move_into_place(temporary: str | Path, path: str | Path) -> Path:
+    """Flush a finished temporary file to disk and move it over `path` in one step."""
+    with open(temporary, "rb+") as stream:
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    return Path(path)
+
+
+def write_atomically(path: str | Path, content: str | bytes) -> Path:
+    """Write `content` (text as UTF-8, or bytes) to `path`, creating its folder; returns `path`."""
+    data = content.encode() if isinstance(content, str) else content
+    temporary = temporary_beside(path)
     try:
-        os.chmod(temporary, 0o666 & ~current_umask())
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        temporary.write_bytes(data)
+        move_into_place(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    return path
+    return Path(path)
 
 
 def write_json_atomically(path: str | Path, payload: Any) -> Path:

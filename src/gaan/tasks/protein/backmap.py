@@ -1,15 +1,21 @@
 """gaan-backmap: every heavy atom of a protein from its coarse-grained beads.
 
-    gaan-backmap INPUT -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
+    gaan-backmap INPUT [INPUT ...] -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
                  [--batch-size B] [--no-refine] [--threads T]
+                 [--device cpu|cuda] [--trajectory TRAJ] [--progress-every N]
     python -m gaan.tasks.protein.backmap ...
+
+(options: `gaan.tasks.protein.cli`; several inputs go to `-o DIR/`; a topology with
+`--trajectory` is backmapped frame by frame: `gaan.tasks.protein.trajectory`.)
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
 atom per residue at the centroid of its heavy atoms). All-atom input is coarse-grained first
 (one bead per residue), so the tool also measures itself: it prints the RMSD table
 (`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
-are kept, chain breaks are seen by the model, residues of unknown type keep their input atoms.
+are kept, chain breaks (from distances: `chain_geometry`) are seen by the model, residues of
+unknown type keep their input atoms, modified ones are built as their parent, and the report
+names every residue mapped or dropped.
 The prediction is then made chemically valid (`--no-refine` skips it): each trans peptide's C,
 O and N placed from the C-alpha trace (`gaan.tasks.protein.peptide_planes`), C-beta at its ideal
 place, and a short restrained minimisation with flat-bottom restraints on every heavy atom's bonds,
@@ -25,12 +31,11 @@ not at all.
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import importlib.resources
 import logging
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,19 +43,18 @@ import biotite.structure as struc
 import numpy as np
 import torch
 
-from gaan.checkpoints import CheckpointError, load_checkpoint, load_trained_module
 from gaan.data import collate_point_clouds
 from gaan.tasks.protein import (
-    BEAD_KINDS,
-    NUM_ENVIRONMENT_FEATURES,
     RESIDUE_ATOMS,
     ProteinInputError,
     bead_positions,
-    chain_breaks,
-    read_structure,
+    read_structure_with_notes,
     residue_environments,
     residue_table,
 )
+from gaan.tasks.protein.chain_geometry import geometric_chain_breaks, looks_like_ca_trace
+from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, console_main, main  # noqa: F401 - main: re-exported
+from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -58,13 +62,13 @@ from gaan.tasks.protein.metrics import (
     format_residue_type_table,
     pooled_metrics,
 )
+from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import refine_backmapped
+from gaan.tasks.protein.residue_mapping import listed
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
-from gaan.tasks.protein.writer import StructureWriteError, check_output_path, write_structure
+from gaan.tasks.protein.writer import check_output_path, residue_label, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
-
-DEFAULT_BATCH_SIZE = 256
 
 
 class BackmapError(ValueError):
@@ -85,35 +89,32 @@ def shipped_checkpoint(beads: str) -> Path:
 
 @dataclass
 class Backmapper:
-    """A trained backmapping module and the environment settings it was trained with."""
+    """A trained backmapping network and the environment settings it was trained with."""
 
-    module: torch.nn.Module
+    network: torch.nn.Module
     beads: str
     k: int
     path: Path
+    device: str = "cpu"
 
     @classmethod
-    def load(cls, path: str | Path, beads: str | None = None) -> Backmapper:
+    def load(cls, path: str | Path, beads: str | None = None, device: str = "cpu") -> Backmapper:
         path = Path(path)
         if not path.is_file():
             raise BackmapError(f"--ckpt {path}: no such checkpoint file")
-        checkpoint = load_checkpoint(path)
-        stored = checkpoint.get("gaan_config")
-        if not stored or stored.get("task", {}).get("name") != "protein":
-            task = (stored or {}).get("task", {}).get("name")
-            raise BackmapError(f"--ckpt {path}: not a protein backmapping checkpoint (trained on task={task}); train one with task=protein")
-        datamodule = stored["task"].get("datamodule") or {}
-        trained_beads, k = datamodule.get("beads", "ca"), int(datamodule.get("k", 16))
-        if beads is not None and beads != trained_beads:
-            raise BackmapError(
-                f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; "
-                f"pass --beads {trained_beads} or another checkpoint"
-            )
         try:
-            module = load_trained_module(path, in_features=NUM_ENVIRONMENT_FEATURES, checkpoint=checkpoint)
-        except CheckpointError as error:
-            raise BackmapError(f"--ckpt {error}") from error
-        return cls(module=module, beads=trained_beads, k=k, path=path)
+            checkpoint = read_checkpoint(path)
+            datamodule = checkpoint["gaan_config"]["task"].get("datamodule") or {}
+            trained_beads, k = datamodule.get("beads", "ca"), int(datamodule.get("k", 16))
+            if beads is not None and beads != trained_beads:
+                raise BackmapError(
+                    f"--beads {beads} but --ckpt {path} was trained on {trained_beads} beads; "
+                    f"pass --beads {trained_beads} or another checkpoint"
+                )
+            network = load_network(path, checkpoint)
+        except NetworkError as error:
+            raise BackmapError(str(error)) from error
+        return cls(network=network.to(device), beads=trained_beads, k=k, path=path, device=device)
 
 
 @dataclass
@@ -135,14 +136,37 @@ def has_atoms(table) -> bool:
     return bool(table.present.sum(1).max(initial=0) > 1)
 
 
+def table_label(table, r: int) -> str:
+    """'SER A65': how notes name residue r of a ResidueTable."""
+    return f"{table.res_names[r]} {table.chain_ids[r]}{table.res_ids[r]}{table.ins_codes[r]}"
+
+
 def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
-    """(R, 3) beads of one model; centroid beads from a bead-only file (one atom per residue)
-    are that atom."""
+    """(R, 3) beads of one model; a bead-only file (one atom per residue) gives them as they
+    are, whatever the atoms are named for centroids; a C-alpha trace given as centroids and
+    beads named other than CA given as C-alphas are refused with what they look like."""
+    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
+    one_per_residue = bool(np.all(np.diff(starts) == 1))
     if beads == "centroid" and not has_atoms(table):
-        starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
-        if np.any(np.diff(starts) != 1):
-            raise ProteinInputError("centroid beads need all heavy atoms or exactly one bead atom per residue")
-        return atoms.coord.astype(np.float64)
+        if not one_per_residue:
+            r = int(np.flatnonzero(np.diff(starts) != 1)[0])
+            raise ProteinInputError(
+                f"residue {residue_label(atoms, starts[r])} has {starts[r + 1] - starts[r]} atoms: centroid beads need "
+                "all heavy atoms or exactly one bead atom per residue"
+            )
+        positions = atoms.coord.astype(np.float64)
+        trace, spacing = looks_like_ca_trace(table, positions)
+        if trace:
+            raise ProteinInputError(
+                f"the beads look like a C-alpha trace, not residue centroids ({spacing}; centroids are 4.8 +- 0.9 A apart): pass --beads ca"
+            )
+        return positions
+    if beads == "ca" and one_per_residue and not table.present[:, 1].any():
+        names = sorted({str(n) for n in atoms.atom_name})
+        raise ProteinInputError(
+            f"the bead atoms are named {', '.join(names[:3])}, not CA: residue centroids need --beads centroid; "
+            "a C-alpha trace must name its atoms CA"
+        )
     return bead_positions(table, beads)
 
 
@@ -151,21 +175,26 @@ def predict_model(
     atoms: struc.AtomArray,
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
+    notes: dict[str, list[str]] | None = None,
 ) -> tuple[struc.AtomArray, int, np.ndarray]:
     """All heavy atoms of one model from its beads: (predicted AtomArray in the input's residue
     order, number of residues predicted, peptide links between its consecutive residues).
     Residues of unknown type keep their input atoms; residues without a bead are left out.
     `refine`: make the geometry valid (`gaan.tasks.protein.refinement.refine_backmapped`: peptide
     planes from the trace, ideal C-beta, flat-bottom restraints on every bond, angle, chiral
-    centre and flat group, clashes pushed apart), keeping C-alpha beads where they are."""
+    centre and flat group, clashes pushed apart), keeping C-alpha beads where they are. Residues without a
+    sequence neighbour are built from the ideal residue (`isolated_residues`); `notes`, when
+    given, collects the residues built so ("isolated"), kept as given ("unknown type") and
+    left out ("no bead")."""
+    notes = {} if notes is None else notes
     table = residue_table(atoms)
-    breaks = chain_breaks(table)
     beads = model_beads(atoms, table, backmapper.beads)
+    breaks = geometric_chain_breaks(table, beads, backmapper.beads, all_atom=has_atoms(table))
     samples = residue_environments(
         beads,
         table.res_names,
         table.chain_ids,
-        table.res_ids,
+        np.arange(len(table)),  # segments from the geometric breaks alone, not the numbering
         k=backmapper.k,
         beads=backmapper.beads,
         chain_breaks=breaks,
@@ -175,9 +204,16 @@ def predict_model(
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
             batch = collate_point_clouds(chunk)
-            vectors = predicted_vectors(backmapper.module.predict(batch)).double().numpy()
+            vectors = backmapper.network(batch.to(backmapper.device)).double().cpu().numpy()
             for row, sample in enumerate(chunk):
                 offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
+    # no sequence neighbour, no direction for the network: the ideal residue (isolated_residues)
+    finite = np.isfinite(beads).all(1)
+    for r in np.flatnonzero(isolated(breaks)):
+        if r in offsets:
+            others = beads[finite & (np.arange(len(beads)) != r)]
+            offsets[r] = ideal_offsets(str(table.res_names[r]), beads[r], others, backmapper.beads)
+            notes.setdefault("isolated", []).append(table_label(table, r))
     starts = np.append(table.atom_starts, atoms.array_length())
     pieces, kept = [], []
     for r, name in enumerate(table.res_names):
@@ -193,7 +229,9 @@ def predict_model(
             piece.res_name[:] = name
         elif name not in RESIDUE_ATOMS and np.isfinite(beads[r]).all():
             piece = atoms[starts[r] : starts[r + 1]].copy()  # unknown type: as given
+            notes.setdefault("unknown type", []).append(table_label(table, r))
         else:
+            notes.setdefault("no bead", []).append(table_label(table, r))
             continue
         piece.chain_id[:] = table.chain_ids[r]
         piece.res_id[:] = table.res_ids[r]
@@ -212,12 +250,56 @@ def predict_model(
     return predicted, len(offsets), links
 
 
-def predicted_vectors(predictions: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The (B, L, 3) per-atom vectors of a labeled-site task's predictions."""
-    for key in ("atoms", "vectors"):
-        if key in predictions:
-            return predictions[key]
-    raise BackmapError(f"the checkpoint's task predicts {sorted(predictions)}, not per-atom vectors ('atoms' or 'vectors')")
+RESIDUE_NOTES = {
+    "isolated": "residue(s) without sequence neighbours built from the ideal residue",
+    "unknown type": "residue(s) of unknown type kept as given",
+    "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms)",
+}
+
+
+class ModelBackmapper:
+    """Backmaps the models (or trajectory frames) of one input one at a time, keeping what the
+    report needs: metric and geometry sums, residue counts and notes (from the first model)."""
+
+    def __init__(self, backmapper: Backmapper, batch_size: int = DEFAULT_BATCH_SIZE, measure: bool = True, **options):
+        self.backmapper, self.batch_size, self.measure, self.options = backmapper, batch_size, measure, options
+        self.sums: list[BackmapMetricSums] = []
+        self.geometry: list[GeometrySums] = []
+        self.notes: list[str] = []
+        self.counts, self.models, self.start = (0, 0), 0, time.perf_counter()
+
+    def __call__(self, atoms: struc.AtomArray) -> struc.AtomArray:
+        table = residue_table(atoms)
+        first = self.models == 0
+        standard = np.isin(table.res_names, list(RESIDUE_ATOMS))
+        if first and self.backmapper.beads == "centroid" and has_atoms(table) and not table.complete[standard].all():
+            missing = int((~table.complete[standard]).sum())
+            self.notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
+        residue_notes: dict[str, list[str]] = {}
+        predicted, count, links = predict_model(self.backmapper, atoms, self.batch_size, notes=residue_notes, **self.options)
+        if first:
+            for key, labels in residue_notes.items():
+                self.notes.append(f"{len(labels)} {RESIDUE_NOTES[key]}: {listed(labels)}")
+        self.counts = (len(table), count)
+        self.geometry.append(geometry_sums(predicted, links))
+        if self.measure and has_atoms(table):
+            self.sums.append(backmap_metric_sums(predicted, atoms))
+        self.models += 1
+        return predicted
+
+    def result(self, predicted: struc.AtomArrayStack) -> BackmapResult:
+        return BackmapResult(
+            predicted=predicted,
+            metrics=pooled_metrics(self.sums) if self.sums else None,
+            geometry=pooled_geometry(self.geometry),
+            residues=self.counts[0],
+            predicted_residues=self.counts[1],
+            models=self.models,
+            seconds=time.perf_counter() - self.start,
+            notes=self.notes,
+            checkpoint=self.backmapper.path,
+            beads=self.backmapper.beads,
+        )
 
 
 def backmap_structure(
@@ -226,37 +308,18 @@ def backmap_structure(
     batch_size: int = DEFAULT_BATCH_SIZE,
     measure: bool = True,
     refine: bool = True,
+    progress=None,
 ) -> BackmapResult:
     """Backmap every model of a cleaned stack (`read_structure`); metrics against the input's
-    atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always."""
-    start = time.perf_counter()
-    models, sums, geometry, notes = [], [], [], []
-    counts = (0, 0)
+    atoms when it has them, the geometry report (`gaan.tasks.protein.structure_geometry`) always.
+    `progress(models done)` is called after each model."""
+    models = ModelBackmapper(backmapper, batch_size, measure, refine=refine)
+    predicted = []
     for m in range(stack.stack_depth()):
-        atoms = stack[m]
-        table = residue_table(atoms)
-        if backmapper.beads == "centroid" and has_atoms(table) and not table.complete[np.isin(table.res_names, list(RESIDUE_ATOMS))].all():
-            missing = int((~table.complete[np.isin(table.res_names, list(RESIDUE_ATOMS))]).sum())
-            if m == 0:
-                notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
-        predicted, count, links = predict_model(backmapper, atoms, batch_size, refine)
-        models.append(predicted)
-        counts = (len(table), count)
-        geometry.append(geometry_sums(predicted, links))
-        if measure and has_atoms(table):
-            sums.append(backmap_metric_sums(predicted, atoms))
-    if counts[0] > counts[1]:
-        notes.append(f"{counts[0] - counts[1]} of {counts[0]} residues per model not predicted (unknown type or no bead)")
-    return BackmapResult(
-        predicted=struc.stack(models),
-        metrics=pooled_metrics(sums) if sums else None,
-        geometry=pooled_geometry(geometry),
-        residues=counts[0],
-        predicted_residues=counts[1],
-        models=len(models),
-        seconds=time.perf_counter() - start,
-        notes=notes,
-    )
+        predicted.append(models(stack[m]))
+        if progress is not None:
+            progress(m + 1)
+    return models.result(struc.stack(predicted))
 
 
 def backmap_file(
@@ -267,22 +330,44 @@ def backmap_file(
     model: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
+    backmapper: Backmapper | None = None,
+    progress_every: int | None = None,
 ) -> BackmapResult:
-    """Read, backmap and write one file (see the module docstring)."""
+    """Read, backmap and write one file (see the module docstring); `backmapper`: an already
+    loaded network (then `ckpt` and `beads` are not used); `progress_every`: a progress line
+    on stderr every that many models of a multi-model file."""
     if batch_size < 1:
         raise BackmapError(f"--batch-size must be >= 1, got {batch_size}")
     check_output_path(output_path, (input_path,))  # before the model is loaded or anything computed
     start = time.perf_counter()
-    backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
-    stack = read_structure(input_path, model=model)
+    if backmapper is None:
+        backmapper = Backmapper.load(ckpt if ckpt is not None else shipped_checkpoint(beads or "ca"), beads)
+    stack, read_notes = read_structure_with_notes(input_path, model=model)
     try:
-        result = backmap_structure(stack, backmapper, batch_size, refine=refine)
+        progress = None
+        if progress_every is not None and stack.stack_depth() > 1:
+            from gaan.tasks.protein.trajectory import Progress
+
+            progress = Progress(stack.stack_depth(), progress_every, label="model")
+        result = backmap_structure(stack, backmapper, batch_size, refine=refine, progress=progress)
     except ProteinInputError as error:
         raise ProteinInputError(f"{input_path}: {error}") from error
-    write_structure(result.predicted, output_path)
+    write_structure(result.predicted, output_path, provenance(input_path, backmapper, refine))
     result.seconds = time.perf_counter() - start
-    result.checkpoint, result.beads = backmapper.path, backmapper.beads
+    result.notes = [*read_notes.lines(), *result.notes]
     return result
+
+
+def provenance(input_path: str | Path, backmapper: Backmapper, refine: bool) -> list[str]:
+    """What made an output: tool version, checkpoint (name and sha256 prefix), beads, refinement."""
+    import gaan
+
+    digest = hashlib.sha256(Path(backmapper.path).read_bytes()).hexdigest()[:16]
+    return [
+        f"gaan-backmap {gaan.__version__} from {Path(input_path).name}",
+        f"checkpoint {Path(backmapper.path).name} (sha256 {digest}...), {backmapper.beads} beads",
+        f"refinement {'on' if refine else 'off (--no-refine)'}",
+    ]
 
 
 def report(result: BackmapResult, input_path: str | Path, output_path: str | Path) -> str:
@@ -308,54 +393,5 @@ def report(result: BackmapResult, input_path: str | Path, output_path: str | Pat
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="gaan-backmap",
-        description="Predict every heavy atom of a protein from its C-alpha trace or residue centroids (GA attention).",
-    )
-    parser.add_argument("input", help="PDB or mmCIF file: all-atom (coarse-grained first, and measured) or beads only")
-    parser.add_argument(
-        "-o", "--output", required=True, help="output structure: .pdb / .ent (PDB) or .cif / .mmcif (mmCIF), optionally + .gz"
-    )
-    parser.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one for --beads)")
-    parser.add_argument("--beads", choices=BEAD_KINDS, default=None, help="bead kind (default: the checkpoint's; ca without --ckpt)")
-    parser.add_argument("--model", type=int, default=None, help="backmap only model N (1-based; default: every model)")
-    parser.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"residues per network call (default {DEFAULT_BATCH_SIZE})"
-    )
-    parser.add_argument(
-        "--no-refine",
-        action="store_true",
-        help="write the network's atoms as predicted, without making bonds, angles, chirality and flat groups valid",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.threads is not None:
-        if args.threads < 1:
-            print(f"gaan-backmap: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
-            return 2
-        torch.set_num_threads(args.threads)
-    try:
-        result = backmap_file(
-            args.input,
-            args.output,
-            args.ckpt,
-            args.beads,
-            args.model,
-            args.batch_size,
-            refine=not args.no_refine,
-        )
-    except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as error:
-        print(f"gaan-backmap: error: {error}", file=sys.stderr)
-        return 1
-    print(report(result, args.input, args.output))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -35,6 +35,7 @@ from gaan.tasks.protein.assignment import best_assignment_targets
 from gaan.tasks.protein.chi1 import LABEL_CHI1_ROLE, chi1_within_tolerance
 from gaan.tasks.protein.figures import chi1_per_residue_figure, environment_points, log_environment_view, rmsd_per_residue_figure
 from gaan.tasks.protein.metrics import RMSD_METRICS
+from gaan.tasks.protein.network import backmap_vectors, scaled_encoding
 from gaan.tasks.protein.residues import LABEL_IS_BACKBONE, LABEL_PARTNER_POSITION, LABEL_RESIDUE
 
 PER_RESIDUE = "_per_residue"  # metrics named <name>_per_residue are vectors over STANDARD_RESIDUES
@@ -114,13 +115,11 @@ class BackmappingTask(LabeledVectorTask):
 
     def encode(self, batch: PointCloudBatch):
         # the frame is bead i's by construction (translation-invariant): keep it, do not re-centre
-        mask = batch.mask
-        positions = batch.positions / self.length_scale * mask.unsqueeze(-1).to(batch.positions.dtype)
-        return self.backbone.encode(positions, batch.features, mask)
+        return scaled_encoding(self.backbone, batch, self.length_scale)
 
     def predict_batch(self, batch):
-        vectors = self.head(self.encode(batch), batch.labels, batch.label_mask) * self.length_scale
-        return {"vectors": vectors * batch.label_mask.unsqueeze(-1).to(vectors.dtype)}
+        # the one forward pass, shared with gaan-backmap's Lightning-free network
+        return {"vectors": backmap_vectors(self.backbone, self.head, batch, self.length_scale)}
 
     def _aligned_targets(self, predictions, batch) -> Tensor:
         partner = self.label_partner[batch.labels]  # (B, L) position of each label's swap partner

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 
 import biotite.structure as struc
-import biotite.structure.info as structure_info
 import numpy as np
 
+from gaan.tasks.protein.ccd_cache import ccd_residue
 from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, SIDE_CHAIN_ANGLES, SIDE_CHAIN_BOND_LENGTHS, ideal_bond_length
 from gaan.tasks.protein.residues import RESIDUE_ATOMS
 
@@ -140,7 +140,7 @@ def _planar_groups(names: list[str], bonds: list[tuple[str, str, int]]) -> tuple
 def ideal_residue(name: str) -> IdealResidue:
     """The ideal geometry of standard residue `name` (module docstring)."""
     atoms = RESIDUE_ATOMS[name]
-    ccd = structure_info.residue(name)
+    ccd = ccd_residue(name)  # the CCD's, cached (gaan.tasks.protein.ccd_cache)
     ccd = ccd[np.isin(ccd.atom_name, atoms)]
     coords = {str(n): c.astype(np.float64) for n, c in zip(ccd.atom_name, ccd.coord)}
     bond_list = [(str(ccd.atom_name[i]), str(ccd.atom_name[j]), int(order)) for i, j, order in ccd.bonds.as_array()]

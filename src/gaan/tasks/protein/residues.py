@@ -1,10 +1,13 @@
-"""Residue vocabulary for backmapping: heavy-atom names per standard amino acid, read from the
-wwPDB chemical component dictionary that biotite ships (not a hand-typed table), and the
-label ids (residue type, atom name) that the labeled attention head embeds."""
+"""Residue vocabulary for backmapping: heavy-atom names per standard amino acid, as the wwPDB
+chemical component dictionary (CCD) that biotite ships lists them, and the label ids (residue
+type, atom name) that the labeled attention head embeds.
+
+`RESIDUE_ATOMS` is a cached copy of the CCD's names (`ccd_heavy_atoms`), not a hand-typed
+table: building it from the CCD at import took about 2 CPU seconds of every `gaan-backmap`
+call; tests/tasks/test_residue_atoms.py checks the copy against the CCD."""
 
 from __future__ import annotations
 
-import biotite.structure.info as structure_info
 import numpy as np
 
 # The 20 standard amino acids, alphabetical by three-letter code; index 20 is "unknown".
@@ -46,13 +49,38 @@ EQUIVALENT_ATOM_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _ccd_heavy_atoms(residue: str) -> tuple[str, ...]:
-    """Heavy-atom names of a residue in the CCD's order, without the terminal OXT."""
+def ccd_heavy_atoms(residue: str) -> tuple[str, ...]:
+    """Heavy-atom names of a residue in the CCD's order, without the terminal OXT (reads the
+    CCD, about 2 CPU seconds the first time)."""
+    import biotite.structure.info as structure_info
+
     ideal = structure_info.residue(residue)
     return tuple(str(name) for name, element in zip(ideal.atom_name, ideal.element) if element != "H" and name != "OXT")
 
 
-RESIDUE_ATOMS: dict[str, tuple[str, ...]] = {name: _ccd_heavy_atoms(name) for name in STANDARD_RESIDUES}
+# {residue: ccd_heavy_atoms(residue)} for the 20 standard residues, cached (module docstring)
+RESIDUE_ATOMS: dict[str, tuple[str, ...]] = {
+    "ALA": ("N", "CA", "C", "O", "CB"),
+    "ARG": ("N", "CA", "C", "O", "CB", "CG", "CD", "NE", "CZ", "NH1", "NH2"),
+    "ASN": ("N", "CA", "C", "O", "CB", "CG", "OD1", "ND2"),
+    "ASP": ("N", "CA", "C", "O", "CB", "CG", "OD1", "OD2"),
+    "CYS": ("N", "CA", "C", "O", "CB", "SG"),
+    "GLN": ("N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "NE2"),
+    "GLU": ("N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "OE2"),
+    "GLY": ("N", "CA", "C", "O"),
+    "HIS": ("N", "CA", "C", "O", "CB", "CG", "ND1", "CD2", "CE1", "NE2"),
+    "ILE": ("N", "CA", "C", "O", "CB", "CG1", "CG2", "CD1"),
+    "LEU": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2"),
+    "LYS": ("N", "CA", "C", "O", "CB", "CG", "CD", "CE", "NZ"),
+    "MET": ("N", "CA", "C", "O", "CB", "CG", "SD", "CE"),
+    "PHE": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ"),
+    "PRO": ("N", "CA", "C", "O", "CB", "CG", "CD"),
+    "SER": ("N", "CA", "C", "O", "CB", "OG"),
+    "THR": ("N", "CA", "C", "O", "CB", "OG1", "CG2"),
+    "TRP": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "NE1", "CE2", "CE3", "CZ2", "CZ3", "CH2"),
+    "TYR": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "OH"),
+    "VAL": ("N", "CA", "C", "O", "CB", "CG1", "CG2"),
+}
 MAX_RESIDUE_ATOMS = max(len(atoms) for atoms in RESIDUE_ATOMS.values())
 
 # label id = position of (residue, atom) in this list

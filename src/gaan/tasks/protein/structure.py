@@ -1,7 +1,8 @@
 """Read a protein structure (PDB or mmCIF) into a cleaned biotite `AtomArrayStack`.
 
-Cleaning: hydrogens, waters, ions, ligands, nucleotides and HETATM residues other than MSE are
-dropped; the first alternate location of every atom is kept; MSE becomes MET (SE -> SD); the
+Cleaning: hydrogens, waters, ions, ligands and nucleotides are dropped (and named:
+`read_structure_with_notes`); modified amino acids become their parent (SEP -> SER, MSE -> MET
+with SE -> SD, ...: `residue_mapping`); the first alternate location of every atom is kept; the
 residue and atom names that MD engines write are mapped to PDB names (GROMACS / CHARMM /
 AMBER: ILE CD -> CD1, HSD/HSE/HSP/HID/HIE/HIP -> HIS, CYX -> CYS, terminal OC1/OT1 -> O and
 OC2/OT2 -> OXT). Bad input raises `ProteinInputError` naming the file and the line (PDB) or
@@ -18,10 +19,10 @@ import gzip
 from pathlib import Path
 
 import biotite.structure as struc
-import biotite.structure.info as structure_info
 import biotite.structure.io.pdbx as pdbx
 import numpy as np
 
+from gaan.tasks.protein.residue_mapping import ReadNotes, is_nucleotide, link_type, parent_residue, residue_label
 from gaan.tasks.protein.residues import RESIDUE_ATOMS, STANDARD_RESIDUES
 
 
@@ -43,13 +44,12 @@ MD_RESIDUE_NAMES = {
     "ASH": "ASP",
     "GLH": "GLU",
     "LYN": "LYS",
-    "MSE": "MET",  # selenomethionine: crystallographers' methionine
 }
 # (residue after renaming or "*" for any) -> {MD atom name: PDB atom name}
 MD_ATOM_NAMES = {
     "*": {"OC1": "O", "OT1": "O", "O1": "O", "OC2": "OXT", "OT2": "OXT", "O2": "OXT"},
     "ILE": {"CD": "CD1"},
-    "MET": {"SE": "SD"},  # from MSE
+    "MET": {"SE": "SD"},  # from MSE (selenomethionine, mapped to its parent: residue_mapping)
 }
 # waters and ions as MD engines and the PDB name them; dropped even from ATOM records
 SOLVENT_AND_ION_NAMES = frozenset(
@@ -79,6 +79,26 @@ def _is_hydrogen(atom_name: str, element: str) -> bool:
         return element in ("H", "D")
     stripped = atom_name.lstrip("0123456789")
     return bool(stripped) and stripped[0] in ("H", "D")
+
+
+def _residue_name_and_chain(line: str) -> tuple[str, str]:
+    """Residue name and chain id of an ATOM/HETATM line. Column 21 is blank in the PDB format;
+    it holds the 4th letter of CHARMM/NAMD residue names (TIP3, chain in the segment id, columns
+    73-76) or the first character of two-character chain ids (hybrid-36 files of large
+    assemblies: 'AA', 'Ba', ... in columns 21-22, which would merge if only column 22 were read)."""
+    if line[20] != " " and line[21] == " ":
+        res_name, chain = line[17:21].strip(), ""
+    elif line[20] != " ":
+        four = line[17:21].strip().upper()
+        if four in MD_RESIDUE_NAMES or four in SOLVENT_AND_ION_NAMES:
+            res_name, chain = four, line[21]
+        else:
+            res_name, chain = line[17:20].strip(), line[20:22]
+    else:
+        res_name, chain = line[17:20].strip(), line[21].strip()
+    if not chain and len(line) > 72:
+        chain = line[72:76].strip()  # CHARMM segment id
+    return res_name, chain
 
 
 def _parse_pdb(path: Path, lines: list[str]) -> list[dict]:
@@ -117,9 +137,7 @@ def _parse_pdb(path: Path, lines: list[str]) -> list[dict]:
             raise ProteinInputError(f"{path}: line {number}: malformed residue number in columns 23-26: {line.rstrip()!r}") from None
         if not all(np.isfinite(coord)):
             raise ProteinInputError(f"{path}: line {number}: non-finite coordinates {coord}: {line.rstrip()!r}")
-        # CHARMM/NAMD: 4-letter residue names run into column 21 and chains live in the segid
-        res_name = line[17:21].strip() if line[20] != " " and line[21] == " " else line[17:20].strip()
-        chain = line[21].strip() or line[72:76].strip() if len(line) > 72 else line[21].strip()
+        res_name, chain = _residue_name_and_chain(line)
         current["line"].append(number)
         current["hetero"].append(record == "HETATM")
         current["atom_name"].append(line[12:16].strip())
@@ -176,24 +194,59 @@ def _where(path: Path, model: dict, i: int) -> str:
     return f"{path}: line {line}: {residue}" if line is not None else f"{path}: {residue}"
 
 
-def _keep_atoms(path: Path, model: dict, unknown_residues: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Indices of the atoms to keep, with their normalised residue and atom names."""
+MARTINI_BEAD_NAMES = frozenset({"BB", "SC1", "SC2", "SC3", "SC4", "SC5"})
+
+
+def refuse_martini_beads(path: Path, model: dict) -> None:
+    """Martini beads (a BB backbone bead per residue, SC1..SC5 side-chain beads) are neither a
+    C-alpha trace nor centroids: no shipped checkpoint was trained on them (issue 31), so they
+    are named instead of being half read."""
+    names = [name for name, res in zip(model["atom_name"], model["res_name"]) if MD_RESIDUE_NAMES.get(res, res) in _STANDARD]
+    backbone = sum(name == "BB" for name in names)
+    if backbone and sum(name in MARTINI_BEAD_NAMES for name in names) == len(names):
+        raise ProteinInputError(
+            f"{path}: Martini beads ({backbone} BB backbone beads with SC side-chain beads): gaan-backmap has no checkpoint "
+            "for Martini beads yet; give a C-alpha trace, residue centroids or an all-atom structure"
+        )
+
+
+def _label(model: dict, i: int) -> str:
+    """The residue of record i as notes name it ('SEP A65')."""
+    return residue_label(model["res_name"][i], model["chain_id"][i], model["res_id"][i], model["ins_code"][i])
+
+
+def _residue_groups(model: dict) -> np.ndarray:
+    """Per record, the index of its residue: a run of records with one chain, number, insertion
+    code and name."""
+    group = np.zeros(len(model["atom_name"]), dtype=np.int64)
+    key_of = lambda j: (model["chain_id"][j], model["res_id"][j], model["ins_code"][j], model["res_name"][j])  # noqa: E731
+    for i in range(1, len(group)):
+        group[i] = group[i - 1] + (key_of(i) != key_of(i - 1))
+    return group
+
+
+def _keep_atoms(
+    path: Path, model: dict, unknown_residues: list[str], notes: ReadNotes | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Indices of the atoms to keep, with their normalised residue and atom names; what is
+    mapped or dropped is recorded in `notes` (`residue_mapping.ReadNotes`)."""
+    notes = ReadNotes() if notes is None else notes
     keep, res_names, atom_names = [], [], []
     seen: set[tuple] = set()
     coords = np.asarray(model["coord"], dtype=np.float64)
     # a chain id whose residue numbers restart (two copies of one chain, no TER) starts a new
     # copy, so its atoms are not mistaken for alternate locations of the first
     copy, previous = 0, (None, None)
-    # residues (runs of records with one chain, number, insertion code and name) that have a
-    # backbone N and CA: an unknown name there is a mistyped or unsupported amino acid, an error
-    group = np.zeros(len(model["atom_name"]), dtype=np.int64)
-    key_of = lambda j: (model["chain_id"][j], model["res_id"][j], model["ins_code"][j], model["res_name"][j])  # noqa: E731
-    for i in range(1, len(group)):
-        group[i] = group[i - 1] + (key_of(i) != key_of(i - 1))
+    # residues that have a backbone N and CA: an unknown name there is a mistyped or unsupported
+    # amino acid (an error), a modified one is built as its parent
+    group = _residue_groups(model)
     backbone_names: dict[int, set] = {}
+    heavy_records = np.zeros(group[-1] + 1 if len(group) else 0, dtype=np.int64)
     for i, name in enumerate(model["atom_name"]):
         if name in ("N", "CA"):
             backbone_names.setdefault(int(group[i]), set()).add(name)
+        if not _is_hydrogen(name, model["element"][i]):
+            heavy_records[group[i]] += 1
     amino_like = {g for g, names in backbone_names.items() if len(names) == 2}
     for i in range(len(model["atom_name"])):
         res_name, atom_name = model["res_name"][i], model["atom_name"][i]
@@ -202,25 +255,39 @@ def _keep_atoms(path: Path, model: dict, unknown_residues: list[str]) -> tuple[n
             copy += 1
         previous = (chain_id, res_id)
         if res_name in SOLVENT_AND_ION_NAMES:
+            notes.drop("water and ion residue(s)", _label(model, i))
             continue
         hetero = model["hetero"][i]
         renamed = MD_RESIDUE_NAMES.get(res_name, res_name)
+        modified = False
         if renamed not in _STANDARD and renamed not in UNKNOWN_RESIDUE_NAMES:
-            if hetero:
-                continue  # ligands and modified residues (HETATM)
-            link = structure_info.link_type(res_name)
-            peptide = link is not None and "PEPTIDE" in link.upper()
-            if link is None or (not peptide and int(group[i]) in amino_like):
-                unknown_residues.append(_where(path, model, i))
+            parent = parent_residue(res_name) if int(group[i]) in amino_like else None
+            if parent is not None:  # SEP -> SER, MSE -> MET, ... (HETATM or ATOM)
+                notes.map_modified(_label(model, i), parent)
+                renamed, modified = parent, True
+            elif hetero:
+                notes.drop("ligand(s) and other HETATM residue(s)", _label(model, i))
                 continue
-            if not peptide:
-                continue  # nucleotides, lipids, ligands written as ATOM
-            renamed = "UNK"  # a non-standard amino acid in the chain: context of unknown type
+            else:
+                link = link_type(res_name)
+                peptide = link is not None and "PEPTIDE" in link.upper()
+                if link is None or (not peptide and int(group[i]) in amino_like):
+                    unknown_residues.append(_where(path, model, i))
+                    continue
+                if not peptide:
+                    kind = "nucleotide(s)" if is_nucleotide(res_name) else "non-protein ATOM residue(s)"
+                    notes.drop(kind, _label(model, i))
+                    continue
+                renamed = "UNK"  # a non-standard amino acid in the chain: context of unknown type
         if _is_hydrogen(atom_name, model["element"][i] if renamed in _STANDARD else ""):
             continue
         atom_name = MD_ATOM_NAMES.get(renamed, {}).get(atom_name, MD_ATOM_NAMES["*"].get(atom_name, atom_name))
         if renamed in _STANDARD and atom_name not in RESIDUE_ATOMS[renamed] and atom_name != "OXT":
-            continue  # hydrogens without element columns, MD extras (e.g. CHARMM's HT1 variants)
+            if heavy_records[group[i]] != 1 or modified:
+                if modified:
+                    notes.extra_atom(_label(model, i), atom_name)
+                continue  # hydrogens without element columns, MD extras (e.g. CHARMM's HT1 variants)
+            # the only atom of its residue: a bead of a bead-only file (a centroid named CEN, SC, ...)
         if not np.all(np.isfinite(coords[i])):
             raise ProteinInputError(f"{_where(path, model, i)}: non-finite coordinates {tuple(coords[i])}")
         key = (copy, chain_id, res_id, model["ins_code"][i], atom_name)
@@ -234,13 +301,19 @@ def _keep_atoms(path: Path, model: dict, unknown_residues: list[str]) -> tuple[n
 
 
 def read_structure(path: str | Path, model: int | None = None) -> struc.AtomArrayStack:
+    """`read_structure_with_notes` without the notes."""
+    return read_structure_with_notes(path, model)[0]
+
+
+def read_structure_with_notes(path: str | Path, model: int | None = None) -> tuple[struc.AtomArrayStack, ReadNotes]:
     """Read and clean a PDB (.pdb, .ent, optionally .gz) or mmCIF (.cif) file.
 
     model: None for every model (NMR models, trajectory frames), or the 1-based model number.
     Returns an `AtomArrayStack` (one entry per model) of protein heavy atoms with annotations
     chain_id, res_id, ins_code, res_name (standard names, or UNK), atom_name, element, hetero.
     Raises `ProteinInputError` for empty, truncated or malformed files, files without protein
-    residues, unknown residue names and non-finite coordinates.
+    residues, unknown residue names and non-finite coordinates. The notes name the residues
+    mapped to a parent amino acid or dropped (`residue_mapping.ReadNotes`).
     """
     path = Path(path)
     if not path.is_file():
@@ -263,7 +336,9 @@ def read_structure(path: str | Path, model: int | None = None) -> struc.AtomArra
             raise ProteinInputError(f"{path}: model {model} requested but the file has {len(models)} model(s)")
         models = [models[model - 1]]
     unknown: list[str] = []
-    keep, res_names, atom_names = _keep_atoms(path, models[0], unknown)
+    notes = ReadNotes()
+    refuse_martini_beads(path, models[0])
+    keep, res_names, atom_names = _keep_atoms(path, models[0], unknown, notes)
     if unknown:
         names = sorted({u.rsplit("residue ", 1)[-1].split()[0] for u in unknown})
         raise ProteinInputError(
@@ -278,7 +353,7 @@ def read_structure(path: str | Path, model: int | None = None) -> struc.AtomArra
         if len(entry["atom_name"]) != len(first["atom_name"]) or entry["atom_name"] != first["atom_name"]:
             raise ProteinInputError(
                 f"{path}: model {index + 1} has different atoms from model 1 "
-                f"({len(entry['atom_name'])} vs {len(first['atom_name'])} records); read one model with model=N"
+                f"({len(entry['atom_name'])} vs {len(first['atom_name'])} records); read one model with --model N"
             )
         coords = np.asarray(entry["coord"], dtype=np.float64)[keep]
         if not np.all(np.isfinite(coords)):
@@ -291,5 +366,5 @@ def read_structure(path: str | Path, model: int | None = None) -> struc.AtomArra
     stack.res_name = np.array(res_names, dtype="U5")
     stack.atom_name = np.array(atom_names, dtype="U6")
     stack.element = np.array([a[0] for a in atom_names], dtype="U2")
-    stack.hetero = np.zeros(len(keep), dtype=bool)  # MSE became MET: a polymer residue
-    return stack
+    stack.hetero = np.zeros(len(keep), dtype=bool)  # modified residues became their parent: polymer residues
+    return stack, notes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import biotite.structure as struc
@@ -28,6 +29,7 @@ from gaan.files import write_atomically
 MMCIF_SUFFIXES = (".cif", ".mmcif")
 PDB_SUFFIXES = (".pdb", ".ent")
 # %8.3f in columns 31-54: coordinates must stay above -1000 and below 10000
+MAX_PDB_SEGMENT_ID = 4  # columns 73-76
 PDB_COORDINATE_RANGE = (-999.999, 9999.999)
 
 
@@ -36,13 +38,17 @@ class StructureWriteError(ValueError):
     the output file."""
 
 
-def write_structure(atoms: struc.AtomArray | struc.AtomArrayStack, path: str | Path) -> Path:
+def write_structure(atoms: struc.AtomArray | struc.AtomArrayStack, path: str | Path, remarks: Sequence[str] = ()) -> Path:
     """Write `atoms` to `path`: mmCIF for .cif / .mmcif, PDB otherwise. A stack is written as
-    one model per member. Returns the path."""
+    one model per member. `remarks`: lines of provenance, as REMARK 999 records (PDB) or
+    comment lines (mmCIF). Returns the path."""
     path = Path(path)
     stack = atoms if isinstance(atoms, struc.AtomArrayStack) else struc.stack([atoms])
     check_writable(stack, path)
-    text = mmcif_text(stack) if structure_format(path) == "mmcif" else pdb_text(stack, path)
+    if structure_format(path) == "mmcif":
+        text = "".join(f"# {line}\n" for line in remarks) + mmcif_text(stack)
+    else:
+        text = pdb_text(stack, path, remarks)
     data = text.encode()
     if path.suffix.lower() == ".gz":
         data = gzip.compress(data, mtime=0)  # mtime 0: the same structure gives the same bytes
@@ -65,12 +71,13 @@ def structure_format(path: Path) -> str:
     raise StructureWriteError(f"{path}: unknown output format {suffix or '(no extension)'!r}; name it {accepted} (optionally + .gz)")
 
 
-def check_output_path(path: str | Path, inputs: tuple[str | Path, ...] = ()) -> Path:
+def check_output_path(path: str | Path, inputs: tuple[str | Path, ...] = (), check_format: bool = True) -> Path:
     """Refuse, before any work, an output that could not be written or would destroy an input:
     an unknown format, a directory, one of `inputs`, or a folder that is a file or not
     writable. Returns the path."""
     path = Path(path)
-    structure_format(path)
+    if check_format:  # off for trajectory outputs (gaan.tasks.protein.trajectory checks those)
+        structure_format(path)
     if path.is_dir():
         raise StructureWriteError(f"{path}: is a directory; give a file name (e.g. {path / 'out.pdb'})")
     for source in inputs:
@@ -105,12 +112,17 @@ def residue_label(atoms: struc.AtomArray | struc.AtomArrayStack, index: int) -> 
     return f"{atoms.res_name[index]} {atoms.res_id[index]}{atoms.ins_code[index]} of chain {atoms.chain_id[index]!r}"
 
 
-def pdb_text(stack: struc.AtomArrayStack, path: Path) -> str:
-    long_chains = sorted({str(c) for c in np.unique(stack.chain_id) if len(str(c)) > 1})
+def pdb_text(stack: struc.AtomArrayStack, path: Path, remarks: Sequence[str] = ()) -> str:
+    """PDB text of a stack. Chain ids of one character go to column 22; of two (hybrid-36 files of
+    large assemblies) to columns 21-22; of three or four (CHARMM segment ids such as PROA) to the
+    segment id columns 73-76 with the chain column blank, as CHARMM, NAMD and VMD write them
+    (`structure.read_structure` reads all three back); longer ones need mmCIF."""
+    chain_ids = stack.chain_id.astype(str)
+    long_chains = sorted({c for c in np.unique(chain_ids) if len(c) > MAX_PDB_SEGMENT_ID})
     if long_chains:
         raise StructureWriteError(
             f"{path}: chain ids {', '.join(map(repr, long_chains[:5]))}{' ...' if len(long_chains) > 5 else ''} have more than "
-            "the one character the PDB format allows; write mmCIF instead (an output name ending in .cif)"
+            f"the {MAX_PDB_SEGMENT_ID} characters PDB files can hold (as a segment id); write mmCIF instead (an output name ending in .cif)"
         )
     low, high = PDB_COORDINATE_RANGE
     if stack.coord.min() < low or stack.coord.max() > high:
@@ -120,14 +132,39 @@ def pdb_text(stack: struc.AtomArrayStack, path: Path) -> str:
     if stack.hetero.any():
         stack.hetero = np.zeros(stack.array_length(), dtype=bool)
     needs_hybrid36 = stack.array_length() > 99_999 or stack.res_id.max() > 9_999 or stack.res_id.min() < -999
+    wide = any(len(c) > 1 for c in chain_ids)
+    if wide:
+        stack.chain_id = np.full(stack.array_length(), "A")  # the real ids are put in below
     pdb_file = pdb.PDBFile()
     pdb_file.set_structure(stack, hybrid36=bool(needs_hybrid36))
     buffer = io.StringIO()
     pdb_file.write(buffer)
     lines = [line for line in buffer.getvalue().splitlines() if line.startswith(("ATOM", "HETATM", "MODEL", "ENDMDL"))]
+    if wide:
+        lines = with_chain_ids(lines, chain_ids)
     if not any(line.startswith("MODEL") for line in lines):  # one model: wrap it all the same
         lines = ["MODEL        1", *lines, "ENDMDL"]
-    return "\n".join(with_ter_records(lines)) + "\nEND\n"
+    header = [f"REMARK 999 {text}"[:80] for text in remarks]
+    return "\n".join([*header, *with_ter_records(lines)]) + "\nEND\n"
+
+
+def with_chain_ids(lines: list[str], chain_ids: np.ndarray) -> list[str]:
+    """Atom lines with atom k of every model given chain id chain_ids[k] (`pdb_text`)."""
+    out, atom = [], 0
+    for line in lines:
+        if line.startswith(("ATOM", "HETATM")):
+            chain = str(chain_ids[atom])
+            line = line.ljust(80)
+            if len(chain) <= 2:
+                line = line[:20] + chain.rjust(2) + line[22:]
+            else:
+                line = line[:20] + "  " + line[22:72] + chain.ljust(4) + line[76:]
+            line = line.rstrip()
+            atom += 1
+        elif line.startswith("MODEL"):
+            atom = 0
+        out.append(line)
+    return out
 
 
 def with_ter_records(lines: list[str]) -> list[str]:
@@ -143,7 +180,7 @@ def with_ter_records(lines: list[str]) -> list[str]:
 
     for line in lines:
         if line.startswith(("ATOM", "HETATM")):
-            if previous is not None and line[21] != previous[21]:
+            if previous is not None and (line[20:22] != previous[20:22] or line[72:76] != previous[72:76]):
                 terminate()
             previous = line
         elif line.startswith("ENDMDL"):

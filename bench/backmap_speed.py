@@ -1,0 +1,148 @@
+r"""gaan-backmap's speed beside cgback's: `--help` time and residues per CPU second, one thread.
+
+Every tool runs as its own command line per protein on the C-alpha trace of each test protein
+(`backmap_peers.prepare`: the protein task's test split, never trained on), one thread
+(OMP/MKL/OpenBLAS_NUM_THREADS=1, `--threads 1`), start-up and model loading included, as a user
+pays them; CPU seconds (user + system of the child process) are what counts on a shared machine,
+wall seconds are printed beside them. `--gaan-bin` may be given several times (label=path) to
+time versions side by side, e.g. the tool before and after a change; `--batch LABEL` also times
+one call of that version with every protein (`gaan-backmap a.pdb b.pdb ... -o DIR/`):
+
+    OMP_NUM_THREADS=1 python bench/backmap_speed.py --gaan-bin before=/path/old/gaan-backmap \\
+        --gaan-bin after=$(which gaan-backmap) --batch after --peers-bin /tmp/peers/bin   # -> bench/results/backmap_speed.md
+
+cgback and pulchra come from their own venv (bench/README.md, backmap_peers.py); `--no-peers`
+leaves them out (cgback takes minutes per protein). The accuracy of the same outputs is
+`bench/backmap_peers.py`'s business; here only time is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import biotite.structure as struc  # noqa: E402
+from backmap_peers import ONE_THREAD, prepare, test_proteins  # noqa: E402
+
+from gaan.tasks.protein.writer import write_text_atomically  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(CPU seconds of the child, wall seconds, the finished process)."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    process = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, **ONE_THREAD}, cwd=cwd)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, process
+
+
+def tool_command(tool: str, binary: str, trace: Path, output: Path, args: argparse.Namespace) -> list[str]:
+    if tool == "cgback":
+        return [str(Path(args.peers_bin) / "cgback"), str(trace), "-o", str(output), "-m", "M", "-s", "42", "-d", "cpu"]
+    if tool == "pulchra":
+        return [str(Path(args.peers_bin) / "pulchra"), str(trace), "-O", str(output)]
+    return [binary, str(trace), "-o", str(output), "--threads", "1"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--gaan-bin",
+        action="append",
+        default=None,
+        help="label=path of a gaan-backmap command (repeatable; default: gaan=the one beside this python)",
+    )
+    parser.add_argument("--peers-bin", default="/tmp/peers/bin", help="bin folder of the peers' venv (cgback, pulchra)")
+    parser.add_argument("--no-peers", action="store_true", help="time gaan only")
+    parser.add_argument("--peers", default="cgback", help="comma-separated peers to time (cgback,pulchra)")
+    parser.add_argument("--proteins", default=None, help="comma-separated test entries (default: the whole test split)")
+    parser.add_argument(
+        "--batch",
+        action="append",
+        default=[],
+        help="label of a --gaan-bin that takes several inputs: also time one call with every protein (-o DIR/)",
+    )
+    parser.add_argument("--help-runs", type=int, default=5, help="--help calls per gaan-backmap (median reported)")
+    parser.add_argument("--workdir", default="/tmp/gaan_backmap_speed")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "backmap_speed.md"))
+    args = parser.parse_args(argv)
+    gaan = dict(item.split("=", 1) for item in (args.gaan_bin or [f"gaan={Path(sys.executable).parent / 'gaan-backmap'}"]))
+    tools = {f"gaan-backmap ({label})": path for label, path in gaan.items()}
+    if not args.no_peers:
+        tools |= {peer: peer for peer in args.peers.split(",") if peer}
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    proteins = test_proteins(args.proteins.split(",") if args.proteins else None)
+    prepared = {name: prepare(name, source, workdir) for name, source in proteins}
+    residues = {name: struc.get_residue_count(prepared[name][0]) for name, _ in proteins}
+
+    help_rows = []
+    for label, path in gaan.items():
+        runs = [timed([path, "--help"], workdir) for _ in range(args.help_runs)]
+        if runs[0][2].returncode != 0:
+            raise SystemExit(f"{path} --help failed: {runs[0][2].stderr.strip()[-300:]}")
+        help_rows.append((label, statistics.median(r[1] for r in runs), statistics.median(r[0] for r in runs)))
+        print(f"--help {label}: {help_rows[-1][1]:.2f} s wall, {help_rows[-1][2]:.2f} CPU s", flush=True)
+
+    rows = {}
+    for tool, binary in tools.items():
+        cpu = wall = 0.0
+        for name, _ in proteins:
+            output = workdir / f"{name}_{tool.replace(' ', '_').replace('(', '').replace(')', '')}.pdb"
+            output.unlink(missing_ok=True)
+            seconds, elapsed, process = timed(tool_command(tool, binary, prepared[name][2], output, args), workdir)
+            if process.returncode != 0 or not output.is_file():
+                raise SystemExit(f"{tool} failed on {name}: {(process.stderr or process.stdout).strip()[-300:]}")
+            cpu, wall = cpu + seconds, wall + elapsed
+            print(f"{tool} {name} ({residues[name]} residues): {seconds:.2f} CPU s, {elapsed:.1f} s wall", flush=True)
+        rows[tool] = (cpu, wall)
+    for label in args.batch:  # one call for every protein: start-up and model loading paid once
+        traces = [str(prepared[name][2]) for name, _ in proteins]
+        folder = workdir / f"batch_{label}"
+        seconds, elapsed, process = timed([gaan[label], *traces, "-o", f"{folder}/", "--threads", "1"], workdir)
+        if process.returncode != 0:
+            raise SystemExit(f"{label} (one call) failed: {(process.stderr or process.stdout).strip()[-300:]}")
+        rows[f"gaan-backmap ({label}), one call for all {len(traces)} proteins"] = (seconds, elapsed)
+        print(f"{label} one call: {seconds:.2f} CPU s, {elapsed:.1f} s wall", flush=True)
+
+    total = sum(residues.values())
+    lines = [
+        "# gaan-backmap speed beside cgback",
+        "",
+        f"Proteins (C-alpha traces of the test split): {', '.join(f'{n} ({residues[n]} residues)' for n, _ in proteins)}; "
+        f"{total} residues. One process per protein, one thread, start-up and model loading included; CPU seconds = "
+        "user + system of the tool's process. Machine: "
+        f"{os.cpu_count()} CPUs visible, shared (wall clock depends on the load; CPU time much less).",
+        "",
+        f"`gaan-backmap --help` (median of {args.help_runs} calls):",
+        "",
+        "| command | wall s | CPU s |",
+        "|---|---|---|",
+        *[f"| {label} | {w:.2f} | {c:.2f} |" for label, w, c in help_rows],
+        "",
+        "| tool | CPU s (all proteins) | residues per CPU s | wall s (all proteins) |",
+        "|---|---|---|---|",
+        *[f"| {tool} | {cpu:.1f} | {total / cpu:.1f} | {wall:.1f} |" for tool, (cpu, wall) in rows.items()],
+    ]
+    if "cgback" in rows:
+        base = total / rows["cgback"][0]
+        lines += ["", "Residues per CPU second relative to cgback's:", ""]
+        lines += [f"- {tool}: {total / cpu / base:.1f}x" for tool, (cpu, _) in rows.items() if tool != "cgback"]
+    lines += ["", "Command: `" + " ".join(["python bench/backmap_speed.py", *(argv if argv is not None else sys.argv[1:])]) + "`"]
+    text = "\n".join(lines) + "\n"
+    write_text_atomically(text, Path(args.out))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""gaan-backmap on trajectories: a PDB topology and a DCD written here with MDAnalysis (three
+frames of ubiquitin: as deposited, rotated and moved, jiggled), backmapped frame by frame with
+progress lines, the output read back by MDAnalysis with as many frames; multi-model input gets
+progress too; a failure mid-way leaves neither output nor temporary file; the README's commands
+run as written."""
+
+import re
+import shlex
+import warnings
+from pathlib import Path
+
+import numpy as np
+import prody
+import pytest
+
+from gaan.tasks.protein import read_structure
+from gaan.tasks.protein.cli import main
+from gaan.tasks.protein.writer import write_structure
+
+mda = pytest.importorskip("MDAnalysis")
+
+DATA = Path(prody.__file__).parent / "tests" / "datafiles"
+UBIQUITIN = DATA / "pdb1ubi.pdb"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def frames(folder: Path, topology: str = "topology.pdb", trajectory: str = "run.dcd") -> tuple[Path, Path, list[np.ndarray]]:
+    """Ubiquitin's atoms as a PDB topology and three DCD frames of them."""
+    atoms = read_structure(UBIQUITIN, model=1)[0]
+    top = write_structure(atoms, folder / topology)
+    base = atoms.coord.astype(np.float64)
+    coords = [base, base @ rotation(1).T + np.array([5.0, -3.0, 12.0]), base + np.random.default_rng(2).normal(scale=0.2, size=base.shape)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        universe = mda.Universe(str(top))
+        with mda.Writer(str(folder / trajectory), universe.atoms.n_atoms) as writer:
+            for xyz in coords:
+                universe.atoms.positions = xyz
+                writer.write(universe.atoms)
+    return top, folder / trajectory, coords
+
+
+def read_back(topology: Path, trajectory: Path) -> list[np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        universe = mda.Universe(str(topology), str(trajectory))
+        return [ts.positions.copy() for ts in universe.trajectory]
+
+
+@pytest.mark.parametrize("suffix", [".dcd", ".xtc", ".pdb", ".pdb.gz", ".cif"])
+def test_a_dcd_backmaps_frame_by_frame_and_reads_back(tmp_path, capsys, suffix):
+    topology, trajectory, coords = frames(tmp_path)
+    output = tmp_path / "out" / f"backmapped{suffix}"
+    assert (
+        main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--progress-every", "2", "--threads", "1", "--no-refine"])
+        == 0
+    )
+    captured = capsys.readouterr()
+    progress = [line for line in captured.err.splitlines() if line.startswith("gaan-backmap: frame")]
+    assert [line.split(",")[0] for line in progress] == ["gaan-backmap: frame 2/3 (67%)", "gaan-backmap: frame 3/3 (100%)"]
+    assert "3 model(s), 76 of 76 residues" in captured.out and "Against the input's atoms" in captured.out
+    trajectory_file = suffix in (".dcd", ".xtc")
+    written = {output.name, output.with_suffix(".pdb").name} if trajectory_file else {output.name}
+    assert sorted(p.name for p in output.parent.iterdir()) == sorted(written)  # and no temporary file
+    if trajectory_file:
+        positions = read_back(output.with_suffix(".pdb"), output)
+        atoms = read_structure(output.with_suffix(".pdb"))[0]
+    else:
+        stack = read_structure(output)
+        positions, atoms = list(stack.coord), stack[0]
+    assert len(positions) == 3 and positions[0].shape == (atoms.array_length(), 3)
+    assert atoms.array_length() == 601  # every heavy atom but the OXT
+    # the network's atoms move with the frame: frame 2 is frame 1 rotated and moved
+    expected = positions[0].astype(np.float64) @ rotation(1).T + np.array([5.0, -3.0, 12.0])
+    assert np.abs(positions[1] - expected).max() < (0.01 if suffix != ".xtc" else 0.02)  # XTC keeps 0.01 A
+    assert 0.05 < np.abs(positions[2] - positions[0]).mean() < 1.0  # jiggled input, other atoms
+
+
+def test_refined_frames_and_the_rmsd_table(tmp_path, capsys):
+    topology, trajectory, _ = frames(tmp_path)
+    output = tmp_path / "backmapped.dcd"
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    rmsd = float(re.search(r"\| gaan-backmap \| ([0-9.]+) \|", printed.split("Against the input's atoms")[1]).group(1))
+    assert rmsd < 2.0  # the shipped model on an unseen protein, every frame
+    assert len(read_back(output.with_suffix(".pdb"), output)) == 3
+
+
+def test_a_failure_mid_trajectory_leaves_no_output(tmp_path, capsys, monkeypatch):
+    from gaan.tasks.protein import backmap
+
+    topology, trajectory, _ = frames(tmp_path)
+    output = tmp_path / "backmapped.pdb"
+    output.write_text("previous\n")
+    original, calls = backmap.ModelBackmapper.__call__, []
+
+    def failing(self, atoms):
+        calls.append(1)
+        if len(calls) == 2:
+            raise backmap.ProteinInputError("residue ALA A1: made to fail")
+        return original(self, atoms)
+
+    monkeypatch.setattr(backmap.ModelBackmapper, "__call__", failing)
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--no-refine"]) == 1
+    assert "run.dcd: frame 2: residue ALA A1: made to fail" in capsys.readouterr().err
+    assert output.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backmapped.pdb", "run.dcd", "topology.pdb"]
+
+
+def test_trajectory_outputs_are_checked_before_any_work(tmp_path, capsys):
+    topology, trajectory, _ = frames(tmp_path)
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(tmp_path / "out.gro")]) == 1
+    assert "unknown output format '.gro'" in capsys.readouterr().err
+    # out.dcd's topology would be written to topology.pdb: the input
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(tmp_path / "topology.dcd")]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert main([str(topology), "--trajectory", str(tmp_path / "missing.dcd"), "-o", str(tmp_path / "o.dcd")]) == 1
+    assert "missing.dcd: no such file" in capsys.readouterr().err
+
+
+def test_multi_model_input_prints_progress(tmp_path, capsys):
+    atoms = read_structure(UBIQUITIN, model=1)[0]
+    trace = atoms[atoms.atom_name == "CA"]
+    import biotite.structure as struc
+
+    source = write_structure(struc.stack([trace, trace, trace]), tmp_path / "models.pdb")
+    assert main([str(source), "-o", str(tmp_path / "out.pdb"), "--progress-every", "1", "--no-refine"]) == 0
+    err = capsys.readouterr().err
+    assert [line.split(",")[0] for line in err.splitlines()] == [f"gaan-backmap: model {k}/3 ({round(100 * k / 3)}%)" for k in (1, 2, 3)]
+    assert read_structure(tmp_path / "out.pdb").stack_depth() == 3
+
+
+def readme_backmap_commands() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Backmapping proteins: `gaan-backmap`")[1].split("\n### ")[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", section, re.S):
+        commands += [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.splitlines() if line.startswith("gaan-backmap ")]
+    return commands
+
+
+def test_the_readme_trajectory_and_batch_commands_run_as_written(tmp_path, capsys, monkeypatch):
+    """The README's `--trajectory` and `-o DIR/` lines, run in a folder holding the files they name."""
+    commands = [c for c in readme_backmap_commands() if "--trajectory" in c or c.split("-o ")[1].split()[0].endswith("/")]
+    assert len(commands) == 2, commands
+    monkeypatch.chdir(tmp_path)
+    frames(tmp_path, "topology.pdb", "run.dcd")
+    trace = read_structure(UBIQUITIN, model=1)[0]
+    for name in ("a.pdb", "b.cif", "c.pdb"):
+        write_structure(trace[trace.atom_name == "CA"], tmp_path / name)
+    for command in commands:
+        assert main([*shlex.split(command)[1:], "--threads", "1", "--no-refine"]) == 0, command
+    capsys.readouterr()
+    assert len(read_back(tmp_path / "backmapped.pdb", tmp_path / "backmapped.dcd")) == 3
+    assert sorted(p.name for p in (tmp_path / "backmapped").iterdir()) == ["a.pdb", "b.cif", "c.pdb"]
+
+
+def test_a_multi_model_pdb_as_the_trajectory(tmp_path, capsys):
+    """--trajectory also takes a multi-model PDB (MDAnalysis reads its models as frames)."""
+    import biotite.structure as struc
+
+    topology, _, coords = frames(tmp_path)
+    atoms = read_structure(topology)[0]
+    models = struc.stack([atoms, atoms])
+    models.coord = np.stack([coords[0], coords[2]]).astype(np.float32)
+    trajectory = write_structure(models, tmp_path / "models.pdb")
+    output = tmp_path / "backmapped.xtc"
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--no-refine", "--threads", "1"]) == 0
+    assert "2 model(s), 76 of 76 residues" in capsys.readouterr().out
+    assert len(read_back(output.with_suffix(".pdb"), output)) == 2
