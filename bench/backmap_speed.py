@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import biotite.structure as struc  # noqa: E402
 from backmap_peers import ONE_THREAD, prepare, test_proteins  # noqa: E402
 
-from gaan.tasks.protein.writer import write_text_atomically  # noqa: E402
+from gaan.files import write_atomically  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += [f"- {tool}: {total / cpu / base:.1f}x" for tool, (cpu, _) in rows.items() if tool != "cgback"]
     lines += ["", "Command: `" + " ".join(["python bench/backmap_speed.py", *(argv if argv is not None else sys.argv[1:])]) + "`"]
     text = "\n".join(lines) + "\n"
-    write_text_atomically(text, Path(args.out))
+    write_atomically(Path(args.out), text)
     print(text)
     return 0
 
