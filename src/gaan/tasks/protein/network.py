@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from gaan.models.config_migration import current_class_path, migrate_model_config
@@ -56,12 +55,12 @@ class BackmapNetwork(nn.Module):
 
 def read_checkpoint(path: str | Path) -> dict:
     """A checkpoint written by train.py as a dict; unreadable files and other tasks are named."""
+    from gaan.checkpoints import load_checkpoint  # the one reader of checkpoint files
+
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # truncated or not a torch file: say which one
-        raise NetworkError(f"--ckpt {path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise NetworkError(f"--ckpt {path}: no 'state_dict' in it; pass a checkpoint written by train.py task=protein")
+        checkpoint = load_checkpoint(path, named=f"--ckpt {path}")
+    except ValueError as error:
+        raise NetworkError(str(error)) from error
     stored = checkpoint.get("gaan_config") or {}
     task = (stored.get("task") or {}).get("name")
     if task != TASK_NAME:
