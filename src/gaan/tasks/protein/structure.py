@@ -360,11 +360,17 @@ def read_structure_with_notes(path: str | Path, model: int | None = None) -> tup
             bad = keep[np.flatnonzero(~np.isfinite(coords).all(1))[0]]
             raise ProteinInputError(f"{_where(path, entry, int(bad))} (model {index + 1}): non-finite coordinates")
         stack.coord[index] = coords.astype(np.float32)
-    stack.chain_id = np.array([first["chain_id"][i] for i in keep], dtype="U4")
-    stack.res_id = np.array([first["res_id"][i] for i in keep], dtype=np.int64)
-    stack.ins_code = np.array([first["ins_code"][i] for i in keep], dtype="U1")
-    stack.res_name = np.array(res_names, dtype="U5")
-    stack.atom_name = np.array(atom_names, dtype="U6")
-    stack.element = np.array([a[0] for a in atom_names], dtype="U2")
-    stack.hetero = np.zeros(len(keep), dtype=bool)  # modified residues became their parent: polymer residues
+    set_kept_annotations(stack, first, keep, res_names, atom_names)
     return stack, notes
+
+
+def set_kept_annotations(atoms, record: dict, keep, res_names: list[str], atom_names: list[str]) -> None:
+    """The annotations of the kept atoms (`_keep_atoms`) of a parsed record, on an AtomArray or
+    stack of that length: chain, residue number, insertion code and the cleaned names."""
+    atoms.chain_id = np.array([record["chain_id"][i] for i in keep], dtype="U4")
+    atoms.res_id = np.array([record["res_id"][i] for i in keep], dtype=np.int64)
+    atoms.ins_code = np.array([record["ins_code"][i] for i in keep], dtype="U1")
+    atoms.res_name = np.array(res_names, dtype="U5")
+    atoms.atom_name = np.array(atom_names, dtype="U6")
+    atoms.element = np.array([a[0] for a in atom_names], dtype="U2")
+    atoms.hetero = np.zeros(len(keep), dtype=bool)  # modified residues became their parent: polymer residues

@@ -29,7 +29,7 @@ import numpy as np
 
 from gaan.files import move_into_place, temporary_beside
 from gaan.tasks.protein.residue_mapping import ReadNotes
-from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, refuse_martini_beads
+from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, refuse_martini_beads, set_kept_annotations
 from gaan.tasks.protein.writer import (
     StructureWriteError,
     check_output_path,
@@ -120,12 +120,7 @@ def topology_template(topology: str | Path, universe, notes: ReadNotes) -> tuple
     if len(keep) == 0:
         raise ProteinInputError(f"{topology}: no protein residues (after dropping hydrogens, waters, ions and ligands)")
     template = struc.AtomArray(len(keep))
-    template.chain_id = np.array([record["chain_id"][i] for i in keep], dtype="U4")
-    template.res_id = np.array([record["res_id"][i] for i in keep], dtype=np.int64)
-    template.ins_code = np.array([record["ins_code"][i] for i in keep], dtype="U1")
-    template.res_name = np.array(res_names, dtype="U5")
-    template.atom_name = np.array(atom_names, dtype="U6")
-    template.element = np.array([a[0] for a in atom_names], dtype="U2")
+    set_kept_annotations(template, record, keep, res_names, atom_names)
     return keep, template
 
 
