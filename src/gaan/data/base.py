@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import pickle
 import time
 import zipfile
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gaan.data.augmentation import random_rotation_matrices, rotate_batch
 from gaan.data.batch import PointCloudBatch, collate_point_clouds
 from gaan.data.corrupt_files import move_aside_corrupt
+from gaan.files import move_into_place, temporary_beside
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +211,16 @@ class PointCloudDataModule(L.LightningDataModule):
         log.info("Building %s samples into %s (once; later runs load this cache)", self.name, path)
         started = time.perf_counter()
         samples = self.build_samples()
-        # a name per process, then an atomic rename: a concurrent rank never reads a half-written file
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save(samples, tmp)
-        tmp.replace(path)
+        # a temporary file per process, then an atomic rename: a concurrent rank never reads a
+        # half-written file
+        temporary = temporary_beside(path)
+        try:
+            with open(temporary, "wb") as stream:  # a stream: the archive's inner name does not vary with the file's
+                torch.save(samples, stream)
+            move_into_place(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         log.info("Cached %d samples in %.1f s", len(samples), time.perf_counter() - started)
 
     def load_samples(self) -> list:

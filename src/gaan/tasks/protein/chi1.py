@@ -47,11 +47,16 @@ def dihedral_degrees_tensor(p0: Tensor, p1: Tensor, p2: Tensor, p3: Tensor) -> T
     return torch.rad2deg(torch.atan2(y, x))
 
 
+def wrap_degrees(angle: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """An angle (degrees) in [-180, 180): numpy arrays (or numbers) or tensors alike."""
+    return (angle + 180.0) % 360.0 - 180.0
+
+
 def angle_difference_degrees(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> np.ndarray | Tensor:
     """|a - b| on the circle, in [0, 180]: numpy arrays (or numbers) or tensors alike."""
     if not isinstance(a, Tensor):
         a, b = np.asarray(a), np.asarray(b)
-    return abs((a - b + 180.0) % 360.0 - 180.0)
+    return abs(wrap_degrees(a - b))
 
 
 def _chi1_roles() -> np.ndarray:

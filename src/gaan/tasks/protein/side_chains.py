@@ -30,6 +30,7 @@ from biotite.structure.info import vdw_radius_single
 from scipy.spatial import cKDTree
 from torch import Tensor
 
+from gaan.tasks.protein.chi1 import angle_difference_degrees, wrap_degrees
 from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
 from gaan.tasks.protein.ideal_residues import dihedral, ideal_residue, signed_volume
 from gaan.tasks.protein.residues import EQUIVALENT_ATOM_PAIRS, RESIDUE_ATOMS
@@ -167,7 +168,7 @@ def chi_candidates(
     candidates = torch.cat([chis.detach(), starts[:, 1:]], dim=1)  # the fits, then the wells as they are
     with torch.no_grad():
         squared_error = errors(candidates).numpy()
-    return (candidates.numpy() + 180.0) % 360.0 - 180.0, squared_error
+    return wrap_degrees(candidates.numpy()), squared_error
 
 
 def fit_chis(res_name: str, backbone: dict[str, np.ndarray], target: dict[str, np.ndarray]) -> np.ndarray:
@@ -238,7 +239,7 @@ def proline_chis(backbone: dict[str, np.ndarray], read: np.ndarray) -> np.ndarra
         + ((angle_at(cd, n, ca) - angle[("CD", "N", "CA")]) / 2.0) ** 2
     )
     # among the closed rings (strain within 1 of the best), the one nearest the read chis
-    distance = np.abs((grid[None] - read[:, None] + 180.0) % 360.0 - 180.0).sum(-1)
+    distance = angle_difference_degrees(grid[None], read[:, None]).sum(-1)
     closed = strain <= strain.min(axis=1, keepdims=True) + 1.0
     best = np.where(closed, distance, np.inf).argmin(axis=1)
     return grid[best]
