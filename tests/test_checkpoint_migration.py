@@ -14,7 +14,8 @@ import pytest
 from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from gaan.checkpoints import load_checkpoint, load_trained_module
+from gaan.checkpoint_file import load_checkpoint
+from gaan.checkpoints import load_trained_module
 from gaan.models.config_migration import MOVED_MODULES, current_class_path
 
 PRETRAINED = Path(str(importlib.resources.files("gaan") / "pretrained"))

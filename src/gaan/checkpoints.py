@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from gaan.checkpoint_file import load_checkpoint
 from gaan.models.config_migration import current_class_path, migrate_model_config
 from gaan.task_builder import build_task_module
 
@@ -35,19 +35,6 @@ def migrate_class_paths(stored: Any) -> Any:
     if isinstance(stored, list):
         return [migrate_class_paths(value) for value in stored]
     return stored
-
-
-def load_checkpoint(path: str | Path, named: str | None = None) -> dict:
-    """A Lightning checkpoint as a dict; a truncated file, a non-torch file or a bare state dict
-    is named (`named`: how the caller's user gave the path, default `ckpt_path=<path>`)."""
-    named = named or f"ckpt_path={path}"
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # truncated or not a torch file: say which one
-        raise ValueError(f"{named}: not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{named}: no 'state_dict' in it; pass a Lightning checkpoint written by train.py")
-    return checkpoint
 
 
 def stored_entry(stored: dict, dotted: str) -> Any:

@@ -11,7 +11,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig
 
-from gaan.checkpoints import check_stored_keys, config_with_stored_architecture, load_checkpoint, load_trained_module
+from gaan.checkpoint_file import load_checkpoint
+from gaan.checkpoints import check_stored_keys, config_with_stored_architecture, load_trained_module
 from gaan.config_types import ConfigValueError, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.error_report import input_errors_in_one_line

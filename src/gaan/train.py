@@ -16,7 +16,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gaan.checkpoints import architecture_differences, load_checkpoint, run_overrides
+from gaan.checkpoint_file import load_checkpoint
+from gaan.checkpoints import architecture_differences, run_overrides
 from gaan.config_types import CONFIG_DIR, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.error_report import input_errors_in_one_line

@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from gaan.checkpoint_file import load_checkpoint
 from gaan.models.config_migration import current_class_path, migrate_model_config
 from gaan.tasks.protein.environments import NUM_ENVIRONMENT_FEATURES
 
@@ -55,8 +56,6 @@ class BackmapNetwork(nn.Module):
 
 def read_checkpoint(path: str | Path) -> dict:
     """A checkpoint written by train.py as a dict; unreadable files and other tasks are named."""
-    from gaan.checkpoints import load_checkpoint  # the one reader of checkpoint files
-
     try:
         checkpoint = load_checkpoint(path, named=f"--ckpt {path}")
     except ValueError as error:
