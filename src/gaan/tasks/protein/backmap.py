@@ -1,6 +1,6 @@
 """gaan-backmap: every heavy atom of a protein from its coarse-grained beads.
 
-    gaan-backmap INPUT [INPUT ...] -o OUTPUT [--ckpt FILE] [--beads ca|centroid] [--model N]
+    gaan-backmap INPUT [INPUT ...] -o OUTPUT [--ckpt FILE] [--beads ca|centroid|martini] [--model N]
                  [--batch-size B] [--no-refine] [--threads T]
                  [--device cpu|cuda] [--trajectory TRAJ] [--progress-every N]
     python -m gaan.tasks.protein.backmap ...
@@ -9,7 +9,8 @@
 `--trajectory` is backmapped frame by frame: `gaan.tasks.protein.trajectory`.)
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
-atom per residue at the centroid of its heavy atoms). All-atom input is coarse-grained first
+atom per residue at the centroid of its heavy atoms; for martini beads, a Martini 3 CG file: its
+BB beads are read, side-chain beads SC1..SC5 are left out with a note). All-atom input is coarse-grained first
 (one bead per residue), so the tool also measures itself: it prints the RMSD table
 (`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
@@ -65,6 +66,7 @@ from gaan.tasks.protein.metrics import (
 from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import refine_backmapped
 from gaan.tasks.protein.residue_mapping import listed
+from gaan.tasks.protein.structure import MARTINI_BACKBONE
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
 from gaan.tasks.protein.writer import check_output_path, residue_label, write_structure
 
@@ -147,6 +149,25 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
     beads named other than CA given as C-alphas are refused with what they look like."""
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     one_per_residue = bool(np.all(np.diff(starts) == 1))
+    names = sorted({str(n) for n in atoms.atom_name})
+    if beads != "martini" and one_per_residue and names == [MARTINI_BACKBONE]:
+        raise ProteinInputError(
+            f"the beads are Martini backbone beads (named {MARTINI_BACKBONE}), not {BEAD_WORDS[beads]}: pass --beads martini"
+        )
+    if beads == "martini" and not has_atoms(table):
+        if not one_per_residue:
+            r = int(np.flatnonzero(np.diff(starts) != 1)[0])
+            raise ProteinInputError(
+                f"residue {residue_label(atoms, starts[r])} has {starts[r + 1] - starts[r]} atoms: Martini beads need "
+                "all heavy atoms or one BB bead per residue (side-chain beads SC1..SC5 are left out)"
+            )
+        positions = atoms.coord.astype(np.float64)
+        trace, spacing = looks_like_ca_trace(table, positions)
+        if names == ["CA"] or trace:
+            raise ProteinInputError(
+                f"the beads look like a C-alpha trace, not Martini BB beads ({spacing or 'named CA'}; BB beads are 3.4 +- 0.2 A apart): pass --beads ca"
+            )
+        return positions
     if beads == "centroid" and not has_atoms(table):
         if not one_per_residue:
             r = int(np.flatnonzero(np.diff(starts) != 1)[0])
@@ -162,7 +183,6 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
             )
         return positions
     if beads == "ca" and one_per_residue and not table.present[:, 1].any():
-        names = sorted({str(n) for n in atoms.atom_name})
         raise ProteinInputError(
             f"the bead atoms are named {', '.join(names[:3])}, not CA: residue centroids need --beads centroid; "
             "a C-alpha trace must name its atoms CA"
@@ -250,10 +270,11 @@ def predict_model(
     return predicted, len(offsets), links
 
 
+BEAD_WORDS = {"ca": "C-alphas", "centroid": "residue centroids", "martini": "Martini BB beads"}
 RESIDUE_NOTES = {
     "isolated": "residue(s) without sequence neighbours built from the ideal residue",
     "unknown type": "residue(s) of unknown type kept as given",
-    "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms)",
+    "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms, Martini beads need BB or backbone atoms)",
 }
 
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-BEAD_KINDS = ("ca", "centroid")  # gaan.tasks.protein.coarse_grain.BEAD_KINDS (tests check they agree)
+BEAD_KINDS = ("ca", "centroid", "martini")  # gaan.tasks.protein.coarse_grain.BEAD_KINDS (tests check they agree)
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_PROGRESS_EVERY = 10
 DEVICES = ("cpu", "cuda")
@@ -27,7 +27,7 @@ class UsageError(ValueError):
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="gaan-backmap",
-        description="Predict every heavy atom of a protein from its C-alpha trace or residue centroids (GA attention).",
+        description="Predict every heavy atom of a protein from its C-alpha trace, residue centroids or Martini BB beads (GA attention).",
     )
     parser.add_argument(
         "inputs",

@@ -1,5 +1,5 @@
-"""Coarse-graining: one bead per residue (the C-alpha, or the centroid of its heavy atoms),
-and the per-residue table of heavy-atom coordinates in `RESIDUE_ATOMS` order."""
+"""Coarse-graining: one bead per residue (the C-alpha, the centroid of its heavy atoms, or the
+Martini 3 backbone bead BB as vermouth maps it), and the per-residue table of heavy-atom coordinates in `RESIDUE_ATOMS` order."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from gaan.tasks.protein.residues import MAX_RESIDUE_ATOMS, RESIDUE_ATOMS
 
-BEAD_KINDS = ("ca", "centroid")
+BEAD_KINDS = ("ca", "centroid", "martini")
 MAX_CA_CA_DISTANCE = 4.2  # Angstrom; consecutive C-alphas farther apart mark a chain break
 
 
@@ -73,16 +73,44 @@ def bead_positions(atoms: struc.AtomArray | ResidueTable, beads: str = "ca") -> 
     """(R, 3) one bead per residue of `atoms` (an AtomArray or its ResidueTable), in residue order.
 
     "ca": the C-alpha (works on C-alpha-only input); "centroid": the mean of the residue's heavy
-    atoms present (OXT excluded). A residue without the needed atoms gets NaN (no bead)."""
+    atoms present (OXT excluded); "martini": the Martini 3 BB bead, the mass-weighted centre of the
+    atoms vermouth's martini3001 mapping assigns to BB (`martini.bb_weights`: N, CA, C, O in every
+    standard residue; an unknown type uses glycine's) of those present. A residue without the
+    needed atoms gets NaN (no bead)."""
     if beads not in BEAD_KINDS:
         raise ValueError(f"beads must be one of {BEAD_KINDS}, got {beads!r}")
     table = atoms if isinstance(atoms, ResidueTable) else residue_table(atoms)
     if beads == "ca":
         return table.coords[:, 1].copy()  # CA is slot 1 of every residue (N, CA, C, O, ...)
+    if beads == "martini":
+        return _martini_bb(table)
     counts = table.present.sum(1, keepdims=True)
     total = np.where(table.present[..., None], table.coords, 0.0).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+
+
+def martini_bb_weights(name: str) -> np.ndarray:
+    """(len(RESIDUE_ATOMS[name]),) the Martini 3 BB weights (mapping weight times mass) of
+    residue type `name`'s heavy atoms; an unknown type gets glycine's."""
+    from gaan.tasks.protein.martini import bb_weights  # a cached table: vermouth is not imported
+
+    table_weights = bb_weights()
+    atoms = RESIDUE_ATOMS.get(name, RESIDUE_ATOMS["GLY"])
+    bead = table_weights.get(name, table_weights["GLY"])
+    return np.array([bead.get(atom, 0.0) for atom in atoms])
+
+
+def _martini_bb(table: ResidueTable) -> np.ndarray:
+    weights = np.zeros(table.present.shape)
+    for r, name in enumerate(table.res_names):
+        row = martini_bb_weights(str(name))
+        weights[r, : len(row)] = row
+    weights = np.where(table.present, weights, 0.0)
+    total = np.where(weights[..., None] > 0, table.coords * weights[..., None], 0.0).sum(1)
+    mass = weights.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(mass > 0, total / np.maximum(mass, 1e-12), np.nan)
 
 
 def chain_breaks(table: ResidueTable) -> np.ndarray:

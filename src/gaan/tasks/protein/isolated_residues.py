@@ -5,8 +5,8 @@ The network places a residue's atoms from the directions to its neighbours along
 the handedness vector they give); a residue without any has no direction to go by, and its
 predicted atoms collapse onto its bead or each other. Such a residue is built from the wwPDB
 ideal coordinates of its type (`ccd_cache.ccd_residue`: ideal bonds, angles and chirality),
-its C-alpha (C-alpha beads) or heavy-atom centroid (centroid beads) on the bead, its side
-chain pointing away from the beads around it (out of the protein, where it has room).
+its C-alpha (C-alpha beads), heavy-atom centroid (centroid beads) or Martini BB centre (martini
+beads) on the bead, its side chain pointing away from the beads around it (out of the protein, where it has room).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from gaan.tasks.protein.ccd_cache import ccd_residue
+from gaan.tasks.protein.coarse_grain import martini_bb_weights
 from gaan.tasks.protein.residues import RESIDUE_ATOMS
 
 CROWD_RADIUS = 10.0  # Angstrom: the beads whose mean the side chain points away from
@@ -49,7 +50,13 @@ def ideal_offsets(name: str, bead: np.ndarray, others: np.ndarray, bead_kind: st
     index = {str(atom): i for i, atom in enumerate(ideal.atom_name)}
     coords = np.array([ideal.coord[index[atom]] for atom in RESIDUE_ATOMS[name]], dtype=np.float64)
     ca = coords[RESIDUE_ATOMS[name].index("CA")]
-    anchor = ca if bead_kind == "ca" else coords.mean(0)
+    if bead_kind == "ca":
+        anchor = ca
+    elif bead_kind == "martini":
+        weights = martini_bb_weights(name)
+        anchor = (coords * weights[:, None]).sum(0) / weights.sum()
+    else:
+        anchor = coords.mean(0)
     outward = coords.mean(0) - ca if name != "GLY" else coords.mean(0) - ca + 1e-3  # GLY: N, C, O side
     outward /= np.linalg.norm(outward)
     others = np.asarray(others, dtype=np.float64).reshape(-1, 3)

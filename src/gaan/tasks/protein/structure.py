@@ -195,19 +195,14 @@ def _where(path: Path, model: dict, i: int) -> str:
 
 
 MARTINI_BEAD_NAMES = frozenset({"BB", "SC1", "SC2", "SC3", "SC4", "SC5"})
+MARTINI_BACKBONE = "BB"
 
 
-def refuse_martini_beads(path: Path, model: dict) -> None:
-    """Martini beads (a BB backbone bead per residue, SC1..SC5 side-chain beads) are neither a
-    C-alpha trace nor centroids: no shipped checkpoint was trained on them (issue 31), so they
-    are named instead of being half read."""
+def is_martini(model: dict) -> bool:
+    """Whether a parsed model holds Martini beads: every record of a standard amino acid is a
+    Martini bead name (BB backbone bead, SC1..SC5 side-chain beads) and some are BB."""
     names = [name for name, res in zip(model["atom_name"], model["res_name"]) if MD_RESIDUE_NAMES.get(res, res) in _STANDARD]
-    backbone = sum(name == "BB" for name in names)
-    if backbone and sum(name in MARTINI_BEAD_NAMES for name in names) == len(names):
-        raise ProteinInputError(
-            f"{path}: Martini beads ({backbone} BB backbone beads with SC side-chain beads): gaan-backmap has no checkpoint "
-            "for Martini beads yet; give a C-alpha trace, residue centroids or an all-atom structure"
-        )
+    return any(name == MARTINI_BACKBONE for name in names) and all(name in MARTINI_BEAD_NAMES for name in names)
 
 
 def _label(model: dict, i: int) -> str:
@@ -248,8 +243,18 @@ def _keep_atoms(
         if not _is_hydrogen(name, model["element"][i]):
             heavy_records[group[i]] += 1
     amino_like = {g for g, names in backbone_names.items() if len(names) == 2}
+    # Martini beads: each residue's BB bead is its bead; side-chain beads are left out (the
+    # martini model reads BB beads only), and named in the notes
+    martini = is_martini(model)
     for i in range(len(model["atom_name"])):
         res_name, atom_name = model["res_name"][i], model["atom_name"][i]
+        if martini and atom_name in MARTINI_BEAD_NAMES and atom_name != MARTINI_BACKBONE:
+            heavy_records[group[i]] -= 1
+    for i in range(len(model["atom_name"])):
+        res_name, atom_name = model["res_name"][i], model["atom_name"][i]
+        if martini and atom_name in MARTINI_BEAD_NAMES and atom_name != MARTINI_BACKBONE:
+            notes.drop("residues' Martini side-chain beads (SC1..SC5; the martini model reads BB beads only)", _label(model, i))
+            continue
         chain_id, res_id = model["chain_id"][i], model["res_id"][i]
         if chain_id == previous[0] and res_id < previous[1]:
             copy += 1
@@ -337,7 +342,6 @@ def read_structure_with_notes(path: str | Path, model: int | None = None) -> tup
         models = [models[model - 1]]
     unknown: list[str] = []
     notes = ReadNotes()
-    refuse_martini_beads(path, models[0])
     keep, res_names, atom_names = _keep_atoms(path, models[0], unknown, notes)
     if unknown:
         names = sorted({u.rsplit("residue ", 1)[-1].split()[0] for u in unknown})

@@ -29,7 +29,7 @@ import numpy as np
 
 from gaan.files import move_into_place, temporary_beside
 from gaan.tasks.protein.residue_mapping import ReadNotes
-from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, refuse_martini_beads, set_kept_annotations
+from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, set_kept_annotations
 from gaan.tasks.protein.writer import (
     StructureWriteError,
     check_output_path,
@@ -113,7 +113,6 @@ def topology_template(topology: str | Path, universe, notes: ReadNotes) -> tuple
         "element": [str(e).strip().upper() for e in atoms.elements] if hasattr(atoms, "elements") else blank,
     }
     unknown: list[str] = []
-    refuse_martini_beads(Path(topology), record)
     keep, res_names, atom_names = _keep_atoms(Path(topology), record, unknown, notes)
     if unknown:
         raise ProteinInputError(f"{unknown[0]}: unknown residue name (not an amino acid, MD variant, water/ion or CCD component)")

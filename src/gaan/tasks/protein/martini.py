@@ -1,0 +1,67 @@
+"""Martini backbone (BB) beads as vermouth, the engine of martinize2, maps them.
+
+A Martini 3 (`martini3001`) BB bead is the centre of the atoms its mapping file assigns to BB,
+weighted as martinize2 weights them: the mapping weight times the atom's mass
+(`center_weight = mass` in vermouth's martini3001 force field; masses from
+`vermouth.processors.attach_mass.ATOM_MASSES`). Hydrogens are left out (the protein task has
+heavy atoms only; martinize2 on a file with hydrogens also counts the amide H, weight 1 of 55,
+which moves BB by about 0.02 A).
+
+`derive_bb_weights` reads the mapping files vermouth ships (it imports vermouth, about 2 CPU
+seconds); `bb_weights` reads the cached copy `martini_bb.json`, so gaan-backmap never imports
+vermouth. tests/tasks/test_martini_beads.py checks the copy against vermouth.
+
+    python -m gaan.tasks.protein.martini     # rewrite martini_bb.json from vermouth
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from gaan.tasks.protein.residues import RESIDUE_ATOMS, STANDARD_RESIDUES
+
+BB_TABLE = Path(__file__).with_name("martini_bb.json")
+FORCE_FIELD = "martini3001"
+SOURCE_FORCE_FIELD = "charmm"  # the atomistic side of the mapping files; its heavy-atom names are the PDB's for BB
+# vermouth names histidine by protonation state in the charmm mappings
+VERMOUTH_NAMES = {"HIS": ("HIS", "HSD", "HSE")}
+
+
+def derive_bb_weights(force_field: str = FORCE_FIELD) -> dict[str, dict[str, float]]:
+    """Per standard residue, the heavy atoms of its BB bead and their weights (mapping weight
+    times mass), from vermouth's mapping files for `force_field` (martini3001, martini22, ...)."""
+    import os
+
+    import vermouth
+    import vermouth.map_input
+    from vermouth.forcefield import find_force_fields
+    from vermouth.processors.attach_mass import ATOM_MASSES
+
+    data = os.path.join(os.path.dirname(vermouth.__file__), "data")
+    force_fields = find_force_fields(os.path.join(data, "force_fields"))
+    mappings = vermouth.map_input.read_mapping_directory(os.path.join(data, "mappings"), force_fields)
+    by_name = mappings[SOURCE_FORCE_FIELD][force_field]
+    table: dict[str, dict[str, float]] = {}
+    for residue in STANDARD_RESIDUES:
+        name = next(n for n in VERMOUTH_NAMES.get(residue, (residue,)) if n in by_name)
+        mapping = by_name[name].mapping
+        weights = {}
+        for atom in RESIDUE_ATOMS[residue]:
+            weight = mapping.get(atom, {}).get("BB", 0) if atom in mapping else 0
+            if weight:
+                weights[atom] = float(weight) * ATOM_MASSES[atom[0]]
+        table[residue] = weights
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def bb_weights() -> dict[str, dict[str, float]]:
+    """The cached `derive_bb_weights()` (martini3001)."""
+    return json.loads(BB_TABLE.read_text())
+
+
+if __name__ == "__main__":
+    BB_TABLE.write_text(json.dumps(derive_bb_weights(), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {BB_TABLE}")
