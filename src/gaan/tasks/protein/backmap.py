@@ -165,7 +165,8 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
         trace, spacing = looks_like_ca_trace(table, positions)
         if names == ["CA"] or trace:
             raise ProteinInputError(
-                f"the beads look like a C-alpha trace, not Martini BB beads ({spacing or 'named CA'}; BB beads are 3.4 +- 0.2 A apart): pass --beads ca"
+                f"the beads look like a C-alpha trace, not Martini BB beads ({spacing or 'named CA'}; "
+                "BB beads are 3.3 +- 0.2 A apart): pass --beads ca"
             )
         return positions
     if beads == "centroid" and not has_atoms(table):

@@ -5,7 +5,7 @@ weighted as martinize2 weights them: the mapping weight times the atom's mass
 (`center_weight = mass` in vermouth's martini3001 force field; masses from
 `vermouth.processors.attach_mass.ATOM_MASSES`). Hydrogens are left out (the protein task has
 heavy atoms only; martinize2 on a file with hydrogens also counts the amide H, weight 1 of 55,
-which moves BB by about 0.02 A).
+which moves BB by about 0.04 A).
 
 `derive_bb_weights` reads the mapping files vermouth ships (it imports vermouth, about 2 CPU
 seconds); `bb_weights` reads the cached copy `martini_bb.json`, so gaan-backmap never imports
