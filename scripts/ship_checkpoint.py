@@ -81,14 +81,16 @@ def ship(run_dir: Path, name: str, directory: Path = PRETRAINED) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--name", default=None, help="protein_ca, protein_centroid or md17_<molecule> (default: from the run)")
+    parser.add_argument(
+        "--name", default=None, help="protein_ca, protein_centroid, protein_martini or md17_<molecule> (default: from the run)"
+    )
     args = parser.parse_args(argv)
     record = json.loads((args.run_dir / "record.json").read_text())
     datamodule = record["config"]["task"]["datamodule"]
     default = f"protein_{datamodule.get('beads')}" if record.get("task") == "protein" else f"md17_{datamodule.get('molecule')}"
     name = args.name or default
-    if name not in ("protein_ca", "protein_centroid") and not name.startswith("md17_"):
-        parser.error(f"--name must be protein_ca, protein_centroid or md17_<molecule>, got {name}")
+    if name not in ("protein_ca", "protein_centroid", "protein_martini") and not name.startswith("md17_"):
+        parser.error(f"--name must be protein_ca, protein_centroid, protein_martini or md17_<molecule>, got {name}")
     description = ship(args.run_dir, name)
     print(f"shipped {description['best_checkpoint']} of {args.run_dir} as src/gaan/pretrained/{name}.ckpt (+ .json)")
     return 0
