@@ -48,12 +48,12 @@ from gaan.data import collate_point_clouds
 from gaan.tasks.protein import (
     RESIDUE_ATOMS,
     ProteinInputError,
-    bead_positions,
     read_structure_with_notes,
     residue_environments,
     residue_table,
 )
-from gaan.tasks.protein.chain_geometry import geometric_chain_breaks, looks_like_ca_trace
+from gaan.tasks.protein.bead_input import has_atoms, model_beads
+from gaan.tasks.protein.chain_geometry import geometric_chain_breaks
 from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, console_main, main  # noqa: F401 - main: re-exported
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
@@ -66,9 +66,8 @@ from gaan.tasks.protein.metrics import (
 from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import refine_backmapped
 from gaan.tasks.protein.residue_mapping import listed
-from gaan.tasks.protein.structure import MARTINI_BACKBONE
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
-from gaan.tasks.protein.writer import check_output_path, residue_label, write_structure
+from gaan.tasks.protein.writer import check_output_path, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
@@ -133,62 +132,9 @@ class BackmapResult:
     beads: str = ""
 
 
-def has_atoms(table) -> bool:
-    """Whether the input is all-atom (some residue has more than its C-alpha)."""
-    return bool(table.present.sum(1).max(initial=0) > 1)
-
-
 def table_label(table, r: int) -> str:
     """'SER A65': how notes name residue r of a ResidueTable."""
     return f"{table.res_names[r]} {table.chain_ids[r]}{table.res_ids[r]}{table.ins_codes[r]}"
-
-
-def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
-    """(R, 3) beads of one model; a bead-only file (one atom per residue) gives them as they
-    are, whatever the atoms are named for centroids; a C-alpha trace given as centroids and
-    beads named other than CA given as C-alphas are refused with what they look like."""
-    starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
-    one_per_residue = bool(np.all(np.diff(starts) == 1))
-    names = sorted({str(n) for n in atoms.atom_name})
-    if beads != "martini" and one_per_residue and names == [MARTINI_BACKBONE]:
-        raise ProteinInputError(
-            f"the beads are Martini backbone beads (named {MARTINI_BACKBONE}), not {BEAD_WORDS[beads]}: pass --beads martini"
-        )
-    if beads == "martini" and not has_atoms(table):
-        if not one_per_residue:
-            r = int(np.flatnonzero(np.diff(starts) != 1)[0])
-            raise ProteinInputError(
-                f"residue {residue_label(atoms, starts[r])} has {starts[r + 1] - starts[r]} atoms: Martini beads need "
-                "all heavy atoms or one BB bead per residue (side-chain beads SC1..SC5 are left out)"
-            )
-        positions = atoms.coord.astype(np.float64)
-        trace, spacing = looks_like_ca_trace(table, positions)
-        if names == ["CA"] or trace:
-            raise ProteinInputError(
-                f"the beads look like a C-alpha trace, not Martini BB beads ({spacing or 'named CA'}; "
-                "BB beads are 3.3 +- 0.2 A apart): pass --beads ca"
-            )
-        return positions
-    if beads == "centroid" and not has_atoms(table):
-        if not one_per_residue:
-            r = int(np.flatnonzero(np.diff(starts) != 1)[0])
-            raise ProteinInputError(
-                f"residue {residue_label(atoms, starts[r])} has {starts[r + 1] - starts[r]} atoms: centroid beads need "
-                "all heavy atoms or exactly one bead atom per residue"
-            )
-        positions = atoms.coord.astype(np.float64)
-        trace, spacing = looks_like_ca_trace(table, positions)
-        if trace:
-            raise ProteinInputError(
-                f"the beads look like a C-alpha trace, not residue centroids ({spacing}; centroids are 4.8 +- 0.9 A apart): pass --beads ca"
-            )
-        return positions
-    if beads == "ca" and one_per_residue and not table.present[:, 1].any():
-        raise ProteinInputError(
-            f"the bead atoms are named {', '.join(names[:3])}, not CA: residue centroids need --beads centroid; "
-            "a C-alpha trace must name its atoms CA"
-        )
-    return bead_positions(table, beads)
 
 
 def predict_model(
@@ -271,7 +217,6 @@ def predict_model(
     return predicted, len(offsets), links
 
 
-BEAD_WORDS = {"ca": "C-alphas", "centroid": "residue centroids", "martini": "Martini BB beads"}
 RESIDUE_NOTES = {
     "isolated": "residue(s) without sequence neighbours built from the ideal residue",
     "unknown type": "residue(s) of unknown type kept as given",
