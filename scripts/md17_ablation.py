@@ -3,18 +3,20 @@ preset `experiment=md17_ethanol_ga_attn`, then combinations; chosen on validatio
 
 Budget: every run gets the preset's 10 minutes of an idle core. Its cosine schedule is sized
 from training throughput measured beside the preset's (`bench/train_throughput.py`, frames per
-second of CPU time, the preset and the variant in turn): epochs = PRESET_EPOCHS x (its speed / the
-preset's), PRESET_EPOCHS being what the preset fits in 10 minutes. The ratio holds on a shared machine, where absolute speeds do not, so
-each run is capped at `--cap-minutes` of wall clock only as a safety net and its result does
-not depend on the machine's load (same seed, same epochs: the same numbers).
+second of CPU time, the preset and the variant in turn): epochs = the preset's epochs x (its
+speed / the preset's), the preset's epochs (its `trainer.max_epochs`) being what it fits in 10
+minutes. The ratio holds on a shared machine, where absolute speeds do not, so each run is capped
+at `--cap-minutes` of wall clock only as a safety net and its result does not depend on the
+machine's load (same seed, same epochs: the same numbers).
 
     OMP_NUM_THREADS=1 python scripts/md17_ablation.py --list
     OMP_NUM_THREADS=1 python scripts/md17_ablation.py units smooth --jobs 2
 
-The variants up to `nearest_smooth5_product` are changes of the preset as it was before issue 30
-(commit 2184f52; `git show 2184f52:conf/experiment/md17_ethanol_ga_attn.yaml`), with 50 epochs in
-the budget: the table of docs/chemistry.md was run against that file. The later ones change the
-preset of today (35 epochs in the budget, `PRESET_EPOCHS`).
+Each round of docs/chemistry.md's table changed the preset file of its time, which today's preset
+was then written from; to re-run a round, check that file out first
+(`git show <commit>:conf/experiment/md17_ethanol_ga_attn.yaml`):
+- the variants up to `nearest_smooth_product_centre`: the preset before issue 30 (commit 2184f52, 50 epochs);
+- `narrow_tuple_nets` to `narrow_small_batches`: the first-round preset (commit ae7f713, 35 epochs).
 
 Each run is a plain `train.py` run (record.json in logs/md17/runs/...); a summary line per run
 is appended to logs/md17_ablation.jsonl.
@@ -36,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 PRESET = "experiment=md17_ethanol_ga_attn"
-PRESET_EPOCHS = 35  # the preset's epochs: what fits the 10-minute budget at its speed
 
 UNITS = ["model.normalize=false", "model.pair_inputs.0.maximum=3.7"]  # A; 2.5 x the ~1.47 A running norm
 SMOOTH = [
@@ -84,10 +85,6 @@ VARIANTS = {
     "smooth_whole_product": UNITS + WHOLE_SMOOTH + PRODUCT,
     "nearest_smooth_product": UNITS + NEAREST_SMOOTH + PRODUCT,
     "nearest_smooth5_product": UNITS + NEAREST_SMOOTH + PRODUCT + ["model.view.k=5"],
-    # from here on, changes of today's preset
-    "narrow_tuple_nets": ["+model.attention.mlp_hidden=32"],  # tuple MLPs' hidden layer 128 -> 32: most of a step
-    "small_batches": ["task.datamodule.batch_size=5"],  # twice the optimizer steps per epoch
-    "narrow_small_batches": ["+model.attention.mlp_hidden=32", "task.datamodule.batch_size=5"],
     "nearest_smooth_product_centre": UNITS
     + NEAREST_SMOOTH
     + PRODUCT
@@ -95,7 +92,18 @@ VARIANTS = {
         "model.pair_inputs=[{_target_:gaan.models.pair_inputs.RadialBasis,count:32,maximum:3.7},"
         "{_target_:gaan.models.pair_inputs.CentreFeatures}]"
     ],
+    # second round: changes of the first-round preset (commit ae7f713)
+    "narrow_tuple_nets": ["+model.attention.mlp_hidden=32"],  # tuple MLPs' hidden layer 128 -> 32: most of a step
+    "small_batches": ["task.datamodule.batch_size=5"],  # twice the optimizer steps per epoch
+    "narrow_small_batches": ["+model.attention.mlp_hidden=32", "task.datamodule.batch_size=5"],
 }
+
+
+def preset_epochs() -> int:
+    """The preset's training epochs: what fits its 10-minute budget at its speed."""
+    from gaan.train import compose_config
+
+    return int(compose_config([PRESET]).trainer.max_epochs)
 
 
 def probe(overrides: list[str]) -> float:
@@ -141,7 +149,7 @@ def main() -> None:
     for entry in args.names:
         name, _, extra = entry.partition("=")
         variants[name] = VARIANTS[name] if not extra else [o for part in extra.split("+") for o in VARIANTS.get(part, [part])]
-    plans = {}
+    plans, budget_epochs = {}, preset_epochs()
     for name, overrides in variants.items():
         # the preset and the variant in turn, three times each: on a shared machine the load
         # drifts between probes, and the median of each is compared
@@ -151,7 +159,7 @@ def main() -> None:
             speeds[name].append(probe(overrides))
         base, speed = (statistics.median(speeds[key]) for key in ("preset", name))
         # a multiple of 5 (the preset validates every 5 epochs), so the schedule's last epoch is validated
-        plans[name] = (overrides, max(5, 5 * round(PRESET_EPOCHS * speed / base / 5)), speed, base)
+        plans[name] = (overrides, max(5, 5 * round(budget_epochs * speed / base / 5)), speed, base)
         print(f"{name}: {speed:.1f} frames per CPU second in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
     log = ROOT / "logs" / "md17_ablation.jsonl"
     log.parent.mkdir(exist_ok=True)
