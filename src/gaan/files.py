@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def current_umask() -> int:
@@ -43,16 +45,24 @@ def move_into_place(temporary: str | Path, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_atomically(path: str | Path, content: str | bytes) -> Path:
-    """Write `content` (text as UTF-8, or bytes) to `path`, creating its folder; returns `path`."""
-    data = content.encode() if isinstance(content, str) else content
+@contextmanager
+def atomic_stream(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary stream whose bytes become `path` when the block ends without an error; on an
+    error the target is untouched and the temporary file removed."""
     temporary = temporary_beside(path)
     try:
-        temporary.write_bytes(data)
+        with open(temporary, "wb") as stream:
+            yield stream
         move_into_place(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_atomically(path: str | Path, content: str | bytes) -> Path:
+    """Write `content` (text as UTF-8, or bytes) to `path`, creating its folder; returns `path`."""
+    with atomic_stream(path) as stream:
+        stream.write(content.encode() if isinstance(content, str) else content)
     return Path(path)
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gaan.data.augmentation import random_rotation_matrices, rotate_batch
 from gaan.data.batch import PointCloudBatch, collate_point_clouds
 from gaan.data.corrupt_files import move_aside_corrupt
-from gaan.files import move_into_place, temporary_beside
+from gaan.files import atomic_stream
 
 log = logging.getLogger(__name__)
 
@@ -213,14 +213,8 @@ class PointCloudDataModule(L.LightningDataModule):
         samples = self.build_samples()
         # a temporary file per process, then an atomic rename: a concurrent rank never reads a
         # half-written file
-        temporary = temporary_beside(path)
-        try:
-            with open(temporary, "wb") as stream:  # a stream: the archive's inner name does not vary with the file's
-                torch.save(samples, stream)
-            move_into_place(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        with atomic_stream(path) as stream:  # a stream: the archive's inner name does not vary with the file's
+            torch.save(samples, stream)
         log.info("Cached %d samples in %.1f s", len(samples), time.perf_counter() - started)
 
     def load_samples(self) -> list:

@@ -17,6 +17,8 @@ from pathlib import Path
 import biotite.structure as struc
 import numpy as np
 
+from gaan.files import write_atomically
+
 CACHE_FILE = Path(__file__).with_name("standard_residues_ccd.json")
 
 
@@ -61,7 +63,7 @@ def write_cache(path: Path = CACHE_FILE) -> None:
             "coord": [[round(float(v), 4) for v in xyz] for xyz in residue.coord],
             "bonds": [[int(i), int(j), int(order)] for i, j, order in residue.bonds.as_array()],
         }
-    path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    write_atomically(path, json.dumps(data, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import functools
 import json
 from pathlib import Path
 
+from gaan.files import write_atomically
 from gaan.tasks.protein.residues import RESIDUE_ATOMS, STANDARD_RESIDUES
 
 BB_TABLE = Path(__file__).with_name("martini_bb.json")
@@ -63,5 +64,5 @@ def bb_weights() -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    BB_TABLE.write_text(json.dumps(derive_bb_weights(), indent=1, sort_keys=True) + "\n")
+    write_atomically(BB_TABLE, json.dumps(derive_bb_weights(), indent=1, sort_keys=True) + "\n")
     print(f"wrote {BB_TABLE}")

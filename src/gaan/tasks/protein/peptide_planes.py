@@ -38,6 +38,7 @@ import biotite.structure as struc
 import numpy as np
 from scipy.spatial import cKDTree
 
+from gaan.files import atomic_stream
 from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, C_N_CA_ANGLE, CA_C_N_ANGLE, IDEAL_BOND_LENGTHS
 
 NEIGHBOURS = 30  # k of the vote
@@ -149,7 +150,8 @@ class PeptidePlaneTable:
         return (weight[..., None] * self.directions[neighbours[:, :-1]]).sum(1) / np.maximum(weight.sum(1, keepdims=True), 1e-12)
 
     def save(self, path: Path) -> None:
-        np.savez_compressed(path, features=self.features.astype(np.float16), directions=self.directions.astype(np.float16))
+        with atomic_stream(path) as stream:
+            np.savez_compressed(stream, features=self.features.astype(np.float16), directions=self.directions.astype(np.float16))
 
     @classmethod
     def load(cls, path: Path) -> PeptidePlaneTable:
