@@ -59,6 +59,7 @@ from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_
 from gaan.tasks.protein.ideal_residues import ideal_residue
 from gaan.tasks.protein.residues import RESIDUE_ATOMS
 from gaan.tasks.protein.side_chains import ideal_volumes, planar_group_distances
+from gaan.tasks.protein.structure_geometry import ANGLE_TOLERANCE, BOND_TOLERANCE, PLANARITY_TOLERANCE, angle_degrees
 
 # a planar trans peptide: CA(i)-CA(i+1) and O(i)-CA(i+1) (medians of the training entries 6flr and
 # 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
@@ -290,12 +291,10 @@ def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     coords = atoms.coord.astype(np.float64)
     bad = np.zeros(len(starts) - 1, dtype=bool)
     b = restraints.bonds
-    off = np.abs(np.linalg.norm(coords[b[:, 0]] - coords[b[:, 1]], axis=-1) - restraints.bond_lengths) > 0.1
+    off = np.abs(np.linalg.norm(coords[b[:, 0]] - coords[b[:, 1]], axis=-1) - restraints.bond_lengths) > BOND_TOLERANCE
     bad[residue[b[off].ravel()]] = True
     a = restraints.angles
-    u, v = coords[a[:, 0]] - coords[a[:, 1]], coords[a[:, 2]] - coords[a[:, 1]]
-    cosine = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
-    off = np.abs(np.degrees(np.arccos(np.clip(cosine, -1, 1))) - restraints.angle_values) > 10.0
+    off = np.abs(angle_degrees(coords[a[:, 0]], coords[a[:, 1]], coords[a[:, 2]]) - restraints.angle_values) > ANGLE_TOLERANCE
     bad[residue[a[off].ravel()]] = True
     for r in range(len(starts) - 1):
         res_name = str(atoms.res_name[starts[r]])
@@ -306,7 +305,7 @@ def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
             if all(n in index for n in group):
                 points = coords[[index[n] for n in group]]
                 centred = points - points.mean(0)
-                bad[r] |= bool(np.abs(centred @ np.linalg.svd(centred)[2][-1]).max() > 0.1)
+                bad[r] |= bool(np.abs(centred @ np.linalg.svd(centred)[2][-1]).max() > PLANARITY_TOLERANCE)
     return bad & np.isin(atoms.res_name[starts[:-1]], list(standard))
 
 

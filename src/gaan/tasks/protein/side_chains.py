@@ -171,16 +171,6 @@ def chi_candidates(
     return wrap_degrees(candidates.numpy()), squared_error
 
 
-def fit_chis(res_name: str, backbone: dict[str, np.ndarray], target: dict[str, np.ndarray]) -> np.ndarray:
-    """(m, n_chi) chis (degrees) whose ideal side chains on `backbone` come closest to the
-    `target` atoms (`chi_candidates`, the best per residue)."""
-    if not ideal_residue(res_name).chis:
-        return np.zeros((len(backbone["CA"]), 0))
-    candidates, squared_error = chi_candidates(res_name, backbone, target)
-    best = squared_error.argmin(axis=1)
-    return candidates[np.arange(len(best)), best]
-
-
 def candidate_overlaps(
     res_name: str,
     backbone: dict[str, np.ndarray],

@@ -111,7 +111,7 @@ def format_geometry_table(rows: dict[str, GeometrySums]) -> str:
     return "\n".join(lines)
 
 
-def _angle_degrees(a: np.ndarray, centre: np.ndarray, b: np.ndarray) -> np.ndarray:
+def angle_degrees(a: np.ndarray, centre: np.ndarray, b: np.ndarray) -> np.ndarray:
     u, v = a - centre, b - centre
     cosine = (u * v).sum(-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
     return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
@@ -182,7 +182,7 @@ def geometry_sums(atoms: struc.AtomArray, links: np.ndarray | None = None) -> Ge
     if angle_rows:
         a, centre, b, value = (np.array(column) for column in zip(*angle_rows))
         a, centre, b = a.astype(int), centre.astype(int), b.astype(int)
-        outlier = np.abs(_angle_degrees(coords[a], coords[centre], coords[b]) - value) > ANGLE_TOLERANCE
+        outlier = np.abs(angle_degrees(coords[a], coords[centre], coords[b]) - value) > ANGLE_TOLERANCE
         sums.angles, sums.angle_outliers = len(outlier), int(outlier.sum())
     sums.clashes = count_nonbonded_clashes(atoms, coords, bond_pairs)
     return sums
