@@ -33,6 +33,7 @@ from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, set_kep
 from gaan.tasks.protein.writer import (
     StructureWriteError,
     check_output_path,
+    check_writable,
     pdb_text,
     structure_format,
     write_structure,
@@ -161,6 +162,7 @@ class FrameWriter:
             self.text.write("".join(f"REMARK 999 {line}"[:80] + "\n" for line in remarks))
 
     def write(self, atoms: struc.AtomArray) -> None:
+        check_writable(struc.stack([atoms]), self.path)  # no frame with NaN or no atoms, whatever the format
         if self.first is None:
             self.first = atoms
         elif atoms.array_length() != self.first.array_length() or not np.array_equal(atoms.atom_name, self.first.atom_name):
@@ -255,8 +257,8 @@ def _backmap_frames(topology, trajectory, output, backmapper, batch_size, refine
             atoms.coord = timestep.positions[keep].astype(np.float32)
             try:
                 writer.write(models(atoms))
-            except ProteinInputError as error:
-                raise ProteinInputError(f"{trajectory}: frame {index + 1}: {error}") from error
+            except (ProteinInputError, StructureWriteError) as error:
+                raise type(error)(f"{trajectory}: frame {index + 1}: {error}") from error
             progress(index + 1)
         written = writer.close()
     except BaseException:
