@@ -84,6 +84,7 @@ PRESET_BEFORE_ISSUE_30 = [  # the overrides in its records' `reproduce`
     "~model.view.cutoff",
     "~model.view.envelope",
     "model.pair_inputs.0.maximum=2.5",
+    "model.attention.mlp_hidden=null",
 ]
 
 
