@@ -16,6 +16,9 @@ import torch
 # GAAN_TEST_FLUSH_DENORMAL=1 runs every test with subnormal floats flushed to zero (as training
 # runs do by default, config flush_denormal), unset or 0 without: the suite must pass both ways
 FLUSH_DENORMAL = os.environ.get("GAAN_TEST_FLUSH_DENORMAL", "0") == "1"
+# whether this CPU can flush at all (set_flush_denormal says so; the mode is set per test below)
+FLUSH_SUPPORTED = torch.set_flush_denormal(True)
+torch.set_flush_denormal(FLUSH_DENORMAL)
 
 
 @pytest.fixture(autouse=True)
