@@ -17,24 +17,12 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from gaan.checkpoint_file import load_checkpoint
-from gaan.models.config_migration import current_class_path, migrate_model_config
+from gaan.models.config_migration import migrate_model_config
 from gaan.task_builder import build_task_module
 
 log = logging.getLogger(__name__)
 
 ARCHITECTURE_KEYS = ("model", "task.head")  # the stored config entries that fix the weights' shapes
-
-
-def migrate_class_paths(stored: Any) -> Any:
-    """A copy of a stored config with every `_target_` under today's module names."""
-    if isinstance(stored, dict):
-        return {
-            key: current_class_path(value) if key == "_target_" and isinstance(value, str) else migrate_class_paths(value)
-            for key, value in stored.items()
-        }
-    if isinstance(stored, list):
-        return [migrate_class_paths(value) for value in stored]
-    return stored
 
 
 def stored_entry(stored: dict, dotted: str) -> Any:
@@ -72,8 +60,7 @@ class CheckpointError(ValueError):
 def config_with_stored_architecture(cfg: DictConfig | None, checkpoint: dict, ckpt_path: str | Path) -> DictConfig:
     """The checkpoint's architecture (model, task.head, optimizer) in `cfg` (a command line's
     config: its task settings are kept), or the stored config alone when `cfg` is None."""
-    stored = checkpoint.get("gaan_config")
-    stored = migrate_class_paths(stored) if stored is not None else None
+    stored = checkpoint.get("gaan_config")  # class paths already today's (checkpoint_file)
     if cfg is None:
         if stored is None:
             raise CheckpointError(f"{ckpt_path}: no gaan_config (not written by train.py): its model and task are unknown")

@@ -47,28 +47,3 @@ def migrate_model_config(config: Mapping) -> dict:
     for key in ("pair_product_features", "inverse_distance_softening", "relative_motion_vectors"):
         config.pop(key, None)
     return {**config, "attention": attention, "view": view, "pair_inputs": pair_inputs}
-
-
-# Modules that moved since checkpoints were written (old dotted path -> new): a stored config's
-# `_target_` under an old path is rewritten before it is built. Checkpoints pickle no gaan
-# objects (only tensors and plain containers), so the class paths in `gaan_config` are all.
-MOVED_MODULES = {
-    "gaan.tasks.backmapping": "gaan.tasks.protein.backmapping",
-    "gaan.data.protein": "gaan.tasks.protein",
-    "gaan.tasks.EnergyForceTask": "gaan.tasks.md17.energy_forces.EnergyForceTask",
-    "gaan.tasks.energy_forces": "gaan.tasks.md17.energy_forces",
-    "gaan.data.md17": "gaan.tasks.md17.datamodule",
-    "gaan.data.qm9": "gaan.tasks.qm9.datamodule",
-    "gaan.tasks.molecular_property": "gaan.tasks.qm9.molecular_property",
-    "gaan.data.nbody": "gaan.tasks.nbody.datamodule",
-    "gaan.data.crystal": "gaan.tasks.crystal.datamodule",
-    "gaan.data.SyntheticCubicDataModule": "gaan.tasks.synthetic_cubic.datamodule.SyntheticCubicDataModule",
-}
-
-
-def current_class_path(target: str) -> str:
-    """`target` (a dotted class path) under today's module names."""
-    for old, new in MOVED_MODULES.items():
-        if target == old or target.startswith(old + "."):
-            return new + target[len(old) :]
-    return target

@@ -18,7 +18,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from gaan.checkpoint_file import load_checkpoint
-from gaan.models.config_migration import current_class_path, migrate_model_config
+from gaan.models.config_migration import migrate_model_config
 from gaan.tasks.protein.environments import NUM_ENVIRONMENT_FEATURES
 
 TASK_NAME = "protein"
@@ -80,7 +80,7 @@ def _build(config: Any, path: Path) -> Any:
 
 
 def _target_class(target: str, path: Path) -> type:
-    module_name, _, name = current_class_path(str(target)).rpartition(".")
+    module_name, _, name = str(target).rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as error:
