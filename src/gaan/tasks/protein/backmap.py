@@ -48,6 +48,7 @@ from gaan.data import collate_point_clouds
 from gaan.tasks.protein import (
     RESIDUE_ATOMS,
     ProteinInputError,
+    ResidueTable,
     read_structure_with_notes,
     residue_environments,
     residue_table,
@@ -143,6 +144,7 @@ def predict_model(
     batch_size: int = DEFAULT_BATCH_SIZE,
     refine: bool = True,
     notes: dict[str, list[str]] | None = None,
+    table: ResidueTable | None = None,
 ) -> tuple[struc.AtomArray, int, np.ndarray]:
     """All heavy atoms of one model from its beads: (predicted AtomArray in the input's residue
     order, number of residues predicted, peptide links between its consecutive residues).
@@ -154,7 +156,7 @@ def predict_model(
     given, collects the residues built so ("isolated"), kept as given ("unknown type") and
     left out ("no bead")."""
     notes = {} if notes is None else notes
-    table = residue_table(atoms)
+    table = residue_table(atoms) if table is None else table  # `table`: the caller's residue_table(atoms)
     beads = model_beads(atoms, table, backmapper.beads)
     breaks = geometric_chain_breaks(table, beads, backmapper.beads, all_atom=has_atoms(table))
     samples = residue_environments(
@@ -243,7 +245,7 @@ class ModelBackmapper:
             missing = int((~table.complete[standard]).sum())
             self.notes.append(f"{missing} residue(s) miss heavy atoms: their centroid beads are the centroids of the atoms given")
         residue_notes: dict[str, list[str]] = {}
-        predicted, count, links = predict_model(self.backmapper, atoms, self.batch_size, notes=residue_notes, **self.options)
+        predicted, count, links = predict_model(self.backmapper, atoms, self.batch_size, notes=residue_notes, table=table, **self.options)
         if first:
             for key, labels in residue_notes.items():
                 self.notes.append(f"{len(labels)} {RESIDUE_NOTES[key]}: {listed(labels)}")

@@ -205,6 +205,7 @@ def refine_geometry(
     standard: set[str],
     fixed: np.ndarray | None = None,
     weights: RefinementWeights = RefinementWeights(),
+    restraints: Restraints | None = None,
 ) -> struc.AtomArray:
     """A copy of `atoms` with valid covalent geometry and fewer clashes (module docstring).
 
@@ -213,6 +214,8 @@ def refine_geometry(
     :param standard: residue names whose atoms were predicted (others are left as they are)
     :param fixed: (N,) atoms that must not move (default: only residues not in `standard`)
     :param weights: the force constants, tolerances and the number of L-BFGS iterations
+    :param restraints: `structure_restraints(atoms, links, standard)` when the caller has them
+        (they depend on atom names and links only, not on coordinates)
     """
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     if len(links) != len(starts) - 2 and not (len(starts) == 2 and len(links) == 0):
@@ -220,7 +223,7 @@ def refine_geometry(
     frozen = ~np.isin(atoms.res_name, list(standard))
     if fixed is not None:
         frozen |= np.asarray(fixed, dtype=bool)
-    restraints = structure_restraints(atoms, links, standard)
+    restraints = structure_restraints(atoms, links, standard) if restraints is None else restraints
     start = atoms.coord.astype(np.float64)
     radii = van_der_waals_radii(atoms)
     sequence_position = chain_sequence_positions(atoms)
@@ -280,14 +283,14 @@ def refine_geometry(
     return refined
 
 
-def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[str]) -> np.ndarray:
+def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[str], restraints: Restraints | None = None) -> np.ndarray:
     """(R,) True for residues with a bond more than 0.1 A or an angle more than 10 degrees off
     ideal, or a flat group with an atom more than 0.1 A off its plane: the outliers of the geometry
     report (`gaan.tasks.protein.structure_geometry`), per residue in `standard` (a peptide's to
     both)."""
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     residue = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
-    restraints = structure_restraints(atoms, links, standard)
+    restraints = structure_restraints(atoms, links, standard) if restraints is None else restraints
     coords = atoms.coord.astype(np.float64)
     bad = np.zeros(len(starts) - 1, dtype=bool)
     b = restraints.bonds
@@ -323,8 +326,9 @@ def refine_backmapped(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     placed = place_beta_carbons(place_peptide_planes(atoms, links))
     other = ~np.isin(atoms.res_name, list(standard))  # residues of unknown type keep their atoms
     placed.coord[other] = atoms.coord[other]
-    refined = refine_geometry(placed, links, standard, fixed=fixed)
-    strained = strained_residues(refined, links, standard)
+    restraints = structure_restraints(placed, links, standard)  # the same atoms throughout: built once
+    refined = refine_geometry(placed, links, standard, fixed=fixed, restraints=restraints)
+    strained = strained_residues(refined, links, standard, restraints)
     if not strained.any():
         return refined
     starts = np.append(struc.get_residue_starts(refined), refined.array_length())
@@ -333,4 +337,4 @@ def refine_backmapped(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     rebuilt = build_side_chains(refined, atoms, residues=strained)
     refined.coord[side_chain] = rebuilt.coord[side_chain]
     held = ~strained_atoms if fixed is None else ~strained_atoms | np.asarray(fixed, dtype=bool)
-    return refine_geometry(refined, links, standard, fixed=held)
+    return refine_geometry(refined, links, standard, fixed=held, restraints=restraints)
