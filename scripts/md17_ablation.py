@@ -16,7 +16,8 @@ Each round of docs/chemistry.md's table changed the preset file of its time, whi
 was then written from; to re-run a round, check that file out first
 (`git show <commit>:conf/experiment/md17_ethanol_ga_attn.yaml`):
 - the variants up to `nearest_smooth_product_centre`: the preset before issue 30 (commit 2184f52, 50 epochs);
-- `narrow_tuple_nets` to `narrow_small_batches`: the first-round preset (commit ae7f713, 35 epochs).
+- `narrow_tuple_nets` to `narrow_small_batches`: the first-round preset (commit ae7f713, 35 epochs);
+- `wide` to `narrower_tuple_nets`: the second-round preset (commit 88d20e4, 45 epochs).
 
 Each run is a plain `train.py` run (record.json in logs/md17/runs/...); a summary line per run
 is appended to logs/md17_ablation.jsonl.
@@ -96,6 +97,12 @@ VARIANTS = {
     "narrow_tuple_nets": ["+model.attention.mlp_hidden=32"],  # tuple MLPs' hidden layer 128 -> 32: most of a step
     "small_batches": ["task.datamodule.batch_size=5"],  # twice the optimizer steps per epoch
     "narrow_small_batches": ["+model.attention.mlp_hidden=32", "task.datamodule.batch_size=5"],
+    # third round: changes of the second-round preset (commit 88d20e4); train ~ val MAE there (underfit)
+    "wide": ["model.width=128"],  # features of 128 instead of 64
+    "deep": ["model.depth=4"],  # a fourth attention block
+    "seven_nearest": ["model.view.k=7"],  # 7 nearest atoms, the envelope reaching 0 at the 8th
+    "fast_lr": ["optimizer.lr=6e-3"],  # twice the learning rate
+    "narrower_tuple_nets": ["model.attention.mlp_hidden=16"],  # more epochs in the budget
 }
 
 
