@@ -5,7 +5,7 @@ algebra; ``tuples`` builds the products over tuples of points that attention lay
 """
 
 from . import g2, g3
-from .common import safe_abs, safe_norm
+from .common import safe_norm
 from .tuples import (
     PRODUCT_MODES,
     Product,
@@ -21,7 +21,6 @@ from .tuples import (
 __all__ = [
     "g2",
     "g3",
-    "safe_abs",
     "safe_norm",
     "PRODUCT_MODES",
     "Product",

@@ -1,4 +1,5 @@
-"""Helpers shared by the algebra modules: safe norms and component stacking."""
+"""Helpers shared by the algebra modules: safe norms and component stacking. (Magnitudes of
+one component are plain `abs`: its gradient at 0 is 0 and its second derivative 0, both finite.)"""
 
 import torch
 from torch import Tensor
@@ -21,11 +22,6 @@ def safe_norm(x: Tensor, keepdim: bool = True) -> Tensor:
     squared = torch.where(positive, (scaled * scaled).sum(-1, keepdim=True), torch.ones_like(scale))
     norm = torch.where(positive, safe_scale * torch.sqrt(squared), torch.zeros_like(scale))
     return norm if keepdim else norm.squeeze(-1)
-
-
-def safe_abs(x: Tensor) -> Tensor:
-    """Absolute value written as a one-component norm (finite gradient at 0)."""
-    return safe_norm(x.unsqueeze(-1), keepdim=False)
 
 
 def stack(*components: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ Layouts of the last tensor axis:
 import torch
 from torch import Tensor
 
-from .common import safe_abs, safe_norm, stack
+from .common import safe_norm, stack
 
 VECTOR_SIZE = 2
 MULTIVECTOR_SIZE = 4
@@ -72,7 +72,7 @@ def vector_invariants(v: Tensor, parity: bool = False) -> Tensor:
 def even_invariants(p: Tensor, parity: bool = False) -> Tensor:
     """(scalar, bivector); the bivector is a pseudoscalar in the plane."""
     b = p[..., 1]
-    return torch.stack([p[..., 0], safe_abs(b) if parity else b], -1)
+    return torch.stack([p[..., 0], b.abs() if parity else b], -1)
 
 
 def odd_invariants(q: Tensor, parity: bool = False) -> Tensor:
@@ -82,7 +82,7 @@ def odd_invariants(q: Tensor, parity: bool = False) -> Tensor:
 def mv_invariants(m: Tensor, parity: bool = False) -> Tensor:
     """(scalar, |vector|, bivector)."""
     b = m[..., 3:]
-    return torch.cat([m[..., :1], safe_norm(m[..., 1:3]), safe_abs(b) if parity else b], -1)
+    return torch.cat([m[..., :1], safe_norm(m[..., 1:3]), b.abs() if parity else b], -1)
 
 
 def odd_covariant(q: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ no ``(..., 9)``, ``(..., 12)`` or ``(..., 64)`` intermediates are built.
 import torch
 from torch import Tensor
 
-from .common import safe_abs, safe_norm, stack
+from .common import safe_norm, stack
 
 VECTOR_SIZE = 3
 MULTIVECTOR_SIZE = 8
@@ -134,7 +134,7 @@ def odd_dual(q: Tensor) -> Tensor:
 
 
 def _pseudoscalar(t: Tensor, parity: bool) -> Tensor:
-    return safe_abs(t) if parity else t
+    return t.abs() if parity else t
 
 
 def vector_invariants(v: Tensor, parity: bool = False) -> Tensor:
