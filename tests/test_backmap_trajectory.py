@@ -174,3 +174,17 @@ def test_a_multi_model_pdb_as_the_trajectory(tmp_path, capsys):
     assert main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--no-refine", "--threads", "1"]) == 0
     assert "2 model(s), 76 of 76 residues" in capsys.readouterr().out
     assert len(read_back(output.with_suffix(".pdb"), output)) == 2
+
+
+def test_a_topology_is_checked_like_a_structure_file(tmp_path, capsys):
+    """The topology's residues go through the structure reader's own check: an unknown residue
+    name is refused with every unknown name and the atom count, as `read_structure` refuses it."""
+    topology, trajectory, _ = frames(tmp_path)
+    lines = topology.read_text().splitlines(keepends=True)
+    renamed = [line[:17] + "J9J" + line[20:] if line.startswith("ATOM") and line[22:26].strip() in ("1", "2") else line for line in lines]
+    topology.write_text("".join(renamed))
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(tmp_path / "out.pdb"), "--no-refine"]) == 1
+    message = capsys.readouterr().err
+    assert "residue J9J A1: unknown residue name(s) ['J9J']" in message
+    atoms = sum(line.startswith("ATOM") and line[22:26].strip() in ("1", "2") for line in lines)
+    assert f"{atoms} atom(s) affected" in message and not (tmp_path / "out.pdb").exists()

@@ -2,7 +2,7 @@
 
 `gaan-backmap TOPOLOGY --trajectory TRAJ -o OUT` reads through MDAnalysis (any topology and
 trajectory it reads: PSF, GRO, TPR, PDB + DCD, XTC, TRR, multi-model PDB, ...). The topology's
-atoms are cleaned once, by the structure reader's rules (`structure._keep_atoms`: hydrogens,
+atoms are cleaned once, by the structure reader's rules and checks (`structure.kept_protein_atoms`: hydrogens,
 water, ions and ligands out, MD names mapped, modified residues to their parent), then each frame
 is backmapped as it is read (`backmap.ModelBackmapper`) and written as it is done: frames go to
 a temporary file beside OUT that replaces OUT only when every frame is written, so OUT is whole
@@ -31,7 +31,7 @@ import numpy as np
 
 from gaan.files import move_into_place, temporary_beside
 from gaan.tasks.protein.residue_mapping import ReadNotes
-from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, set_kept_annotations
+from gaan.tasks.protein.structure import ProteinInputError, kept_protein_atoms, set_kept_annotations
 from gaan.tasks.protein.writer import (
     StructureWriteError,
     check_output_path,
@@ -115,12 +115,7 @@ def topology_template(topology: str | Path, universe, notes: ReadNotes) -> tuple
         "coord": atoms.positions.astype(np.float64),
         "element": [str(e).strip().upper() for e in atoms.elements] if hasattr(atoms, "elements") else blank,
     }
-    unknown: list[str] = []
-    keep, res_names, atom_names = _keep_atoms(Path(topology), record, unknown, notes)
-    if unknown:
-        raise ProteinInputError(f"{unknown[0]}: unknown residue name (not an amino acid, MD variant, water/ion or CCD component)")
-    if len(keep) == 0:
-        raise ProteinInputError(f"{topology}: no protein residues (after dropping hydrogens, waters, ions and ligands)")
+    keep, res_names, atom_names = kept_protein_atoms(Path(topology), record, notes)  # the structure reader's checks
     template = struc.AtomArray(len(keep))
     set_kept_annotations(template, record, keep, res_names, atom_names)
     return keep, template
