@@ -69,7 +69,7 @@ from gaan.tasks.protein.metrics import (
 )
 from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import refine_backmapped
-from gaan.tasks.protein.residue_mapping import listed
+from gaan.tasks.protein.residue_mapping import listed, residue_label
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
 from gaan.tasks.protein.writer import check_output_path, write_structure
 
@@ -146,9 +146,9 @@ class BackmapResult:
     b_factors: np.ndarray | None = None  # (models, atoms): the confidence column (CONFIDENCE_REMARKS)
 
 
-def table_label(table, r: int) -> str:
-    """'SER A65': how notes name residue r of a ResidueTable."""
-    return f"{table.res_names[r]} {table.chain_ids[r]}{table.res_ids[r]}{table.ins_codes[r]}"
+def table_label(table: ResidueTable, r: int) -> str:
+    """'SER A65': residue r of a ResidueTable as notes name residues (`residue_mapping.residue_label`)."""
+    return residue_label(table.res_names[r], table.chain_ids[r], table.res_ids[r], table.ins_codes[r])
 
 
 def predict_model(
