@@ -13,6 +13,7 @@ import prody
 import pytest
 import torch
 from biotite.structure.io import pdb
+from geometry_helpers import random_rotation
 from omegaconf import OmegaConf
 
 from gaan.data import collate_point_clouds
@@ -92,15 +93,9 @@ def backmapper(checkpoint) -> Backmapper:
     return Backmapper.load(checkpoint)
 
 
-def random_rotation(seed: int) -> np.ndarray:
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
-
 def test_rotated_and_translated_input_moves_every_predicted_atom(backmapper):
     stack = read_structure(UBIQUITIN)
-    rotation, shift = random_rotation(3), np.array([12.0, -40.0, 7.5])
+    rotation, shift = random_rotation(3).numpy(), np.array([12.0, -40.0, 7.5])
     moved = stack.copy()
     moved.coord = (stack.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
     # the network's atoms (the refinement's own covariance: tests/data/test_protein_refinement.py;
@@ -142,7 +137,7 @@ def test_cli_writes_a_structure_that_rereads_with_the_input_residues(checkpoint,
 def test_rotated_input_file_gives_the_rotated_output_file(tmp_path):
     """With the shipped checkpoint and the backbone refinement (the default)."""
     source = pdb.PDBFile.read(UBIQUITIN).get_structure(model=1)
-    rotation, shift = random_rotation(5), np.array([-3.0, 8.0, 20.0])
+    rotation, shift = random_rotation(5).numpy(), np.array([-3.0, 8.0, 20.0])
     moved = source.copy()
     moved.coord = (source.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
     moved.box = None
