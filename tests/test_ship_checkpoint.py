@@ -1,21 +1,16 @@
 """scripts/ship_checkpoint.py refuses a --name for another task than the run's, naming both,
 before anything is copied."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ship_checkpoint.py"
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def shipping():
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/ship_checkpoint.py")
 
 
 def protein_run(folder: Path) -> Path:
