@@ -127,3 +127,13 @@ def test_trajectory_outputs_carry_the_column_where_the_format_has_one(tmp_path, 
         models = output.read_text().split("ENDMDL")[:2]
         columns = [[float(line[60:66]) for line in model.splitlines() if line.startswith("ATOM")] for model in models]
         assert not np.allclose(columns[0], columns[1])
+
+
+def test_the_writer_takes_one_row_for_every_model_or_one_per_model(tmp_path, fragment):
+    two = struc.stack([fragment, fragment])
+    shared = np.linspace(0.0, 9.99, fragment.array_length())
+    written, _ = read_b_factors(write_structure(two, tmp_path / "shared.pdb", b_factors=shared))
+    assert np.abs(written.b_factor - shared).max() <= 0.005
+    with pytest.raises(ValueError, match=r"b_factors: shape \(3, \d+\) for 2 model\(s\)"):
+        write_structure(two, tmp_path / "wrong.pdb", b_factors=np.zeros((3, fragment.array_length())))
+    assert not (tmp_path / "wrong.pdb").exists()
