@@ -48,11 +48,27 @@ def validation_curve(metrics_csv: Path, keys: tuple[str, ...]) -> list[list[floa
     return rows
 
 
-def ship(run_dir: Path, name: str, directory: Path = PRETRAINED) -> dict:
-    record = json.loads((run_dir / "record.json").read_text())
+def read_record(run_dir: Path) -> dict:
+    return json.loads((run_dir / "record.json").read_text())
+
+
+def name_task(name: str) -> str | None:
+    """The task a shipped name is for: 'protein' for protein_*, 'md17' for md17_*, else None."""
+    return next((task for task in CURVE_KEYS if name.startswith(f"{task}_")), None)
+
+
+def ship(run_dir: Path, name: str, directory: Path = PRETRAINED, record: dict | None = None) -> dict:
+    """Ship `run_dir`'s best checkpoint as `name`; `record`: its record.json when already read.
+    Refuses (SystemExit naming both) a name for another task than the run's."""
+    record = read_record(run_dir) if record is None else record
     task = record.get("task")
     if task not in CURVE_KEYS:
         raise SystemExit(f"{run_dir}: record.json is a {task!r} run; only {sorted(CURVE_KEYS)} runs are shipped")
+    if name_task(name) != task:
+        raise SystemExit(
+            f"--name {name} is for {name_task(name) or 'no known'} runs, but {run_dir} is a {task} run; "
+            f"name it {task}_... (default: from the run)"
+        )
     best = Path(record["best_checkpoint"])
     if not best.is_file():
         raise SystemExit(f"{run_dir}: its best checkpoint {best} is missing")
@@ -85,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         "--name", default=None, help="protein_ca, protein_centroid, protein_martini or md17_<molecule> (default: from the run)"
     )
     args = parser.parse_args(argv)
-    record = json.loads((args.run_dir / "record.json").read_text())
+    record = read_record(args.run_dir)
     datamodule = record["config"]["task"]["datamodule"]
     default = f"protein_{datamodule.get('beads')}" if record.get("task") == "protein" else f"md17_{datamodule.get('molecule')}"
     name = args.name or default
     if name not in ("protein_ca", "protein_centroid", "protein_martini") and not name.startswith("md17_"):
         parser.error(f"--name must be protein_ca, protein_centroid, protein_martini or md17_<molecule>, got {name}")
-    description = ship(args.run_dir, name)
+    description = ship(args.run_dir, name, record=record)
     print(f"shipped {description['best_checkpoint']} of {args.run_dir} as src/gaan/pretrained/{name}.ckpt (+ .json)")
     return 0
 

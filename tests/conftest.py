@@ -44,6 +44,22 @@ def pytest_report_header(config):
     return f"gaan: flush_denormal {'on' if FLUSH_DENORMAL else 'off'} (GAAN_TEST_FLUSH_DENORMAL), OMP_NUM_THREADS={threads}"
 
 
+@pytest.fixture(scope="module")
+def ubiquitin():
+    """Ubiquitin's heavy atoms (`protein_samples.ubiquitin_atoms`), OXT included."""
+    from protein_samples import ubiquitin_atoms  # gaan.tasks.protein: only for the tests that use it
+
+    return ubiquitin_atoms()
+
+
+@pytest.fixture(scope="module")
+def ubiquitin_without_oxt():
+    """Ubiquitin's heavy atoms without the C-terminal OXT (the atoms gaan-backmap predicts)."""
+    from protein_samples import ubiquitin_atoms
+
+    return ubiquitin_atoms(oxt=False)
+
+
 @pytest.fixture
 def float64_default_dtype(float32_default_dtype):
     """Opt in with ``pytestmark = pytest.mark.usefixtures("float64_default_dtype")``."""

@@ -13,6 +13,11 @@ def random_orthogonal(dim: int, generator: torch.Generator, dtype=torch.float64,
     return q
 
 
+def random_rotation(seed: int = 0, dtype=torch.float64) -> Tensor:
+    """A Haar-random proper 3-D rotation from a seed (numpy callers take `.numpy()`)."""
+    return random_orthogonal(3, torch.Generator().manual_seed(seed), dtype=dtype)
+
+
 def rotate_vectors(x: Tensor, q: Tensor) -> Tensor:
     return x @ q.T
 

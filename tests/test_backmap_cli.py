@@ -83,6 +83,31 @@ def test_several_inputs_into_an_output_directory(tmp_path, capsys):
     assert counts == [76, 30]
 
 
+def test_a_failure_that_does_not_name_its_input_is_named_and_the_others_are_written(tmp_path, capsys, monkeypatch):
+    """A ValueError from deep inside (its message names no file) is reported on one line that
+    starts with the input's name; the other input is still backmapped and written whole."""
+    from gaan.tasks.protein import backmap_run
+
+    good, bad = tmp_path / "good.pdb", tmp_path / "bad.pdb"
+    good.write_bytes(TRACE.read_bytes())
+    bad.write_bytes(TRACE.read_bytes())
+    original = backmap_run.backmap_file
+
+    def failing_for_bad(source, *args, **kwargs):
+        if Path(source) == bad:
+            raise ValueError("links: 3 flags for 76 residues\n(one per consecutive pair)")
+        return original(source, *args, **kwargs)
+
+    monkeypatch.setattr(backmap_run, "backmap_file", failing_for_bad)
+    out = tmp_path / "out"
+    assert main([str(bad), str(good), "-o", f"{out}/", "--threads", "1", "--no-refine"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert f"gaan-backmap: error: {bad}: links: 3 flags for 76 residues (one per consecutive pair)" in errors
+    assert any("1 of 2 inputs failed (named above); the others were written" in line for line in errors)
+    assert sorted(p.name for p in out.iterdir()) == ["good.pdb"]
+    assert len(np.unique(pdb.PDBFile.read(out / "good.pdb").get_structure(model=1).res_id)) == 76
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import prody
 import pytest
+from geometry_helpers import random_rotation
 
 from gaan.tasks.protein import read_structure
 from gaan.tasks.protein.cli import main
@@ -24,18 +25,13 @@ UBIQUITIN = DATA / "pdb1ubi.pdb"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def rotation(seed: int) -> np.ndarray:
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
-
 def frames(folder: Path, topology: str = "topology.pdb", trajectory: str = "run.dcd") -> tuple[Path, Path, list[np.ndarray]]:
     """Ubiquitin's atoms as a PDB topology and three DCD frames of them."""
     atoms = read_structure(UBIQUITIN, model=1)[0]
     top = write_structure(atoms, folder / topology)
     base = atoms.coord.astype(np.float64)
-    coords = [base, base @ rotation(1).T + np.array([5.0, -3.0, 12.0]), base + np.random.default_rng(2).normal(scale=0.2, size=base.shape)]
+    moved = base @ random_rotation(1).numpy().T + np.array([5.0, -3.0, 12.0])
+    coords = [base, moved, base + np.random.default_rng(2).normal(scale=0.2, size=base.shape)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         universe = mda.Universe(str(top))
@@ -77,7 +73,7 @@ def test_a_dcd_backmaps_frame_by_frame_and_reads_back(tmp_path, capsys, suffix):
     assert len(positions) == 3 and positions[0].shape == (atoms.array_length(), 3)
     assert atoms.array_length() == 601  # every heavy atom but the OXT
     # the network's atoms move with the frame: frame 2 is frame 1 rotated and moved
-    expected = positions[0].astype(np.float64) @ rotation(1).T + np.array([5.0, -3.0, 12.0])
+    expected = positions[0].astype(np.float64) @ random_rotation(1).numpy().T + np.array([5.0, -3.0, 12.0])
     assert np.abs(positions[1] - expected).max() < (0.01 if suffix != ".xtc" else 0.02)  # XTC keeps 0.01 A
     assert 0.05 < np.abs(positions[2] - positions[0]).mean() < 1.0  # jiggled input, other atoms
 
@@ -174,3 +170,17 @@ def test_a_multi_model_pdb_as_the_trajectory(tmp_path, capsys):
     assert main([str(topology), "--trajectory", str(trajectory), "-o", str(output), "--no-refine", "--threads", "1"]) == 0
     assert "2 model(s), 76 of 76 residues" in capsys.readouterr().out
     assert len(read_back(output.with_suffix(".pdb"), output)) == 2
+
+
+def test_a_topology_is_checked_like_a_structure_file(tmp_path, capsys):
+    """The topology's residues go through the structure reader's own check: an unknown residue
+    name is refused with every unknown name and the atom count, as `read_structure` refuses it."""
+    topology, trajectory, _ = frames(tmp_path)
+    lines = topology.read_text().splitlines(keepends=True)
+    renamed = [line[:17] + "J9J" + line[20:] if line.startswith("ATOM") and line[22:26].strip() in ("1", "2") else line for line in lines]
+    topology.write_text("".join(renamed))
+    assert main([str(topology), "--trajectory", str(trajectory), "-o", str(tmp_path / "out.pdb"), "--no-refine"]) == 1
+    message = capsys.readouterr().err
+    assert "residue J9J A1: unknown residue name(s) ['J9J']" in message
+    atoms = sum(line.startswith("ATOM") and line[22:26].strip() in ("1", "2") for line in lines)
+    assert f"{atoms} atom(s) affected" in message and not (tmp_path / "out.pdb").exists()

@@ -245,16 +245,13 @@ def test_the_readme_md_example_runs_as_written_with_the_shipped_potential(capsys
 def test_a_shipped_run_loads_by_name_with_its_description(trained, tmp_path):
     """scripts/ship_checkpoint.py: the run's best checkpoint and a JSON of how it was made, found
     by the calculator's name lookup and computing what the checkpoint computes."""
-    import importlib.util
     import json
-    from pathlib import Path
+
+    from repo_scripts import load_script
 
     from gaan.ase import resolve_model_path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "ship_checkpoint.py"
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", script)
-    shipping = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(shipping)
+    shipping = load_script("scripts/ship_checkpoint.py")
     run_dir = trained["best"].parents[1]
     description = shipping.ship(run_dir, "md17_toy", directory=tmp_path)
     written = json.loads((tmp_path / "md17_toy.json").read_text())

@@ -46,3 +46,23 @@ def test_a_run_stopped_before_its_budget_is_partial_and_a_finished_one_is_collec
 def test_records_written_before_the_budget_field_are_judged_by_their_command():
     assert partial_reason(record()) is None  # committed records: no budget field, the bare preset
     assert partial_reason(record(command=["experiment=nbody_egnn", "trainer.max_epochs=2"])).startswith("partial:")
+
+
+def test_the_results_modules_need_no_lightning_and_import_no_cycle():
+    """`python -m gaan.results` (and --multirun) runs without Lightning or torch, the sweep summary
+    reads records without importing gaan.results, and error_report lists the task packages only
+    when a run fails, not at import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pathlib; calls = []; real = pathlib.Path.iterdir\n"
+        "pathlib.Path.iterdir = lambda self: (calls.append(self), real(self))[1]\n"
+        "import gaan.results_sweep, gaan.results_budget, gaan.error_report\n"
+        "loaded = 'gaan.results' in sys.modules\n"
+        "import gaan.results\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'torch'))\n"
+        "print(loaded, heavy, len(calls))"
+    )
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert printed == ["False", "[]", "0"]

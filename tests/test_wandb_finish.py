@@ -23,3 +23,23 @@ def test_a_crashed_run_finishes_its_wandb_run(tmp_path, monkeypatch):
         run(compose_config([*blowup, *paths(tmp_path)]))
     assert finished == [1]
     assert wandb.run is None
+
+
+def test_train_and_eval_close_wandb_through_one_helper(monkeypatch):
+    """train.py and eval.py both wrap their work in `wandb_runs_finished`: exit code 0 when the
+    work returns, 1 when it raises (and the error still propagates)."""
+    import inspect
+
+    from gaan import eval as gaan_eval
+    from gaan import train as gaan_train
+
+    closed = []
+    monkeypatch.setattr(gaan_train, "finish_wandb_runs", lambda trainer, exit_code=0: closed.append(exit_code))
+    with gaan_train.wandb_runs_finished(trainer=None):
+        pass
+    with pytest.raises(RuntimeError), gaan_train.wandb_runs_finished(trainer=None):
+        raise RuntimeError("crashed")
+    assert closed == [0, 1]
+    for module in (gaan_train, gaan_eval):
+        source = inspect.getsource(module)
+        assert "with wandb_runs_finished(trainer)" in source

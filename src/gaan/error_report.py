@@ -4,6 +4,7 @@ Hydra; anything else (a bug) keeps its traceback. `HYDRA_FULL_ERROR=1` shows eve
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -14,16 +15,18 @@ from pathlib import Path
 from gaan.config_types import ConfigValueError
 
 PACKAGE = Path(__file__).resolve().parent
-# code that checks what a user gives (data files, caches, checkpoints, the command line, and the
-# task packages `gaan/tasks/<name>/`, which hold each task's data module and file formats): its
-# ValueErrors and file errors describe the input, not a bug
-INPUT_CHECKING = (
-    PACKAGE / "data",
-    PACKAGE / "checkpoints.py",
-    PACKAGE / "train.py",
-    PACKAGE / "eval.py",
-    *(path for path in (PACKAGE / "tasks").iterdir() if (path / "__init__.py").is_file()),
-)
+
+
+@functools.cache
+def input_checking() -> tuple[Path, ...]:
+    """Code that checks what a user gives (data files, caches, checkpoints, the command line, and
+    the task packages `gaan/tasks/<name>/`, which hold each task's data module and file formats):
+    its ValueErrors and file errors describe the input, not a bug. Listed on first use, not at
+    import: only a failed run needs it."""
+    tasks = (path for path in (PACKAGE / "tasks").iterdir() if (path / "__init__.py").is_file())
+    return (PACKAGE / "data", PACKAGE / "checkpoints.py", PACKAGE / "train.py", PACKAGE / "eval.py", *tasks)
+
+
 INPUT_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 # a message that starts with a config key (`task.datamodule.k must be ...`) is about the config
 CONFIG_KEY = re.compile(r"^\+*(task|model|trainer|optimizer|scheduler|callbacks|logger|datamodule|paths|ckpt_path|seed)\b[.= :]")
@@ -59,7 +62,7 @@ def input_error_line(error: BaseException) -> str | None:
     if not isinstance(error, INPUT_ERRORS) or not message:
         return None
     origin = raised_in(error)
-    from_input_checks = origin is not None and any(origin == p or origin.is_relative_to(p) for p in INPUT_CHECKING)
+    from_input_checks = origin is not None and any(origin == p or origin.is_relative_to(p) for p in input_checking())
     if from_input_checks or CONFIG_KEY.match(message):
         return " ".join(message.split())  # one line, whatever the message's layout
     return None

@@ -16,7 +16,7 @@ from gaan.checkpoints import check_stored_keys, config_with_stored_architecture,
 from gaan.config_types import ConfigValueError, check_config_types
 from gaan.console import interactive_console, quiet_known_noise, route_lightning_logs_to_root
 from gaan.error_report import input_errors_in_one_line
-from gaan.train import CONFIG_DIR, build_trainer, cli, finish_wandb_runs, instantiate_group, log_results, set_flush_denormal
+from gaan.train import CONFIG_DIR, build_trainer, cli, instantiate_group, log_results, set_flush_denormal, wandb_runs_finished
 
 __all__ = ["check_stored_keys", "checkpoint_paths", "evaluate", "load_checkpoint", "main", "member_config"]
 
@@ -83,12 +83,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         log.info("Ensemble of %d checkpoints: %s", len(paths), ", ".join(map(str, paths)))
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer = build_trainer(member_cfgs[0], lead, callbacks=[], loggers=loggers, progress_bar=interactive_console())
-    completed = False
-    try:
+    with wandb_runs_finished(trainer):
         results = trainer.test(lead, datamodule=datamodule)
-        completed = True
-    finally:
-        finish_wandb_runs(trainer, exit_code=0 if completed else 1)
     metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     if trainer.is_global_zero:
         log_results(metrics, cfg.paths.output_dir, prefixes=("test/",))

@@ -2,7 +2,8 @@
 runs, and only those that trained their preset's budget as the preset sets it. A smoke run
 (`experiment=nbody_ga_attn trainer.max_epochs=2`) or a run stopped before its last epoch is
 partial: it is left out of results/records/ (and so of the tables) and named, with the reason,
-among the runs not collected."""
+among the runs not collected. No Lightning here (`python -m gaan.results` runs without it); what a
+run writes about its own budget is `gaan.tasks.run_record.training_budget`."""
 
 from __future__ import annotations
 
@@ -47,20 +48,3 @@ def partial_reason(record: dict) -> str | None:
     if budget is not None and not budget.get("completed", False):
         return f"partial: stopped after {record['epochs']} of {budget.get('max_epochs')} epochs ({record['global_steps']} steps)"
     return None
-
-
-def training_budget(trainer) -> dict:
-    """What a finished fit had to do and whether it did: max_epochs / max_steps reached, or
-    stopped by early stopping (that ends a full run too)."""
-    from lightning.pytorch.callbacks import EarlyStopping
-
-    max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
-    stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
-    reached_epochs = max_epochs is not None and max_epochs >= 0 and trainer.current_epoch >= max_epochs
-    reached_steps = max_steps is not None and max_steps > 0 and trainer.global_step >= max_steps
-    return {
-        "max_epochs": max_epochs,
-        "max_steps": max_steps,
-        "stopped_early": stopped_early,
-        "completed": bool(stopped_early or reached_epochs or reached_steps),
-    }

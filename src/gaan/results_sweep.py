@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from gaan.files import write_atomically
-from gaan.results import load_record
+from gaan.results_records import load_record
 from gaan.results_tables import cell, mean_spread, semantic_overrides, test_metric_name
 
 SUMMARY_FILENAME = "summary.md"
@@ -59,13 +59,15 @@ def sweep_table(folder: Path) -> str:
         rows.setdefault(overrides, SweepRow(overrides)).records.append(record)
     common = set.intersection(*(set(row.overrides) for row in rows.values()))
 
-    def mean(row: SweepRow) -> float | None:
-        values = [v for v in (metric_value(r, metric) for r in row.records) if v is not None]
-        return statistics.fmean(values) if values else None
+    # each row's metric values, once: for its mean (the order) and its cell
+    values = {key: [v for v in (metric_value(r, metric) for r in row.records) if v is not None] for key, row in rows.items()}
 
     def best_first(row: SweepRow):
-        value = mean(row)
-        return (value is None, 0.0 if value is None else (value if mode == "min" else -value))
+        row_values = values[row.overrides]
+        if not row_values:
+            return (True, 0.0)
+        value = statistics.fmean(row_values)
+        return (False, value if mode == "min" else -value)
 
     test_metric = test_metric_name(records[0])
     lines = [
@@ -76,11 +78,10 @@ def sweep_table(folder: Path) -> str:
         "|---|---|---|---|---|",
     ]
     for rank, row in enumerate(sorted(rows.values(), key=best_first), 1):
-        values = [v for v in (metric_value(r, metric) for r in row.records) if v is not None]
         tests = [r["metrics"][test_metric] for r in row.records if r["metrics"].get(test_metric) is not None]
         configuration = " ".join(o for o in row.overrides if o not in common) or "(the common overrides only)"
         seeds = " / ".join(str(r["seed"]) for r in sorted(row.records, key=lambda r: (r["seed"] is None, r["seed"] or 0)))
-        cells = [str(rank), f"`{configuration}`", seeds, mean_spread(values, of=len(row.records)), mean_spread(tests)]
+        cells = [str(rank), f"`{configuration}`", seeds, mean_spread(values[row.overrides], of=len(row.records)), mean_spread(tests)]
         lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
     return "\n".join(lines)
 

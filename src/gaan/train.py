@@ -6,7 +6,8 @@ import difflib
 import logging
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -258,15 +259,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_group(cfg.get("logger"), "logger")
     trainer = build_trainer(cfg, module, callbacks, loggers, progress_bar=interactive_console())
 
-    completed = False
-    try:
-        metrics = fit_and_test(cfg, trainer, module, datamodule, ckpt_path)
-        completed = True
-        return metrics
-    finally:
-        # a crashed run must close its wandb run too, marked failed (else it stays "running" and
-        # the next wandb.init in this process attaches to it)
-        finish_wandb_runs(trainer, exit_code=0 if completed else 1)
+    with wandb_runs_finished(trainer):
+        return fit_and_test(cfg, trainer, module, datamodule, ckpt_path)
 
 
 def fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str | None) -> dict[str, float]:
@@ -307,6 +301,19 @@ def finish_wandb_runs(trainer, exit_code: int = 0) -> None:
         import wandb
 
         wandb.finish(exit_code=exit_code)
+
+
+@contextmanager
+def wandb_runs_finished(trainer) -> Iterator[None]:
+    """Around a trainer's work (train.py's fit and test, eval.py's test): its wandb run is closed
+    when the work ends, marked failed if it raised. A crashed run left open stays "running" and
+    the next wandb.init in this process (a sweep, a notebook, the tests) attaches to it."""
+    completed = False
+    try:
+        yield
+        completed = True
+    finally:
+        finish_wandb_runs(trainer, exit_code=0 if completed else 1)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

@@ -1,20 +1,14 @@
 """The benchmark stays runnable: a tiny grid runs end to end and its two networks agree."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench.py"
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("gaan_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/bench.py", "gaan_bench")
 
 
 @pytest.mark.parametrize("extra", [[], ["--blockwise", "always"]])
@@ -62,9 +56,7 @@ def test_unknown_compile_choice_is_rejected(bench):
 
 
 def test_flush_denormal_bench_times_a_checkpoint_both_ways(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("gaan_bench_flush", BENCH.parent / "flush_denormal.py")
-    flush_bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(flush_bench)
+    flush_bench = load_script("bench/flush_denormal.py", "gaan_bench_flush")
     from gaan.train import compose_config, run
 
     overrides = [

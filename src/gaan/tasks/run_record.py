@@ -22,16 +22,15 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 from omegaconf import OmegaConf
 
 from gaan.files import write_json_atomically
-from gaan.results_budget import training_budget
+from gaan.results_records import RECORD_SCHEMA  # the schema gaan.results reads
 
 log = logging.getLogger("gaan.train")
 
 RECORD_FILENAME = "record.json"
-RECORD_SCHEMA = 1
 REPO_DIR = Path(__file__).resolve().parents[3]
 BEST_EPOCH_PATTERN = re.compile(r"epoch[=_-]?(\d+)")
 
@@ -99,6 +98,21 @@ def read_hydra_files(output_dir: Path) -> tuple[list[str] | None, dict[str, Any]
         stored = OmegaConf.load(hydra_dir / "hydra.yaml")
         choices = OmegaConf.to_container(stored.hydra.runtime.choices) if "runtime" in stored.hydra else None
     return overrides, choices
+
+
+def training_budget(trainer) -> dict:
+    """What a finished fit had to do and whether it did: max_epochs / max_steps reached, or
+    stopped by early stopping (that ends a full run too); `gaan.results_budget` reads it back."""
+    max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+    stopped_early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
+    reached_epochs = max_epochs is not None and max_epochs >= 0 and trainer.current_epoch >= max_epochs
+    reached_steps = max_steps is not None and max_steps > 0 and trainer.global_step >= max_steps
+    return {
+        "max_epochs": max_epochs,
+        "max_steps": max_steps,
+        "stopped_early": stopped_early,
+        "completed": bool(stopped_early or reached_epochs or reached_steps),
+    }
 
 
 class RunRecord(Callback):

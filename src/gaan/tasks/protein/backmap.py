@@ -23,6 +23,9 @@ place, and a short restrained minimisation with flat-bottom restraints on every 
 angles, chirality and flat groups, tethered to those positions and the network's side chains
 (`gaan.tasks.protein.refinement`). Every output gets the geometry report
 (`gaan.tasks.protein.structure_geometry`: bond, angle, chirality, planarity outliers and clashes).
+Each output atom's B-factor column holds its confidence (`CONFIDENCE_REMARKS`): the distance in A
+between the network's atom and the written one, i.e. how far refinement had to move it (large =
+low confidence; 0.00 for atoms kept as given, and for every atom with `--no-refine`).
 Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/pretrained/protein_<beads>.ckpt`)
 is used. Residues go through the network in batches of `--batch-size`, so memory stays bounded
 on structures of 10,000 residues and more. Bad input exits with status 1 and a message naming
@@ -66,11 +69,20 @@ from gaan.tasks.protein.metrics import (
 )
 from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import refine_backmapped
-from gaan.tasks.protein.residue_mapping import listed
+from gaan.tasks.protein.residue_mapping import listed, residue_label
 from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
 from gaan.tasks.protein.writer import check_output_path, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
+
+
+# what the B-factor column holds, as REMARK 999 lines (PDB) or comments (mmCIF); at most 69 characters a line
+CONFIDENCE_REMARKS = (
+    "B-factor column: per-atom distance (A) from the network's predicted",
+    "position to the written (refined) one; large = low confidence; 0.00",
+    "for atoms not predicted (residues of unknown type, kept as given)",
+)
+UNREFINED_CONFIDENCE_REMARKS = ("B-factor column: 0.00 (--no-refine: no refined position to compare)",)
 
 
 class BackmapError(ValueError):
@@ -131,11 +143,12 @@ class BackmapResult:
     notes: list[str] = field(default_factory=list)
     checkpoint: Path | None = None
     beads: str = ""
+    b_factors: np.ndarray | None = None  # (models, atoms): the confidence column (CONFIDENCE_REMARKS)
 
 
-def table_label(table, r: int) -> str:
-    """'SER A65': how notes name residue r of a ResidueTable."""
-    return f"{table.res_names[r]} {table.chain_ids[r]}{table.res_ids[r]}{table.ins_codes[r]}"
+def table_label(table: ResidueTable, r: int) -> str:
+    """'SER A65': residue r of a ResidueTable as notes name residues (`residue_mapping.residue_label`)."""
+    return residue_label(table.res_names[r], table.chain_ids[r], table.res_ids[r], table.ins_codes[r])
 
 
 def predict_model(
@@ -154,7 +167,9 @@ def predict_model(
     centre and flat group, clashes pushed apart), keeping C-alpha beads where they are. Residues without a
     sequence neighbour are built from the ideal residue (`isolated_residues`); `notes`, when
     given, collects the residues built so ("isolated"), kept as given ("unknown type") and
-    left out ("no bead")."""
+    left out ("no bead"). The predicted atoms carry a `b_factor` annotation: each atom's
+    distance (A) from the network's position to the refined one (`CONFIDENCE_REMARKS`; zero
+    without `refine` and for atoms kept as given)."""
     notes = {} if notes is None else notes
     table = residue_table(atoms) if table is None else table  # `table`: the caller's residue_table(atoms)
     beads = model_beads(atoms, table, backmapper.beads)
@@ -213,9 +228,12 @@ def predict_model(
     predicted = struc.concatenate(pieces)
     kept = np.array(kept)
     links = (np.diff(kept) == 1) & ~breaks[kept[1:]]
+    network = predicted.coord.astype(np.float64)  # a copy: the network's positions, before refinement
     if refine:
         fixed = (predicted.atom_name == "CA") if backmapper.beads == "ca" else None
         predicted = refine_backmapped(predicted, links, set(RESIDUE_ATOMS), fixed=fixed)
+    moved = np.linalg.norm(predicted.coord - network, axis=-1)
+    predicted.set_annotation("b_factor", moved.astype(np.float32))
     return predicted, len(offsets), links
 
 
@@ -235,6 +253,7 @@ class ModelBackmapper:
         self.sums: list[BackmapMetricSums] = []
         self.geometry: list[GeometrySums] = []
         self.notes: list[str] = []
+        self.b_factors: list[np.ndarray] = []  # per model, taken off the atoms (models of a stack share annotations)
         self.counts, self.models, self.start = (0, 0), 0, time.perf_counter()
 
     def __call__(self, atoms: struc.AtomArray) -> struc.AtomArray:
@@ -249,6 +268,8 @@ class ModelBackmapper:
         if first:
             for key, labels in residue_notes.items():
                 self.notes.append(f"{len(labels)} {RESIDUE_NOTES[key]}: {listed(labels)}")
+        self.b_factors.append(predicted.b_factor.astype(np.float64))
+        predicted.del_annotation("b_factor")
         self.counts = (len(table), count)
         self.geometry.append(geometry_sums(predicted, links))
         if self.measure and has_atoms(table):
@@ -268,6 +289,7 @@ class ModelBackmapper:
             notes=self.notes,
             checkpoint=self.backmapper.path,
             beads=self.backmapper.beads,
+            b_factors=np.stack(self.b_factors) if self.b_factors else None,
         )
 
 
@@ -321,7 +343,7 @@ def backmap_file(
         result = backmap_structure(stack, backmapper, batch_size, refine=refine, progress=progress)
     except ProteinInputError as error:
         raise ProteinInputError(f"{input_path}: {error}") from error
-    write_structure(result.predicted, output_path, provenance(input_path, backmapper, refine))
+    write_structure(result.predicted, output_path, provenance(input_path, backmapper, refine), b_factors=result.b_factors)
     result.seconds = time.perf_counter() - start
     result.notes = [*read_notes.lines(), *result.notes]
     return result
@@ -336,6 +358,7 @@ def provenance(input_path: str | Path, backmapper: Backmapper, refine: bool) -> 
         f"gaan-backmap {gaan.__version__} from {Path(input_path).name}",
         f"checkpoint {Path(backmapper.path).name} (sha256 {digest}...), {backmapper.beads} beads",
         f"refinement {'on' if refine else 'off (--no-refine)'}",
+        *(CONFIDENCE_REMARKS if refine else UNREFINED_CONFIDENCE_REMARKS),
     ]
 
 
@@ -349,6 +372,12 @@ def report(result: BackmapResult, input_path: str | Path, output_path: str | Pat
         f"checkpoint: {result.checkpoint} ({result.beads} beads)",
     ]
     lines += [f"note: {note}" for note in result.notes]
+    if result.b_factors is not None and result.b_factors.any():
+        moved = result.b_factors
+        lines.append(
+            f"B-factor column: distance from the network's atom to the refined one, median {np.median(moved):.2f} A, "
+            f"95th percentile {np.percentile(moved, 95):.2f} A, largest {moved.max():.2f} A"
+        )
     lines += [
         "",
         "Geometry of the output (every model; definitions in the README):",

@@ -1,6 +1,7 @@
 """What `gaan-backmap` does once its options are checked (`gaan.tasks.protein.cli`): every output
 path checked, the device and the checkpoint loaded once, then each input (or the trajectory)
-backmapped, written and reported; a bad input is named and the others still run."""
+backmapped, written and reported; a bad input is named and the others still run (each output is
+written whole or not at all, so a failed input leaves no output and the good ones are complete)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ def without_dynamo_guards() -> None:
         original = getattr(method, "__wrapped__", None)
         if original is not None and getattr(original, "__dynamo_disable", None) is None:
             setattr(original, "__dynamo_disable", original)  # what the guard caches, without the import
+
+
+def naming_the_input(problem: Exception, source: str, trajectory: str | None = None) -> str:
+    """The one-line message of a failed input, starting with the input's name unless the
+    message names it (or its trajectory) already: read errors do; a write error names only the
+    output, a ValueError from deeper down nothing."""
+    message = " ".join(str(problem).split()) or type(problem).__name__
+    named = any(str(name) in message for name in (source, trajectory) if name is not None)
+    return message if named else f"{source}: {message}"
 
 
 def run(args: argparse.Namespace, outputs: list[Path], console: bool = False) -> int:
@@ -78,7 +88,7 @@ def run(args: argparse.Namespace, outputs: list[Path], console: bool = False) ->
                     source, output, model=args.model, backmapper=backmapper, progress_every=args.progress_every, **options
                 )
         except (ProteinInputError, StructureWriteError, BackmapError, ValueError, OSError) as problem:
-            error(problem)
+            error(naming_the_input(problem, source, args.trajectory))
             failed += 1
             continue
         print(report(result, args.trajectory or source, output), flush=True)

@@ -305,6 +305,23 @@ def _keep_atoms(
     return np.asarray(keep, dtype=np.int64), res_names, atom_names
 
 
+def kept_protein_atoms(path: Path, record: dict, notes: ReadNotes) -> tuple[np.ndarray, list[str], list[str]]:
+    """`_keep_atoms` of a parsed record (a file's first model, or a trajectory's topology), refusing
+    unknown residue names (the first one's place, every name, the atom count) and a record with
+    no protein residue left: `ProteinInputError`."""
+    unknown: list[str] = []
+    keep, res_names, atom_names = _keep_atoms(path, record, unknown, notes)
+    if unknown:
+        names = sorted({u.rsplit("residue ", 1)[-1].split()[0] for u in unknown})
+        raise ProteinInputError(
+            f"{unknown[0]}: unknown residue name(s) {names} in ATOM records (not a standard amino acid, "
+            f"an MD variant, water/ion or a chemical component biotite knows); {len(unknown)} atom(s) affected"
+        )
+    if len(keep) == 0:
+        raise ProteinInputError(f"{path}: no protein residues (after dropping hydrogens, waters, ions and ligands)")
+    return keep, res_names, atom_names
+
+
 def read_structure(path: str | Path, model: int | None = None) -> struc.AtomArrayStack:
     """`read_structure_with_notes` without the notes."""
     return read_structure_with_notes(path, model)[0]
@@ -340,17 +357,8 @@ def read_structure_with_notes(path: str | Path, model: int | None = None) -> tup
         if not 1 <= model <= len(models):
             raise ProteinInputError(f"{path}: model {model} requested but the file has {len(models)} model(s)")
         models = [models[model - 1]]
-    unknown: list[str] = []
     notes = ReadNotes()
-    keep, res_names, atom_names = _keep_atoms(path, models[0], unknown, notes)
-    if unknown:
-        names = sorted({u.rsplit("residue ", 1)[-1].split()[0] for u in unknown})
-        raise ProteinInputError(
-            f"{unknown[0]}: unknown residue name(s) {names} in ATOM records (not a standard amino acid, "
-            f"an MD variant, water/ion or a chemical component biotite knows); {len(unknown)} atom(s) affected"
-        )
-    if len(keep) == 0:
-        raise ProteinInputError(f"{path}: no protein residues (after dropping hydrogens, waters, ions and ligands)")
+    keep, res_names, atom_names = kept_protein_atoms(path, models[0], notes)
     first = models[0]
     stack = struc.AtomArrayStack(len(models), len(keep))
     for index, entry in enumerate(models):

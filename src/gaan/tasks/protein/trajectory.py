@@ -2,7 +2,7 @@
 
 `gaan-backmap TOPOLOGY --trajectory TRAJ -o OUT` reads through MDAnalysis (any topology and
 trajectory it reads: PSF, GRO, TPR, PDB + DCD, XTC, TRR, multi-model PDB, ...). The topology's
-atoms are cleaned once, by the structure reader's rules (`structure._keep_atoms`: hydrogens,
+atoms are cleaned once, by the structure reader's rules and checks (`structure.kept_protein_atoms`: hydrogens,
 water, ions and ligands out, MD names mapped, modified residues to their parent), then each frame
 is backmapped as it is read (`backmap.ModelBackmapper`) and written as it is done: frames go to
 a temporary file beside OUT that replaces OUT only when every frame is written, so OUT is whole
@@ -11,7 +11,9 @@ read well in a redirected log), with the rate and the time left.
 
 Outputs: .pdb / .ent (one MODEL per frame, optionally .gz), .dcd / .xtc / .trr (MDAnalysis'
 writers, with the backmapped first frame as the topology beside it: OUT with .pdb), .cif /
-.mmcif (frames kept and written at the end).
+.mmcif (frames kept and written at the end). The B-factor column (`backmap.CONFIDENCE_REMARKS`)
+is each frame's own in PDB and mmCIF; DCD, XTC and TRR hold coordinates only, so there only the
+topology PDB has one, that of frame 1.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 
 from gaan.files import move_into_place, temporary_beside
 from gaan.tasks.protein.residue_mapping import ReadNotes
-from gaan.tasks.protein.structure import ProteinInputError, _keep_atoms, set_kept_annotations
+from gaan.tasks.protein.structure import ProteinInputError, kept_protein_atoms, set_kept_annotations
 from gaan.tasks.protein.writer import (
     StructureWriteError,
     check_output_path,
@@ -113,12 +115,7 @@ def topology_template(topology: str | Path, universe, notes: ReadNotes) -> tuple
         "coord": atoms.positions.astype(np.float64),
         "element": [str(e).strip().upper() for e in atoms.elements] if hasattr(atoms, "elements") else blank,
     }
-    unknown: list[str] = []
-    keep, res_names, atom_names = _keep_atoms(Path(topology), record, unknown, notes)
-    if unknown:
-        raise ProteinInputError(f"{unknown[0]}: unknown residue name (not an amino acid, MD variant, water/ion or CCD component)")
-    if len(keep) == 0:
-        raise ProteinInputError(f"{topology}: no protein residues (after dropping hydrogens, waters, ions and ligands)")
+    keep, res_names, atom_names = kept_protein_atoms(Path(topology), record, notes)  # the structure reader's checks
     template = struc.AtomArray(len(keep))
     set_kept_annotations(template, record, keep, res_names, atom_names)
     return keep, template
@@ -152,6 +149,8 @@ class FrameWriter:
     def __init__(self, path: Path, remarks: list[str]):
         self.path, self.remarks, self.kind = path, remarks, output_kind(path)
         self.frames: list[struc.AtomArray] = []  # mmCIF: written at the end
+        self.b_factors: list[np.ndarray | None] = []  # the B-factor column of each frame in self.frames
+        self.first_b_factors: np.ndarray | None = None  # frame 1's: the topology PDB's
         self.count, self.first = 0, None
         self.temporary = str(temporary_beside(path))
         self.text: TextIO | None = None
@@ -161,21 +160,24 @@ class FrameWriter:
             self.text = opener(self.temporary, "wt")
             self.text.write("".join(f"REMARK 999 {line}"[:80] + "\n" for line in remarks))
 
-    def write(self, atoms: struc.AtomArray) -> None:
+    def write(self, atoms: struc.AtomArray, b_factors: np.ndarray | None = None) -> None:
+        """Write one frame; `b_factors`: its B-factor column (formats that have one)."""
         check_writable(struc.stack([atoms]), self.path)  # no frame with NaN or no atoms, whatever the format
         if self.first is None:
-            self.first = atoms
+            self.first, self.first_b_factors = atoms, b_factors
         elif atoms.array_length() != self.first.array_length() or not np.array_equal(atoms.atom_name, self.first.atom_name):
             raise ProteinInputError(
                 f"frame {self.count + 1} gives other atoms than frame 1 ({atoms.array_length()} vs {self.first.array_length()})"
             )
         self.count += 1
         if self.kind == "pdb":
-            body = pdb_text(struc.stack([atoms]), self.path).splitlines()[:-1]  # without END
+            frame_b_factors = None if b_factors is None else np.asarray(b_factors)[None]
+            body = pdb_text(struc.stack([atoms]), self.path, b_factors=frame_b_factors).splitlines()[:-1]  # without END
             body[0] = f"MODEL {self.count:8d}"
             self.text.write("\n".join(body) + "\n")
         elif self.kind == "mmcif":
             self.frames.append(atoms)
+            self.b_factors.append(b_factors)
         else:
             writer = self._trajectory_writer(atoms)
             self.universe.atoms.positions = atoms.coord
@@ -198,13 +200,14 @@ class FrameWriter:
             self.text.write("END\n")
             self.text.close()
         elif self.kind == "mmcif":
-            write_structure(struc.stack(self.frames), self.path, self.remarks)  # whole or not at all itself
+            b_factors = None if any(b is None for b in self.b_factors) else np.stack(self.b_factors)
+            write_structure(struc.stack(self.frames), self.path, self.remarks, b_factors)  # whole or not at all itself
             Path(self.temporary).unlink(missing_ok=True)
             return written
         else:
             self.writer.close()
             topology = topology_output(self.path)
-            write_structure(self.first, topology, self.remarks)
+            write_structure(self.first, topology, self.remarks, self.first_b_factors)
             written.append(topology)
         move_into_place(self.temporary, self.path)
         return written
@@ -256,7 +259,7 @@ def _backmap_frames(topology, trajectory, output, backmapper, batch_size, refine
             atoms = template.copy()
             atoms.coord = timestep.positions[keep].astype(np.float32)
             try:
-                writer.write(models(atoms))
+                writer.write(models(atoms), models.b_factors.pop())  # written, not kept: memory stays flat
             except (ProteinInputError, StructureWriteError) as error:
                 raise type(error)(f"{trajectory}: frame {index + 1}: {error}") from error
             progress(index + 1)

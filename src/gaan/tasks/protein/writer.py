@@ -10,6 +10,8 @@ gzip-compressed. The
 format comes from the name: PDB for .pdb / .ent, mmCIF for .cif / .mmcif; any other name is
 refused (`check_output_path`, which also refuses a directory, the input file itself and a
 folder that cannot be written, before any work is done).
+`b_factors` (one row per model) fill the B-factor column (PDB columns 61-66, mmCIF
+B_iso_or_equiv); without them it holds 0.00 (PDB) or is left out (mmCIF).
 """
 
 from __future__ import annotations
@@ -38,17 +40,24 @@ class StructureWriteError(ValueError):
     the output file."""
 
 
-def write_structure(atoms: struc.AtomArray | struc.AtomArrayStack, path: str | Path, remarks: Sequence[str] = ()) -> Path:
+def write_structure(
+    atoms: struc.AtomArray | struc.AtomArrayStack,
+    path: str | Path,
+    remarks: Sequence[str] = (),
+    b_factors: np.ndarray | None = None,
+) -> Path:
     """Write `atoms` to `path`: mmCIF for .cif / .mmcif, PDB otherwise. A stack is written as
     one model per member. `remarks`: lines of provenance, as REMARK 999 records (PDB) or
-    comment lines (mmCIF). Returns the path."""
+    comment lines (mmCIF). `b_factors`: (models, atoms) or (atoms,) values for the B-factor
+    column. Returns the path."""
     path = Path(path)
     stack = atoms if isinstance(atoms, struc.AtomArrayStack) else struc.stack([atoms])
     check_writable(stack, path)
+    b_factors = model_b_factors(stack, b_factors)
     if structure_format(path) == "mmcif":
-        text = "".join(f"# {line}\n" for line in remarks) + mmcif_text(stack)
+        text = "".join(f"# {line}\n" for line in remarks) + mmcif_text(stack, b_factors)
     else:
-        text = pdb_text(stack, path, remarks)
+        text = pdb_text(stack, path, remarks, b_factors)
     data = text.encode()
     if path.suffix.lower() == ".gz":
         data = gzip.compress(data, mtime=0)  # mtime 0: the same structure gives the same bytes
@@ -107,12 +116,25 @@ def check_writable(stack: struc.AtomArrayStack, path: Path) -> None:
         )
 
 
+def model_b_factors(stack: struc.AtomArrayStack, b_factors: np.ndarray | None) -> np.ndarray | None:
+    """`b_factors` as (models, atoms), a single row repeated for every model; None stays None."""
+    if b_factors is None:
+        return None
+    b_factors = np.asarray(b_factors, dtype=np.float64)
+    shape = (stack.stack_depth(), stack.array_length())
+    if b_factors.ndim == 1:
+        b_factors = np.broadcast_to(b_factors, shape)
+    if b_factors.shape != shape:
+        raise ValueError(f"b_factors: shape {b_factors.shape} for {shape[0]} model(s) of {shape[1]} atoms")
+    return b_factors
+
+
 def residue_label(atoms: struc.AtomArray | struc.AtomArrayStack, index: int) -> str:
     """'ALA 12A of chain B': how messages name a residue."""
     return f"{atoms.res_name[index]} {atoms.res_id[index]}{atoms.ins_code[index]} of chain {atoms.chain_id[index]!r}"
 
 
-def pdb_text(stack: struc.AtomArrayStack, path: Path, remarks: Sequence[str] = ()) -> str:
+def pdb_text(stack: struc.AtomArrayStack, path: Path, remarks: Sequence[str] = (), b_factors: np.ndarray | None = None) -> str:
     """PDB text of a stack. Chain ids of one character go to column 22; of two (hybrid-36 files of
     large assemblies) to columns 21-22; of three or four (CHARMM segment ids such as PROA) to the
     segment id columns 73-76 with the chain column blank, as CHARMM, NAMD and VMD write them
@@ -142,6 +164,8 @@ def pdb_text(stack: struc.AtomArrayStack, path: Path, remarks: Sequence[str] = (
     lines = [line for line in buffer.getvalue().splitlines() if line.startswith(("ATOM", "HETATM", "MODEL", "ENDMDL"))]
     if wide:
         lines = with_chain_ids(lines, chain_ids)
+    if b_factors is not None:
+        lines = with_b_factors(lines, b_factors)
     if not any(line.startswith("MODEL") for line in lines):  # one model: wrap it all the same
         lines = ["MODEL        1", *lines, "ENDMDL"]
     header = [f"REMARK 999 {text}"[:80] for text in remarks]
@@ -163,6 +187,22 @@ def with_chain_ids(lines: list[str], chain_ids: np.ndarray) -> list[str]:
             atom += 1
         elif line.startswith("MODEL"):
             atom = 0
+        out.append(line)
+    return out
+
+
+def with_b_factors(lines: list[str], b_factors: np.ndarray) -> list[str]:
+    """Atom lines with atom k of model m given B-factor b_factors[m, k] (columns 61-66, %6.2f,
+    clipped to what the columns hold)."""
+    values = np.clip(b_factors, -99.99, 999.99)
+    out, model, atom = [], 0, 0
+    for line in lines:
+        if line.startswith(("ATOM", "HETATM")):
+            line = line.ljust(80)
+            line = (line[:60] + f"{values[model, atom]:6.2f}" + line[66:]).rstrip()
+            atom += 1
+        elif line.startswith("ENDMDL"):
+            model, atom = model + 1, 0
         out.append(line)
     return out
 
@@ -190,11 +230,13 @@ def with_ter_records(lines: list[str]) -> list[str]:
     return out
 
 
-def mmcif_text(stack: struc.AtomArrayStack) -> str:
+def mmcif_text(stack: struc.AtomArrayStack, b_factors: np.ndarray | None = None) -> str:
     cif = pdbx.CIFFile()
     stack = stack.copy()
     stack.box = None
     pdbx.set_structure(cif, stack)
+    if b_factors is not None:  # atom_site rows run model by model
+        cif.block["atom_site"]["B_iso_or_equiv"] = np.round(b_factors, 2).ravel()
     buffer = io.StringIO()
     cif.write(buffer)
     return buffer.getvalue()
