@@ -101,6 +101,8 @@ VARIANTS = {
     "wide": ["model.width=128"],  # features of 128 instead of 64
     "deep": ["model.depth=4"],  # a fourth attention block
     "seven_nearest": ["model.view.k=7"],  # 7 nearest atoms, the envelope reaching 0 at the 8th
+    "eight_nearest": ["model.view.k=8"],  # ethanol: every atom but the farthest
+    "whole_molecule": ["model.view.k=9"],  # ethanol's 9 atoms: the envelope's scale is the 5 A cutoff, no kinks
     "fast_lr": ["optimizer.lr=6e-3"],  # twice the learning rate
     "narrower_tuple_nets": ["model.attention.mlp_hidden=16"],  # more epochs in the budget
 }
