@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-PRESET = "experiment=md17_ethanol_ga_attn"
+PRESET = "experiment=md17_ethanol_ga_attn"  # --preset md17_aspirin_ga_attn: the same changes on aspirin
 
 UNITS = ["model.normalize=false", "model.pair_inputs.0.maximum=3.7"]  # A; 2.5 x the ~1.47 A running norm
 SMOOTH = [
@@ -115,6 +115,10 @@ def preset_epochs() -> int:
     return int(compose_config([PRESET]).trainer.max_epochs)
 
 
+def molecule_tag() -> str:
+    return PRESET.split("md17_", 1)[1].split("_", 1)[0]
+
+
 def probe(overrides: list[str]) -> float:
     from train_throughput import measure
 
@@ -132,7 +136,7 @@ def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dic
         "logger=csv",
         "trainer.enable_progress_bar=false",
         "callbacks.rich_progress_bar=null",
-        f"tags=[md17,ethanol,ga_attn,ablation,{name}]",
+        f"tags=[md17,{molecule_tag()},ga_attn,ablation,{name}]",
     ]
     start = time.time()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -148,7 +152,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--cap-minutes", type=float, default=25)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--preset", default=PRESET.split("=", 1)[1], help="the experiment the variants change")
     args = parser.parse_args()
+    global PRESET
+    PRESET = f"experiment={args.preset}"
     if args.list:
         for name, overrides in VARIANTS.items():
             print(name, " ".join(overrides))
@@ -170,7 +177,7 @@ def main() -> None:
         # a multiple of 5 (the preset validates every 5 epochs), so the schedule's last epoch is validated
         plans[name] = (overrides, max(5, 5 * round(budget_epochs * speed / base / 5)), speed, base)
         print(f"{name}: {speed:.1f} frames per CPU second in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
-    log = ROOT / "logs" / "md17_ablation.jsonl"
+    log = ROOT / "logs" / ("md17_ablation.jsonl" if molecule_tag() == "ethanol" else f"md17_ablation_{molecule_tag()}.jsonl")
     log.parent.mkdir(exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {name: pool.submit(run, name, o, e, args.cap_minutes) for name, (o, e, _, _) in plans.items()}
