@@ -147,14 +147,14 @@ def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dic
 
 
 def main() -> None:
+    global PRESET  # --preset: the module's functions read it
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"variants among {list(VARIANTS)}, or NAME=override,override,...")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--cap-minutes", type=float, default=25)
     parser.add_argument("--list", action="store_true")
-    parser.add_argument("--preset", default=PRESET.split("=", 1)[1], help="the experiment the variants change")
+    parser.add_argument("--preset", default="md17_ethanol_ga_attn", help="the experiment the variants change")
     args = parser.parse_args()
-    global PRESET
     PRESET = f"experiment={args.preset}"
     if args.list:
         for name, overrides in VARIANTS.items():
