@@ -9,9 +9,10 @@
 `--trajectory` is backmapped frame by frame: `gaan.tasks.protein.trajectory`.)
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
-atom per residue at the centroid of its heavy atoms; for martini beads, a Martini 3 CG file: its
-BB beads are read, side-chain beads SC1..SC5 are left out with a note). All-atom input is coarse-grained first
-(one bead per residue), so the tool also measures itself: it prints the RMSD table
+atom per residue at the centroid of its heavy atoms; for martini beads, a Martini 3 CG file as
+martinize2 writes it: BB and side-chain beads SC1..SC5, which the shipped martini model reads as
+input too, `sidechain_points`; residues missing some are named). All-atom input is coarse-grained
+first, so the tool also measures itself: it prints the RMSD table
 (`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
 are kept, chain breaks (from distances: `chain_geometry`) are seen by the model, residues of
@@ -53,7 +54,7 @@ from gaan.tasks.protein import (
     residue_environments,
     residue_table,
 )
-from gaan.tasks.protein.bead_input import has_atoms, model_beads
+from gaan.tasks.protein.bead_input import has_atoms, model_beads, with_sidechain_beads
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks
 from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, console_main, main  # noqa: F401 - main: re-exported
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
@@ -98,6 +99,7 @@ class Backmapper:
     k: int
     path: Path
     device: str = "cpu"
+    sidechain_beads: bool = False  # Martini side-chain beads are input points too (sidechain_points)
 
     @classmethod
     def load(cls, path: str | Path, beads: str | None = None, device: str = "cpu") -> Backmapper:
@@ -116,7 +118,8 @@ class Backmapper:
             network = load_network(path, checkpoint)
         except NetworkError as error:
             raise BackmapError(str(error)) from error
-        return cls(network=network.to(device), beads=trained_beads, k=k, path=path, device=device)
+        sidechains = bool(datamodule.get("sidechain_beads", False))
+        return cls(network=network.to(device), beads=trained_beads, k=k, path=path, device=device, sidechain_beads=sidechains)
 
 
 @dataclass
@@ -168,6 +171,10 @@ def predict_model(
         beads=backmapper.beads,
         chain_breaks=breaks,
     )
+    if backmapper.sidechain_beads:
+        samples, missing = with_sidechain_beads(samples, atoms, table, beads)
+        for r in missing:
+            notes.setdefault("no side-chain beads", []).append(table_label(table, r))
     offsets: dict[int, np.ndarray] = {}
     with torch.inference_mode():
         for start in range(0, len(samples), batch_size):
@@ -223,6 +230,7 @@ RESIDUE_NOTES = {
     "isolated": "residue(s) without sequence neighbours built from the ideal residue",
     "unknown type": "residue(s) of unknown type kept as given",
     "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms, Martini beads need BB or backbone atoms)",
+    "no side-chain beads": "residue(s) without all their Martini side-chain beads (SC1..) backmapped from the beads given",
 }
 
 
