@@ -43,3 +43,23 @@ def add_sidechain_points(samples: list[dict], sidechain_beads: np.ndarray, bead_
         sample["positions"] = torch.cat([sample["positions"], torch.from_numpy(offsets)])
         sample["features"] = torch.from_numpy(np.concatenate([widened, points]))
     return samples
+
+
+def sidechain_point_mask(features: torch.Tensor) -> torch.Tensor:
+    """(..., N) True at the side-chain bead points (their bead one-hot is set)."""
+    return features[..., NUM_ENVIRONMENT_FEATURES - 1 : NUM_ENVIRONMENT_FEATURES - 1 + MAX_SIDECHAIN_BEADS].sum(-1) > 0.5
+
+
+def drop_sidechain_points(batch, fraction: float, generator: torch.Generator | None = None):
+    """The batch with every side-chain point of a random `fraction` of its samples masked out, as if
+    the input lacked that residue's side-chain beads (training only: a model that has seen such
+    residues backmaps them from the BB beads instead of from inputs it never saw)."""
+    if fraction <= 0:
+        return batch
+    dropped = torch.rand(batch.mask.shape[0], generator=generator).to(batch.mask.device) < fraction
+    keep = batch.mask & ~(dropped[:, None] & sidechain_point_mask(batch.features))
+    # zeroed like padding, so a dropped point is exactly an absent one
+    batch.positions = batch.positions * keep.unsqueeze(-1).to(batch.positions.dtype)
+    batch.features = batch.features * keep.unsqueeze(-1).to(batch.features.dtype)
+    batch.mask = keep
+    return batch
