@@ -74,6 +74,9 @@ from gaan.tasks.protein.writer import check_output_path, write_structure
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
 
+BB_FALLBACK = "protein_martini_bb.ckpt"  # the shipped Martini model without side-chain beads
+
+
 class BackmapError(ValueError):
     """A checkpoint or option the tool cannot use; the message names it."""
 
@@ -100,6 +103,7 @@ class Backmapper:
     path: Path
     device: str = "cpu"
     sidechain_beads: bool = False  # Martini side-chain beads are input points too (sidechain_points)
+    fallback: Backmapper | None = None  # for residues missing side-chain beads: the shipped BB-bead model
 
     @classmethod
     def load(cls, path: str | Path, beads: str | None = None, device: str = "cpu") -> Backmapper:
@@ -119,7 +123,12 @@ class Backmapper:
         except NetworkError as error:
             raise BackmapError(str(error)) from error
         sidechains = bool(datamodule.get("sidechain_beads", False))
-        return cls(network=network.to(device), beads=trained_beads, k=k, path=path, device=device, sidechain_beads=sidechains)
+        fallback = None
+        bb_model = Path(str(importlib.resources.files("gaan") / "pretrained" / BB_FALLBACK))
+        if sidechains and bb_model.is_file():  # trained without side-chain beads, so it reads residues that lack them
+            fallback = cls.load(bb_model, trained_beads, device)
+            fallback = fallback if fallback.k == k and not fallback.sidechain_beads else None
+        return cls(network.to(device), trained_beads, k, path, device, sidechain_beads=sidechains, fallback=fallback)
 
 
 @dataclass
@@ -171,18 +180,15 @@ def predict_model(
         beads=backmapper.beads,
         chain_breaks=breaks,
     )
+    fallback_samples: list[dict] = []
     if backmapper.sidechain_beads:
-        samples, missing = with_sidechain_beads(samples, atoms, table, beads)
+        samples, fallback_samples, missing = with_sidechain_beads(samples, atoms, table, beads, backmapper.fallback is not None)
         for r in missing:
-            notes.setdefault("no side-chain beads", []).append(table_label(table, r))
-    offsets: dict[int, np.ndarray] = {}
-    with torch.inference_mode():
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start : start + batch_size]
-            batch = collate_point_clouds(chunk)
-            vectors = backmapper.network(batch.to(backmapper.device)).double().cpu().numpy()
-            for row, sample in enumerate(chunk):
-                offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
+            key = "no side-chain beads" if backmapper.fallback is not None else "no side-chain beads, no fallback"
+            notes.setdefault(key, []).append(table_label(table, r))
+    offsets = network_offsets(backmapper, samples, batch_size)
+    if fallback_samples:
+        offsets |= network_offsets(backmapper.fallback, fallback_samples, batch_size)
     # no sequence neighbour, no direction for the network: the ideal residue (isolated_residues)
     finite = np.isfinite(beads).all(1)
     for r in np.flatnonzero(isolated(breaks)):
@@ -226,11 +232,25 @@ def predict_model(
     return predicted, len(offsets), links
 
 
+def network_offsets(backmapper: Backmapper, samples: list[dict], batch_size: int) -> dict[int, np.ndarray]:
+    """Residue index -> (atoms, 3) predicted atom - bead vectors of `samples`, in batches."""
+    offsets: dict[int, np.ndarray] = {}
+    with torch.inference_mode():
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start : start + batch_size]
+            vectors = backmapper.network(collate_point_clouds(chunk).to(backmapper.device)).double().cpu().numpy()
+            for row, sample in enumerate(chunk):
+                offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
+    return offsets
+
+
 RESIDUE_NOTES = {
     "isolated": "residue(s) without sequence neighbours built from the ideal residue",
     "unknown type": "residue(s) of unknown type kept as given",
     "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms, Martini beads need BB or backbone atoms)",
-    "no side-chain beads": "residue(s) without all their Martini side-chain beads (SC1..) backmapped from the beads given",
+    "no side-chain beads": f"residue(s) without all their Martini side-chain beads (SC1..) backmapped from BB beads by {BB_FALLBACK}",
+    "no side-chain beads, no fallback": "residue(s) without all their Martini side-chain beads (SC1..) backmapped from the beads given, "
+    "which this checkpoint never saw without them",
 }
 
 

@@ -81,11 +81,17 @@ def _backbone_beads(atoms: struc.AtomArray, starts: np.ndarray) -> np.ndarray:
     return positions
 
 
-def with_sidechain_beads(samples: list[dict], atoms: struc.AtomArray, table, beads: np.ndarray) -> tuple[list[dict], np.ndarray]:
-    """The samples with each residue's Martini side-chain beads as input points (`sidechain_points`):
-    those of the file, or for all-atom input those vermouth's mapping gives; and the rows of the
-    residues with a bead that lack some of their side-chain beads (they keep those given; none:
-    the BB bead alone)."""
+def with_sidechain_beads(
+    samples: list[dict], atoms: struc.AtomArray, table, beads: np.ndarray, split_missing: bool = False
+) -> tuple[list[dict], list[dict], np.ndarray]:
+    """(samples with each residue's Martini side-chain beads as input points (`sidechain_points`),
+    samples left as they are, rows of the residues with a bead that lack some side-chain beads).
+    The beads are the file's, or for all-atom input those vermouth's mapping gives. With
+    `split_missing` the residues lacking beads are in the second list (for a model trained
+    without side-chain beads); else they keep the beads they have (none: the BB bead alone)."""
     sidechains = mapped_sidechain_beads(table) if has_atoms(table) else file_sidechain_beads(atoms)
     missing = np.flatnonzero(missing_sidechain_beads(table, sidechains) & np.isfinite(beads).all(1))
-    return add_sidechain_points(samples, sidechains, beads), missing
+    lacking = set(missing.tolist()) if split_missing else set()
+    plain = [sample for sample in samples if sample["residue_index"] in lacking]
+    samples = [sample for sample in samples if sample["residue_index"] not in lacking]
+    return add_sidechain_points(samples, sidechains, beads), plain, missing

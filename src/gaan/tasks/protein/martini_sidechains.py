@@ -72,3 +72,24 @@ def missing_sidechain_beads(table: ResidueTable, beads: np.ndarray) -> np.ndarra
         count = len(sidechain_bead_names(str(name)))
         missing[r] = count > 0 and not np.isfinite(beads[r, :count]).all()
     return missing
+
+
+def martini_bead_atoms(atoms: struc.AtomArray) -> struc.AtomArray:
+    """A Martini 3 CG model of an all-atom one, named as martinize2 writes it: per standard residue
+    its BB bead (`bead_positions(..., "martini")`) and side-chain beads SC1, ... (`mapped_sidechain_beads`)."""
+    from gaan.tasks.protein.coarse_grain import bead_positions, residue_table
+
+    table = residue_table(atoms)
+    backbone, sidechains = bead_positions(table, "martini"), mapped_sidechain_beads(table)
+    rows = []  # (residue, bead name, position)
+    for r, name in enumerate(table.res_names):
+        beads = [("BB", backbone[r])] + [(bead, sidechains[r, j]) for j, bead in enumerate(sidechain_bead_names(name))]
+        rows += [(r, bead, position) for bead, position in beads if np.isfinite(position).all()]
+    cg = struc.AtomArray(len(rows))
+    residues = np.array([r for r, _, _ in rows], dtype=np.int64)
+    cg.coord = np.array([position for _, _, position in rows], dtype=np.float32).reshape(-1, 3)
+    cg.atom_name = np.array([bead for _, bead, _ in rows], dtype="U6")
+    cg.element = np.array([bead[0] for _, bead, _ in rows], dtype="U2")
+    cg.res_name, cg.chain_id = table.res_names[residues], table.chain_ids[residues]
+    cg.res_id, cg.ins_code = table.res_ids[residues], table.ins_codes[residues]
+    return cg

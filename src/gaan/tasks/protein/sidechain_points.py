@@ -52,8 +52,8 @@ def sidechain_point_mask(features: torch.Tensor) -> torch.Tensor:
 
 def drop_sidechain_points(batch, fraction: float, generator: torch.Generator | None = None):
     """The batch with every side-chain point of a random `fraction` of its samples masked out, as if
-    the input lacked that residue's side-chain beads (training only: a model that has seen such
-    residues backmaps them from the BB beads instead of from inputs it never saw)."""
+    the input lacked that residue's side-chain beads (bench/martini_hidden_sidechains.py scores
+    checkpoints so; training with it, a fifth hidden, made both cases worse: docs/protein-data.md)."""
     if fraction <= 0:
         return batch
     dropped = torch.rand(batch.mask.shape[0], generator=generator).to(batch.mask.device) < fraction
