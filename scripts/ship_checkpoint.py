@@ -22,6 +22,9 @@ from pathlib import Path
 from gaan.files import copy_atomically, write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
+# gaan-backmap's defaults: one per bead kind, and the Martini model without side-chain beads that
+# it uses for residues whose side-chain beads are missing
+PROTEIN_NAMES = ("protein_ca", "protein_centroid", "protein_martini", "protein_martini_bb")
 PRETRAINED = REPO / "src" / "gaan" / "pretrained"
 CURVE_KEYS = {"protein": ("val/rmsd", "val/rmsd_backbone", "val/rmsd_sidechain"), "md17": ("val/force_mae", "val/energy_mae")}
 TASK_NOTES = {
@@ -72,7 +75,7 @@ def ship(run_dir: Path, name: str, directory: Path = PRETRAINED, record: dict | 
     best = Path(record["best_checkpoint"])
     if not best.is_file():
         raise SystemExit(f"{run_dir}: its best checkpoint {best} is missing")
-    kind = {"beads": name.removeprefix("protein_")} if task == "protein" else {"molecule": name.removeprefix("md17_")}
+    kind = {"beads": name.removeprefix("protein_").removesuffix("_bb")} if task == "protein" else {"molecule": name.removeprefix("md17_")}
     description = {
         "checkpoint": f"{name}.ckpt",
         **kind,
@@ -98,15 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument(
-        "--name", default=None, help="protein_ca, protein_centroid, protein_martini or md17_<molecule> (default: from the run)"
+        "--name",
+        default=None,
+        help="protein_ca, protein_centroid, protein_martini, protein_martini_bb (Martini without side-chain beads) "
+        "or md17_<molecule> (default: from the run)",
     )
     args = parser.parse_args(argv)
     record = read_record(args.run_dir)
     datamodule = record["config"]["task"]["datamodule"]
     default = f"protein_{datamodule.get('beads')}" if record.get("task") == "protein" else f"md17_{datamodule.get('molecule')}"
     name = args.name or default
-    if name not in ("protein_ca", "protein_centroid", "protein_martini") and not name.startswith("md17_"):
-        parser.error(f"--name must be protein_ca, protein_centroid, protein_martini or md17_<molecule>, got {name}")
+    if name not in PROTEIN_NAMES and not name.startswith("md17_"):
+        parser.error(f"--name must be {', '.join(PROTEIN_NAMES)} or md17_<molecule>, got {name}")
     description = ship(args.run_dir, name, record=record)
     print(f"shipped {description['best_checkpoint']} of {args.run_dir} as src/gaan/pretrained/{name}.ckpt (+ .json)")
     return 0

@@ -49,17 +49,25 @@ def test_network_predicts_like_the_trained_task_module(beads):
     (`load_trained_module`, as eval.py loads it) gives the same vectors on ubiquitin."""
     from gaan.checkpoints import load_trained_module
     from gaan.data import collate_point_clouds
+    from gaan.tasks.protein.backmap import Backmapper
+    from gaan.tasks.protein.martini_sidechains import mapped_sidechain_beads
     from gaan.tasks.protein.network import load_network
+    from gaan.tasks.protein.sidechain_points import NUM_SIDECHAIN_FEATURES, add_sidechain_points
 
     path = shipped_checkpoint(beads)
     table = residue_table(read_structure(DATA / "pdb1ubi.pdb")[0])
+    positions = bead_positions(table, beads)
     samples = residue_environments(
-        bead_positions(table, beads), table.res_names, table.chain_ids, table.res_ids, k=12, beads=beads, chain_breaks=chain_breaks(table)
+        positions, table.res_names, table.chain_ids, table.res_ids, k=12, beads=beads, chain_breaks=chain_breaks(table)
     )
+    sidechains = Backmapper.load(path).sidechain_beads  # the martini model reads side-chain beads too
+    if sidechains:
+        samples = add_sidechain_points(samples, mapped_sidechain_beads(table), positions)
     batch = collate_point_clouds(samples)
     with torch.inference_mode():
         light = load_network(path)(batch)
-        task = load_trained_module(path, in_features=NUM_ENVIRONMENT_FEATURES).predict(batch)["vectors"]
+        features = NUM_SIDECHAIN_FEATURES if sidechains else NUM_ENVIRONMENT_FEATURES
+        task = load_trained_module(path, in_features=features).predict(batch)["vectors"]
     assert light.abs().mean() > 0.3  # atoms away from their bead
     torch.testing.assert_close(light, task, rtol=0, atol=1e-6)
 

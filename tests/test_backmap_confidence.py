@@ -15,13 +15,12 @@ from protein_samples import ubiquitin_atoms
 
 from gaan.tasks.protein import read_structure
 from gaan.tasks.protein.backmap import (
-    CONFIDENCE_REMARKS,
-    UNREFINED_CONFIDENCE_REMARKS,
     Backmapper,
     backmap_file,
     predict_model,
     shipped_checkpoint,
 )
+from gaan.tasks.protein.backmap_report import CONFIDENCE_REMARKS, UNREFINED_CONFIDENCE_REMARKS
 from gaan.tasks.protein.cli import main
 from gaan.tasks.protein.writer import write_structure
 

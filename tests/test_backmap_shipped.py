@@ -22,8 +22,8 @@ UBIQUITIN = DATA / "pdb1ubi.pdb"
 def test_shipped_checkpoint_backmaps_an_unseen_protein(beads, tmp_path):
     """No --ckpt: the checkpoint shipped in the package for the bead kind; ubiquitin is in the
     protein task's test split (never trained on). Bounds sit well above the shipped models'
-    test-split RMSD with the refinement (all heavy 1.23 / 0.86 / 1.41 A, backbone 0.32 / 0.56 /
-    0.52 A for ca / centroid / martini; bench/results/backmap_peers.md, backmap_martini.md)."""
+    test-split RMSD with the refinement (all heavy 1.23 / 0.86 / 0.80 A, backbone 0.32 / 0.56 /
+    0.49 A for ca / centroid / martini; bench/results/backmap_peers.md, backmap_martini.md)."""
     from gaan.tasks.protein.backmap import shipped_checkpoint
 
     assert shipped_checkpoint(beads).is_file()

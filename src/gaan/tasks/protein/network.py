@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from gaan.checkpoint_file import load_checkpoint
 from gaan.models.config_migration import migrate_model_config
-from gaan.tasks.protein.environments import NUM_ENVIRONMENT_FEATURES
+from gaan.tasks.protein.sidechain_points import environment_feature_count
 
 TASK_NAME = "protein"
 DEFAULT_LENGTH_SCALE = 5.0  # BackmappingTask's default (Angstrom)
@@ -101,7 +101,9 @@ def load_network(path: str | Path, checkpoint: dict | None = None) -> BackmapNet
     path = Path(path)
     checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     stored = checkpoint["gaan_config"]
-    backbone = _construct(migrate_model_config(stored["model"]), path, in_features=NUM_ENVIRONMENT_FEATURES)
+    sidechain_beads = bool((stored["task"].get("datamodule") or {}).get("sidechain_beads", False))
+    in_features = environment_feature_count(sidechain_beads)
+    backbone = _construct(migrate_model_config(stored["model"]), path, in_features=in_features)
     head = _construct(stored["task"]["head"], path, width=backbone.width)
     length_scale = (stored["task"].get("module") or {}).get("length_scale", DEFAULT_LENGTH_SCALE)
     network = BackmapNetwork(backbone, head, length_scale)

@@ -198,6 +198,16 @@ MARTINI_BEAD_NAMES = frozenset({"BB", "SC1", "SC2", "SC3", "SC4", "SC5"})
 MARTINI_BACKBONE = "BB"
 
 
+def _refuse_unknown_martini_beads(path: Path, model: dict, group: np.ndarray) -> None:
+    """A standard residue with a BB bead holds Martini beads only: another name there (a typo,
+    SC6) is refused, naming the file, line and residue."""
+    standard = [MD_RESIDUE_NAMES.get(res, res) in _STANDARD for res in model["res_name"]]
+    with_bb = {group[i] for i, name in enumerate(model["atom_name"]) if name == MARTINI_BACKBONE and standard[i]}
+    for i, name in enumerate(model["atom_name"]):
+        if group[i] in with_bb and name not in MARTINI_BEAD_NAMES:
+            raise ProteinInputError(f"{_where(path, model, i)}: unknown Martini bead {name} (Martini beads are BB and SC1..SC5)")
+
+
 def is_martini(model: dict) -> bool:
     """Whether a parsed model holds Martini beads: every record of a standard amino acid is a
     Martini bead name (BB backbone bead, SC1..SC5 side-chain beads) and some are BB."""
@@ -243,18 +253,13 @@ def _keep_atoms(
         if not _is_hydrogen(name, model["element"][i]):
             heavy_records[group[i]] += 1
     amino_like = {g for g, names in backbone_names.items() if len(names) == 2}
-    # Martini beads: each residue's BB bead is its bead; side-chain beads are left out (the
-    # martini model reads BB beads only), and named in the notes
+    # Martini beads (BB, SC1..SC5) are kept as their residue's atoms: the martini models read
+    # them (bead_input, martini_sidechains)
     martini = is_martini(model)
+    if not martini:
+        _refuse_unknown_martini_beads(path, model, group)
     for i in range(len(model["atom_name"])):
         res_name, atom_name = model["res_name"][i], model["atom_name"][i]
-        if martini and atom_name in MARTINI_BEAD_NAMES and atom_name != MARTINI_BACKBONE:
-            heavy_records[group[i]] -= 1
-    for i in range(len(model["atom_name"])):
-        res_name, atom_name = model["res_name"][i], model["atom_name"][i]
-        if martini and atom_name in MARTINI_BEAD_NAMES and atom_name != MARTINI_BACKBONE:
-            notes.drop("residues' Martini side-chain beads (SC1..SC5; the martini model reads BB beads only)", _label(model, i))
-            continue
         chain_id, res_id = model["chain_id"][i], model["res_id"][i]
         if chain_id == previous[0] and res_id < previous[1]:
             copy += 1
@@ -287,7 +292,8 @@ def _keep_atoms(
         if _is_hydrogen(atom_name, model["element"][i] if renamed in _STANDARD else ""):
             continue
         atom_name = MD_ATOM_NAMES.get(renamed, {}).get(atom_name, MD_ATOM_NAMES["*"].get(atom_name, atom_name))
-        if renamed in _STANDARD and atom_name not in RESIDUE_ATOMS[renamed] and atom_name != "OXT":
+        bead = martini and atom_name in MARTINI_BEAD_NAMES
+        if renamed in _STANDARD and atom_name not in RESIDUE_ATOMS[renamed] and atom_name != "OXT" and not bead:
             if heavy_records[group[i]] != 1 or modified:
                 if modified:
                     notes.extra_atom(_label(model, i), atom_name)

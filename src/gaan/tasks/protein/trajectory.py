@@ -11,7 +11,7 @@ read well in a redirected log), with the rate and the time left.
 
 Outputs: .pdb / .ent (one MODEL per frame, optionally .gz), .dcd / .xtc / .trr (MDAnalysis'
 writers, with the backmapped first frame as the topology beside it: OUT with .pdb), .cif /
-.mmcif (frames kept and written at the end). The B-factor column (`backmap.CONFIDENCE_REMARKS`)
+.mmcif (frames kept and written at the end). The B-factor column (`backmap_report.CONFIDENCE_REMARKS`)
 is each frame's own in PDB and mmCIF; DCD, XTC and TRR hold coordinates only, so there only the
 topology PDB has one, that of frame 1.
 """
@@ -245,7 +245,8 @@ def backmap_trajectory(
 
 
 def _backmap_frames(topology, trajectory, output, backmapper, batch_size, refine, progress_every, stream, start):
-    from gaan.tasks.protein.backmap import ModelBackmapper, provenance
+    from gaan.tasks.protein.backmap import ModelBackmapper
+    from gaan.tasks.protein.backmap_report import provenance
 
     universe = open_universe(topology, trajectory)
     notes = ReadNotes()
