@@ -1,14 +1,15 @@
 """gaan-backmap on trajectories: a PDB topology and a DCD written here with MDAnalysis (three
 frames of ubiquitin: as deposited, rotated and moved, jiggled), backmapped frame by frame with
 progress lines, the output read back by MDAnalysis with as many frames; multi-model input gets
-progress too; a failure mid-way leaves neither output nor temporary file; the README's commands
-run as written."""
+progress too; a failure mid-way leaves neither output nor temporary file; the README's
+gaan-backmap commands (all of them) run as written."""
 
 import re
 import shlex
 import warnings
 from pathlib import Path
 
+import biotite.structure as struc
 import numpy as np
 import prody
 import pytest
@@ -155,6 +156,37 @@ def test_the_readme_trajectory_and_batch_commands_run_as_written(tmp_path, capsy
     capsys.readouterr()
     assert len(read_back(tmp_path / "backmapped.pdb", tmp_path / "backmapped.dcd")) == 3
     assert sorted(p.name for p in (tmp_path / "backmapped").iterdir()) == ["a.pdb", "b.cif", "c.pdb"]
+
+
+def test_the_readme_single_file_commands_run_as_written(tmp_path, capsys, monkeypatch):
+    """The README's other gaan-backmap lines (C-alpha, centroid, Martini, `--model 3 --ckpt
+    logs/protein/runs/<ts>/...`, `--no-refine`), each run as written (plus one thread) in a folder
+    holding the files they name: ubiquitin all-atom as some.pdb / some.cif, martinize2's Martini 3
+    file of 1ubi as cg.pdb, three models as traj.pdb, and the shipped C-alpha checkpoint at the
+    literal `<ts>` path. Every output has ubiquitin's 76 residues in one model."""
+    from gaan.tasks.protein.backmap import shipped_checkpoint
+
+    commands = [c for c in readme_backmap_commands() if "--trajectory" not in c and not c.split("-o ")[1].split()[0].endswith("/")]
+    assert len(commands) == 5, commands
+    monkeypatch.chdir(tmp_path)
+    atoms = read_structure(UBIQUITIN, model=1)[0]
+    write_structure(atoms, tmp_path / "some.pdb")
+    write_structure(atoms, tmp_path / "some.cif")
+    (tmp_path / "cg.pdb").write_bytes((REPO / "tests" / "fixtures" / "1ubi_martini3_martinize2.pdb").read_bytes())
+    _, _, coords = frames(tmp_path)
+    models = np.stack([atoms.coord] * 3)
+    models[2] = coords[1]  # model 3: rotated and moved
+    stack = struc.from_template(atoms, models.astype(np.float32))
+    write_structure(stack, tmp_path / "traj.pdb")
+    ckpt = tmp_path / "logs" / "protein" / "runs" / "<ts>" / "checkpoints" / "best-epoch000.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(shipped_checkpoint("ca").read_bytes())
+    for command in commands:
+        arguments = shlex.split(command)[1:]
+        assert main([*arguments, "--threads", "1"]) == 0, command
+        output = read_structure(tmp_path / arguments[arguments.index("-o") + 1])
+        assert output.stack_depth() == 1 and struc.get_residue_count(output[0]) == 76, command
+    capsys.readouterr()
 
 
 def test_a_multi_model_pdb_as_the_trajectory(tmp_path, capsys):
