@@ -265,11 +265,14 @@ def test_a_shipped_run_loads_by_name_with_its_description(trained, tmp_path):
     np.testing.assert_allclose(shipped.get_forces(), original.get_forces(), atol=1e-9)
 
 
-def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp_path, capsys):
+def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp_path, capsys, monkeypatch):
     """The md17 preset's view picks the k nearest atoms, which torch.export specializes to one
-    molecule size: without --atoms the export says so; with it (the README's command line), the
-    file computes what the checkpoint computes and names the size it was traced for when given
-    another."""
+    molecule size: without --atoms the export says so; with it (the README's command line, run as
+    written with the shipped checkpoint at its literal `<ts>` path), the file computes what the
+    checkpoint computes and names the size it was traced for when given another."""
+    import shlex
+    from pathlib import Path
+
     from ase.build import molecule
 
     from gaan.ase import resolve_model_path
@@ -278,8 +281,15 @@ def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp
     shipped = resolve_model_path("ethanol")
     with pytest.raises(ValueError, match="--atoms N"):
         export_checkpoint(shipped, tmp_path / "any.pt2")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (line,) = [x.split("  #")[0] for x in readme.splitlines() if x.startswith("python -m gaan.export ")]
+    arguments = shlex.split(line)[3:]
+    assert arguments[1:] == ["ethanol.pt2", "--atoms", "9"], line
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / arguments[0]).parent.mkdir(parents=True)
+    (tmp_path / arguments[0]).write_bytes(shipped.read_bytes())
     out = tmp_path / "ethanol.pt2"
-    assert export_main([str(shipped), str(out), "--atoms", "9"]) == 0 and out.is_file()
+    assert export_main(arguments) == 0 and out.is_file()
     assert "Exported" in capsys.readouterr().out
     exported, original = molecule("CH3CH2OH"), molecule("CH3CH2OH")
     exported.rattle(0.05, seed=1)
