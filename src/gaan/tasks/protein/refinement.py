@@ -54,6 +54,7 @@ import biotite.structure as struc
 import numpy as np
 import torch
 
+from gaan.tasks.protein import lbfgs
 from gaan.tasks.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
 from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
 from gaan.tasks.protein.ideal_residues import ideal_residue
@@ -232,7 +233,7 @@ def refine_geometry(
     names = atoms.atom_name.astype(str)
     tether = np.where(np.isin(names, BACKBONE_AND_CB), weights.tether, weights.side_chain_tether)
     tether = torch.from_numpy(np.where(names == "CB", weights.beta_tether, tether)).unsqueeze(-1)
-    x = anchor.clone().requires_grad_(True)
+    x = anchor.clone()
     bonds, lengths = torch.from_numpy(restraints.bonds), torch.from_numpy(restraints.bond_lengths)
     angles, angle_values = torch.from_numpy(restraints.angles), torch.from_numpy(restraints.angle_values)
     planes, plane_distances = torch.from_numpy(restraints.plane_pairs), torch.from_numpy(restraints.plane_distances)
@@ -242,10 +243,9 @@ def refine_geometry(
 
     def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
         cp, cl = torch.from_numpy(clash_pairs), torch.from_numpy(clash_limit)
-        optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe", tolerance_change=1e-12)
 
-        def energy() -> torch.Tensor:
-            optimizer.zero_grad()
+        def energy(flat_x: torch.Tensor) -> tuple[float, torch.Tensor]:
+            x = flat_x.detach().view(-1, 3).requires_grad_(True)
             y = torch.where(movable, x, anchor)
             total = (tether * (y - anchor) ** 2).sum()
             if len(bonds):
@@ -265,21 +265,22 @@ def refine_geometry(
             if len(cp):
                 d = _distance(y[cp[:, 0]], y[cp[:, 1]])
                 total = total + weights.clashes * (torch.relu(cl + CLASH_MARGIN - d) ** 2).sum()
-            total.backward()
-            return total
+            (gradient,) = torch.autograd.grad(total, x)
+            return float(total.detach()), gradient.view(-1)
 
-        optimizer.step(energy)
+        nonlocal x
+        x = lbfgs.minimise(energy, x.view(-1), iterations).x.view(-1, 3)
 
     if weights.iterations > 0 and movable.any():
         # the clash candidates are found again from the moved atoms each round: idealising the
         # geometry can carry atoms into contacts that were out of reach at the start
         for _ in range(weights.rounds):
-            current = torch.where(movable, x, anchor).detach().numpy()
+            current = torch.where(movable, x, anchor).numpy()
             # 1 A of slack: pairs the minimisation's moves can bring into contact within the round
             candidates = clash_candidates(atoms, current, radii, sequence_position, slack=1.0)
             minimise(*candidates, max(1, weights.iterations // weights.rounds))
     refined = atoms.copy()
-    refined.coord = torch.where(movable, x, anchor).detach().numpy().astype(np.float32)
+    refined.coord = torch.where(movable, x, anchor).numpy().astype(np.float32)
     return refined
 
 
