@@ -30,6 +30,7 @@ from biotite.structure.info import vdw_radius_single
 from scipy.spatial import cKDTree
 from torch import Tensor
 
+from gaan.tasks.protein import lbfgs
 from gaan.tasks.protein.chi1 import angle_difference_degrees, wrap_degrees
 from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
 from gaan.tasks.protein.ideal_residues import dihedral, ideal_residue, signed_volume
@@ -155,17 +156,15 @@ def chi_candidates(
         swapped = (positions - goal[:, :, swapped_order]).square().sum((-1, -2))
         return torch.minimum(straight, swapped)
 
-    chis = starts.clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([chis], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
+    def summed_errors(flat_chis: Tensor) -> tuple[float, Tensor]:
+        chis = flat_chis.detach().view(starts.shape).requires_grad_(True)
         total = errors(chis).sum()
-        total.backward()
-        return total
+        (gradient,) = torch.autograd.grad(total, chis)
+        return float(total.detach()), gradient.view(-1)
 
-    optimizer.step(closure)
-    candidates = torch.cat([chis.detach(), starts[:, 1:]], dim=1)  # the fits, then the wells as they are
+    # change_tolerance: torch.optim.LBFGS's default, which this fit used before
+    fits = lbfgs.minimise(summed_errors, starts.reshape(-1), iterations, change_tolerance=1e-9).x.view(starts.shape)
+    candidates = torch.cat([fits, starts[:, 1:]], dim=1)  # the fits, then the wells as they are
     with torch.no_grad():
         squared_error = errors(candidates).numpy()
     return wrap_degrees(candidates.numpy()), squared_error
