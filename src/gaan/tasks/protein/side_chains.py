@@ -175,13 +175,15 @@ def candidate_overlaps(
     backbone: dict[str, np.ndarray],
     candidates: np.ndarray,
     residues: np.ndarray,
-    environment: struc.AtomArray,
+    environment: cKDTree,
+    environment_radii: np.ndarray,
     owner: np.ndarray,
 ) -> np.ndarray:
     """(m, S) summed squared van der Waals overlap (A^2; Bondi radii minus `CLASH_OVERLAP`)
-    of each candidate side chain's atoms beyond C-beta with the `environment` atoms of other
-    residues (`owner`: per environment atom, its residue's index; `residues`: the m residues'
-    indices)."""
+    of each candidate side chain's atoms beyond C-beta with the atoms of other residues in the
+    `environment` tree (their radii: `environment_radii`; `owner`: per environment atom, its
+    residue's index; `residues`: the m residues' indices). The tree is the caller's, built once
+    for every residue type."""
     ideal = ideal_residue(res_name)
     frame = {name: torch.from_numpy(backbone[name]).unsqueeze(1) for name in ("N", "CA", "C")}
     with torch.no_grad():
@@ -190,10 +192,9 @@ def candidate_overlaps(
     positions = np.stack([built[name].numpy() for name in names], axis=2)  # (m, S, A, 3)
     m, s, a, _ = positions.shape
     radii = np.array([vdw_radius_single(name[0]) for name in names])
-    environment_radii = van_der_waals_radii(environment)
     points = positions.reshape(-1, 3)
     limit_max = radii.max() + environment_radii.max() - CLASH_OVERLAP
-    pairs = cKDTree(points).sparse_distance_matrix(cKDTree(environment.coord.astype(np.float64)), limit_max, output_type="ndarray")
+    pairs = cKDTree(points).sparse_distance_matrix(environment, limit_max, output_type="ndarray")
     overlap = np.zeros(m * s * a)
     if len(pairs):
         point, other, distance = pairs["i"], pairs["j"], pairs["v"]
@@ -339,6 +340,7 @@ def build_side_chains(
             if keep[res_name].any()
         }
     candidates = {}
+    environment, environment_radii = cKDTree(coords), van_der_waals_radii(atoms)  # for every residue type's overlaps
     for res_name, (_, index) in groups.items():
         backbone = {name: coords[index[name]] for name in ("N", "CA", "C")}
         target = {name: source_coords[i] for name, i in index.items()}
@@ -357,7 +359,9 @@ def build_side_chains(
         else:
             score = squared_error / (2 * fit_scale**2)
             if clash_weight > 0:
-                score = score + clash_weight * candidate_overlaps(res_name, backbone, choices, owner[starts], atoms, owner)
+                score = score + clash_weight * candidate_overlaps(
+                    res_name, backbone, choices, owner[starts], environment, environment_radii, owner
+                )
             best = score.argmin(axis=1)
             chis = choices[np.arange(len(best)), best]
         frame = {name: torch.from_numpy(x) for name, x in backbone.items()}
