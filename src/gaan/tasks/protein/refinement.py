@@ -59,6 +59,7 @@ from gaan.tasks.protein.clashes import chain_sequence_positions, clash_candidate
 from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
 from gaan.tasks.protein.ideal_residues import ideal_residue
 from gaan.tasks.protein.residues import RESIDUE_ATOMS
+from gaan.tasks.protein.restraint_energy import RestraintEnergy, Wells
 from gaan.tasks.protein.side_chains import ideal_volumes, planar_group_distances
 from gaan.tasks.protein.structure_geometry import ANGLE_TOLERANCE, BOND_TOLERANCE, PLANARITY_TOLERANCE, angle_degrees
 
@@ -66,7 +67,7 @@ from gaan.tasks.protein.structure_geometry import ANGLE_TOLERANCE, BOND_TOLERANC
 # 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
 TRANS_CA_CA, TRANS_O_CA = 3.80, 2.76
 BACKBONE_AND_CB = ["N", "CA", "C", "O", "CB"]
-# a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
+# the clash wall sits this far past the clash distance (refine_geometry)
 CLASH_MARGIN = 0.1
 
 
@@ -178,28 +179,6 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
     )
 
 
-def _signed_volume(y: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
-    centre = y[quads[:, 0]]
-    a, b, c = (y[quads[:, i]] - centre for i in (1, 2, 3))
-    return (a * torch.linalg.cross(b, c)).sum(-1)
-
-
-def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # smooth at zero: atoms predicted on top of each other still get a finite push apart
-    return (((a - b) ** 2).sum(-1) + 1e-12).sqrt()
-
-
-def _angle_degrees(y: torch.Tensor, triples: torch.Tensor) -> torch.Tensor:
-    u = y[triples[:, 0]] - y[triples[:, 1]]
-    v = y[triples[:, 2]] - y[triples[:, 1]]
-    across = (torch.linalg.cross(u, v) ** 2).sum(-1).add(1e-12).sqrt()  # smooth at 0 and 180 degrees
-    return torch.rad2deg(torch.atan2(across, (u * v).sum(-1)))
-
-
-def _flat_bottom(deviation: torch.Tensor, tolerance: float) -> torch.Tensor:
-    return torch.relu(deviation.abs() - tolerance) ** 2
-
-
 def refine_geometry(
     atoms: struc.AtomArray,
     links: np.ndarray,
@@ -234,42 +213,35 @@ def refine_geometry(
     tether = np.where(np.isin(names, BACKBONE_AND_CB), weights.tether, weights.side_chain_tether)
     tether = torch.from_numpy(np.where(names == "CB", weights.beta_tether, tether)).unsqueeze(-1)
     x = anchor.clone()
-    bonds, lengths = torch.from_numpy(restraints.bonds), torch.from_numpy(restraints.bond_lengths)
-    angles, angle_values = torch.from_numpy(restraints.angles), torch.from_numpy(restraints.angle_values)
-    planes, plane_distances = torch.from_numpy(restraints.plane_pairs), torch.from_numpy(restraints.plane_distances)
-    quads, volumes = torch.from_numpy(restraints.volumes), torch.from_numpy(restraints.volume_values)
-    flat = torch.from_numpy(restraints.flat)
-    trans, trans_distances = torch.from_numpy(restraints.trans), torch.from_numpy(restraints.trans_distances)
+    flat = restraints.flat
+    plane_tolerance = np.where(flat, weights.plane_tolerance, 0.0)  # flat groups: volume 0 +- the tolerance; chiral centres: ideal
+    energy = RestraintEnergy(
+        anchor,
+        tether,
+        distance_wells=Wells.around(restraints.bonds, restraints.bond_lengths, weights.bond_tolerance, weights.bonds)
+        + Wells.around(restraints.plane_pairs, restraints.plane_distances, weights.plane_tolerance, weights.planes)
+        + Wells.around(restraints.trans, restraints.trans_distances, 0.0, weights.trans),
+        angle_wells=Wells.around(restraints.angles, restraints.angle_values, weights.angle_tolerance, weights.angles),
+        volume_wells=Wells.between(
+            restraints.volumes,
+            np.where(flat, 0.0, restraints.volume_values) - plane_tolerance,
+            np.where(flat, 0.0, restraints.volume_values) + plane_tolerance,
+            np.where(flat, weights.planes, weights.chirality),
+        ),
+    )
 
     def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
-        cp, cl = torch.from_numpy(clash_pairs), torch.from_numpy(clash_limit)
+        # a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
+        round_energy = energy.with_clashes(clash_pairs, clash_limit + CLASH_MARGIN, weights.clashes)
 
-        def energy(flat_x: torch.Tensor) -> tuple[float, torch.Tensor]:
+        def energy_and_gradient(flat_x: torch.Tensor) -> tuple[float, torch.Tensor]:
             x = flat_x.detach().view(-1, 3).requires_grad_(True)
-            y = torch.where(movable, x, anchor)
-            total = (tether * (y - anchor) ** 2).sum()
-            if len(bonds):
-                d = _distance(y[bonds[:, 0]], y[bonds[:, 1]])
-                total = total + weights.bonds * _flat_bottom(d - lengths, weights.bond_tolerance).sum()
-            if len(angles):
-                total = total + weights.angles * _flat_bottom(_angle_degrees(y, angles) - angle_values, weights.angle_tolerance).sum()
-            if len(planes):
-                d = _distance(y[planes[:, 0]], y[planes[:, 1]])
-                total = total + weights.planes * _flat_bottom(d - plane_distances, weights.plane_tolerance).sum()
-            if len(quads):
-                v = _signed_volume(y, quads)
-                total = total + weights.planes * _flat_bottom(v[flat], weights.plane_tolerance).sum()
-                total = total + weights.chirality * ((v[~flat] - volumes[~flat]) ** 2).sum()
-            if len(trans):
-                total = total + weights.trans * ((_distance(y[trans[:, 0]], y[trans[:, 1]]) - trans_distances) ** 2).sum()
-            if len(cp):
-                d = _distance(y[cp[:, 0]], y[cp[:, 1]])
-                total = total + weights.clashes * (torch.relu(cl + CLASH_MARGIN - d) ** 2).sum()
+            total = round_energy(torch.where(movable, x, anchor))
             (gradient,) = torch.autograd.grad(total, x)
             return float(total.detach()), gradient.view(-1)
 
         nonlocal x
-        x = lbfgs.minimise(energy, x.view(-1), iterations).x.view(-1, 3)
+        x = lbfgs.minimise(energy_and_gradient, x.view(-1), iterations).x.view(-1, 3)
 
     if weights.iterations > 0 and movable.any():
         # the clash candidates are found again from the moved atoms each round: idealising the
