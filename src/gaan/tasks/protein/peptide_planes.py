@@ -36,10 +36,10 @@ from pathlib import Path
 
 import biotite.structure as struc
 import numpy as np
-from scipy.spatial import cKDTree
 
 from gaan.files import atomic_stream
 from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, C_N_CA_ANGLE, CA_C_N_ANGLE, IDEAL_BOND_LENGTHS
+from gaan.tasks.protein.neighbours import k_nearest_exhaustive
 
 NEIGHBOURS = 30  # k of the vote
 CONTEXT = 2  # C-alphas on each side of the peptide's two: i-2..i+3
@@ -134,7 +134,7 @@ class PeptidePlaneTable:
     def __post_init__(self) -> None:
         self.mean = self.features.mean(0)
         self.scale = self.features.std(0)
-        self.tree = cKDTree((self.features - self.mean) / self.scale)
+        self.normalised = (self.features - self.mean) / self.scale
 
     def vote(self, features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
         """(m, 2) the mean rotation of the k nearest training peptides, each weighted by
@@ -143,7 +143,7 @@ class PeptidePlaneTable:
         in or out has no weight). Not normalised: shorter where they disagree."""
         if len(features) == 0:
             return np.zeros((0, 2))
-        distance, neighbours = self.tree.query((features - self.mean) / self.scale, k + 1)
+        distance, neighbours = k_nearest_exhaustive(self.normalised, (features - self.mean) / self.scale, k + 1)
         edge = np.maximum(distance[:, -1:], 1e-12)
         weight = (1 - (distance[:, :-1] / edge) ** 2) ** 2
         weight = np.where(edge > 1e-12, weight, 1.0)  # k + 1 identical neighbours: equal weights

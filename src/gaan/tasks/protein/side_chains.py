@@ -27,13 +27,13 @@ import biotite.structure as struc
 import numpy as np
 import torch
 from biotite.structure.info import vdw_radius_single
-from scipy.spatial import cKDTree
 from torch import Tensor
 
 from gaan.tasks.protein import lbfgs
 from gaan.tasks.protein.chi1 import angle_difference_degrees, wrap_degrees
 from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
 from gaan.tasks.protein.ideal_residues import dihedral, ideal_residue, signed_volume
+from gaan.tasks.protein.neighbours import pairs_between
 from gaan.tasks.protein.residues import EQUIVALENT_ATOM_PAIRS, RESIDUE_ATOMS
 
 FIT_ITERATIONS = 60
@@ -175,15 +175,15 @@ def candidate_overlaps(
     backbone: dict[str, np.ndarray],
     candidates: np.ndarray,
     residues: np.ndarray,
-    environment: cKDTree,
+    environment: np.ndarray,
     environment_radii: np.ndarray,
     owner: np.ndarray,
 ) -> np.ndarray:
     """(m, S) summed squared van der Waals overlap (A^2; Bondi radii minus `CLASH_OVERLAP`)
-    of each candidate side chain's atoms beyond C-beta with the atoms of other residues in the
-    `environment` tree (their radii: `environment_radii`; `owner`: per environment atom, its
-    residue's index; `residues`: the m residues' indices). The tree is the caller's, built once
-    for every residue type."""
+    of each candidate side chain's atoms beyond C-beta with the `environment` atoms (N, 3) of
+    other residues (their radii: `environment_radii`, computed once by the caller for every
+    residue type; `owner`: per environment atom, its residue's index; `residues`: the m
+    residues' indices)."""
     ideal = ideal_residue(res_name)
     frame = {name: torch.from_numpy(backbone[name]).unsqueeze(1) for name in ("N", "CA", "C")}
     with torch.no_grad():
@@ -194,10 +194,9 @@ def candidate_overlaps(
     radii = np.array([vdw_radius_single(name[0]) for name in names])
     points = positions.reshape(-1, 3)
     limit_max = radii.max() + environment_radii.max() - CLASH_OVERLAP
-    pairs = cKDTree(points).sparse_distance_matrix(environment, limit_max, output_type="ndarray")
+    point, other, distance = pairs_between(points, environment, limit_max)
     overlap = np.zeros(m * s * a)
-    if len(pairs):
-        point, other, distance = pairs["i"], pairs["j"], pairs["v"]
+    if len(point):
         residue_of_point = residues[point // (s * a)]
         limit = radii[point % a] + environment_radii[other] - CLASH_OVERLAP
         keep = (owner[other] != residue_of_point) & (distance < limit)
@@ -340,7 +339,7 @@ def build_side_chains(
             if keep[res_name].any()
         }
     candidates = {}
-    environment, environment_radii = cKDTree(coords), van_der_waals_radii(atoms)  # for every residue type's overlaps
+    environment_radii = van_der_waals_radii(atoms)  # for every residue type's overlaps
     for res_name, (_, index) in groups.items():
         backbone = {name: coords[index[name]] for name in ("N", "CA", "C")}
         target = {name: source_coords[i] for name, i in index.items()}
@@ -360,7 +359,7 @@ def build_side_chains(
             score = squared_error / (2 * fit_scale**2)
             if clash_weight > 0:
                 score = score + clash_weight * candidate_overlaps(
-                    res_name, backbone, choices, owner[starts], environment, environment_radii, owner
+                    res_name, backbone, choices, owner[starts], coords, environment_radii, owner
                 )
             best = score.argmin(axis=1)
             chis = choices[np.arange(len(best)), best]
