@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from gaan.tasks.protein import lbfgs
+from gaan.tasks.protein.atom_index import complete_peptides, residue_atom_indices
 from gaan.tasks.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
 from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
 from gaan.tasks.protein.ideal_residues import ideal_residue
@@ -143,19 +144,16 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     names = atoms.atom_name.astype(str)
     parts: list[list[np.ndarray]] = [[] for _ in range(9)]
-    atom_index: list[dict[str, int]] = []
+    atom_index = residue_atom_indices(atoms)
     for r in range(len(starts) - 1):
         lo, hi = starts[r], starts[r + 1]
         res_name = str(atoms.res_name[lo])
-        atom_index.append({str(n): lo + k for k, n in enumerate(names[lo:hi])})
         if res_name in standard and res_name in RESIDUE_ATOMS:
             for k, array in enumerate(residue_restraints(res_name, tuple(names[lo:hi]))):
                 parts[k].append(array + lo if k in (0, 2, 4, 6) else array)
     trans, trans_distances = [], []
-    for r in np.flatnonzero(links):
+    for r in complete_peptides(atom_index, links):
         here, after = atom_index[r], atom_index[r + 1]
-        if not {"CA", "C", "O"} <= here.keys() or not {"N", "CA"} <= after.keys():
-            continue
         next_name = str(atoms.res_name[starts[r + 1]])
         parts[0].append(np.array([[here["C"], after["N"]]]))
         parts[1].append(np.array([ideal_bond_length(next_name, "C", "N+1")]))
@@ -272,11 +270,10 @@ def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     a = restraints.angles
     off = np.abs(angle_degrees(coords[a[:, 0]], coords[a[:, 1]], coords[a[:, 2]]) - restraints.angle_values) > ANGLE_TOLERANCE
     bad[residue[a[off].ravel()]] = True
-    for r in range(len(starts) - 1):
+    for r, index in enumerate(residue_atom_indices(atoms)):
         res_name = str(atoms.res_name[starts[r]])
         if res_name not in standard or res_name not in RESIDUE_ATOMS or bad[r]:
             continue
-        index = {str(n): starts[r] + k for k, n in enumerate(atoms.atom_name[starts[r] : starts[r + 1]])}
         for group in ideal_residue(res_name).planar_groups:
             if all(n in index for n in group):
                 points = coords[[index[n] for n in group]]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 import biotite.structure as struc
 import numpy as np
 
+from gaan.tasks.protein.atom_index import residue_atom_indices
 from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
 from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
 from gaan.tasks.protein.ideal_residues import ideal_residue, signed_volume
@@ -124,12 +125,10 @@ def geometry_sums(atoms: struc.AtomArray, links: np.ndarray | None = None) -> Ge
     if links is None:
         links = peptide_links(atoms)
     coords = atoms.coord.astype(np.float64)
-    residue_index: list[dict[str, int]] = []
+    residue_index = residue_atom_indices(atoms)
     bond_pairs: list[tuple[int, int]] = []
     bond_rows, angle_rows = [], []  # (i, j, ideal, side chain) / (i, centre, j, ideal)
-    for lo, hi in zip(starts[:-1], starts[1:]):
-        index = {str(name): int(lo + k) for k, name in enumerate(atoms.atom_name[lo:hi])}
-        residue_index.append(index)
+    for lo, index in zip(starts[:-1], residue_index):
         res_name = str(atoms.res_name[lo])
         if res_name not in RESIDUE_ATOMS:
             # unknown residue types: their own atoms are not scored against each other
