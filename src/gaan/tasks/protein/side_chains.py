@@ -77,6 +77,25 @@ def place_beta_carbon(n: Tensor, ca: Tensor, c: Tensor, n_ca_cb: float, c_ca_cb:
     return ca + length * direction / direction.norm(dim=-1, keepdim=True)
 
 
+def ideal_beta_carbon(res_name: str, n: Tensor, ca: Tensor, c: Tensor) -> Tensor:
+    """(..., 3) C-beta of residues of type `res_name` on N, CA, C (..., 3) at the ideal CA-CB
+    length and angles, on the side of C-alpha's ideal handedness (`place_beta_carbon`)."""
+    ideal = ideal_residue(res_name)
+    sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
+    length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
+    return place_beta_carbon(n, ca, c, *ideal.cb_angles, length, sign)
+
+
+def _ideal_backbone() -> dict[str, Tensor]:
+    """One residue's N, CA, C (1, 3) with the ideal N-CA and CA-C lengths and angle, CA at the
+    origin: a frame to build an ideal side chain on (its internal geometry does not depend on it)."""
+    return {
+        "N": torch.tensor([[1.458, 0.0, 0.0]], dtype=torch.float64),
+        "CA": torch.zeros(1, 3, dtype=torch.float64),
+        "C": torch.tensor([[-0.551, 1.420, 0.0]], dtype=torch.float64),
+    }
+
+
 def build_residues(res_name: str, backbone: dict[str, Tensor], chis: Tensor) -> dict[str, Tensor]:
     """C-beta and every side-chain atom of residues of type `res_name` on their `backbone`
     (N, CA, C as (..., 3)) with torsions `chis` (..., n_chi) in degrees: {atom name: (..., 3)}.
@@ -85,9 +104,7 @@ def build_residues(res_name: str, backbone: dict[str, Tensor], chis: Tensor) -> 
     if "CB" not in ideal.atoms:
         return {}
     placed = dict(backbone)
-    sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
-    length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
-    placed["CB"] = place_beta_carbon(backbone["N"], backbone["CA"], backbone["C"], *ideal.cb_angles, length, sign)
+    placed["CB"] = ideal_beta_carbon(res_name, backbone["N"], backbone["CA"], backbone["C"])
     for step in ideal.build:
         a, b, c = (placed[name] for name in step.references)
         torsion = chis[..., step.chi] + step.dihedral if step.chi >= 0 else torch.full(c.shape[:-1], step.dihedral, dtype=c.dtype)
@@ -249,11 +266,7 @@ def planar_group_distances(res_name: str) -> tuple[tuple[str, str, float], ...]:
     ideal = ideal_residue(res_name)
     if not ideal.planar_groups:
         return ()
-    backbone = {
-        "N": torch.tensor([[1.458, 0.0, 0.0]], dtype=torch.float64),
-        "CA": torch.zeros(1, 3, dtype=torch.float64),
-        "C": torch.tensor([[-0.551, 1.420, 0.0]], dtype=torch.float64),
-    }
+    backbone = _ideal_backbone()
     with torch.no_grad():
         built = build_residues(res_name, backbone, torch.zeros(1, len(ideal.chis), dtype=torch.float64))
     distances = []
@@ -272,11 +285,7 @@ def ideal_volumes(res_name: str) -> tuple[tuple[str, str, str, str, float, bool]
     ideal = ideal_residue(res_name)
     volumes = [(*group[:3], atom, 0.0, True) for group in ideal.planar_groups for atom in group[3:]]
     if "CB" in ideal.atoms:
-        backbone = {
-            "N": torch.tensor([[1.458, 0.0, 0.0]], dtype=torch.float64),
-            "CA": torch.zeros(1, 3, dtype=torch.float64),
-            "C": torch.tensor([[-0.551, 1.420, 0.0]], dtype=torch.float64),
-        }
+        backbone = _ideal_backbone()
         with torch.no_grad():
             built = {name: x[0].numpy() for name, x in build_residues(res_name, backbone, torch.zeros(1, len(ideal.chis))).items()}
         built |= {name: x[0].numpy() for name, x in backbone.items()}
@@ -382,10 +391,7 @@ def place_beta_carbons(atoms: struc.AtomArray) -> struc.AtomArray:
         ideal = ideal_residue(res_name)
         if "CB" not in ideal.atoms:
             continue
-        sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
-        length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
-        n, ca, c = (torch.from_numpy(coords[index[name]]) for name in ("N", "CA", "C"))
-        beta = place_beta_carbon(n, ca, c, *ideal.cb_angles, length, sign).numpy()
+        beta = ideal_beta_carbon(res_name, *(torch.from_numpy(coords[index[name]]) for name in ("N", "CA", "C"))).numpy()
         # N, CA and C on one line (a degenerate prediction) leave no L side: keep that C-beta
         placed.coord[index["CB"]] = np.where(np.isfinite(beta).all(-1, keepdims=True), beta, coords[index["CB"]]).astype(np.float32)
     return placed
