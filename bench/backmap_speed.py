@@ -20,36 +20,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import biotite.structure as struc  # noqa: E402
-from backmap_peers import ONE_THREAD, prepare, test_proteins  # noqa: E402
+from backmap_peers import command, prepare, test_proteins, timed  # noqa: E402
 
 from gaan.files import write_atomically  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(CPU seconds of the child, wall seconds, the finished process)."""
-    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    process = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, **ONE_THREAD}, cwd=cwd)
-    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, process
-
-
 def tool_command(tool: str, binary: str, trace: Path, output: Path, args: argparse.Namespace) -> list[str]:
-    if tool == "cgback":
-        return [str(Path(args.peers_bin) / "cgback"), str(trace), "-o", str(output), "-m", "M", "-s", "42", "-d", "cpu"]
-    if tool == "pulchra":
-        return [str(Path(args.peers_bin) / "pulchra"), str(trace), "-O", str(output)]
+    """A peer's command line as backmap_peers runs it; a gaan version's on the C-alpha trace."""
+    if tool in ("cgback", "pulchra"):
+        return command(tool, args, trace, trace, output)
     return [binary, str(trace), "-o", str(output), "--threads", "1"]
 
 
@@ -64,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers-bin", default="/tmp/peers/bin", help="bin folder of the peers' venv (cgback, pulchra)")
     parser.add_argument("--no-peers", action="store_true", help="time gaan only")
     parser.add_argument("--peers", default="cgback", help="comma-separated peers to time (cgback,pulchra)")
+    parser.add_argument("--cgback-model", default="M", choices=["S", "M", "L"])
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--proteins", default=None, help="comma-separated test entries (default: the whole test split)")
     parser.add_argument(
         "--batch",
