@@ -5,7 +5,7 @@ one-sided clashes), and a finite gradient."""
 import numpy as np
 import torch
 
-from gaan.tasks.protein.restraint_energy import RestraintEnergy, Wells
+from gaan.tasks.protein.restraint_energy import RestraintEnergy, Wells, distances
 
 
 def term_by_term(y, anchor, tether, bonds, lengths, angles, angle_values, quads, volumes, flat, clashes, clash_lower):
@@ -79,3 +79,20 @@ def test_a_clash_well_has_no_upper_bound_and_trans_wells_are_harmonic():
     assert abs(far_clash(y).item() - energy(y).item()) < 1e-12  # 5 A apart: beyond the clash distance, no energy
     near_clash = energy.with_clashes(np.array([[0, 1]]), np.array([6.0]), 100)
     assert abs(near_clash(y).item() - energy(y).item() - 100 * 1.0**2) < 1e-9
+
+
+def test_wells_touching_movable_atoms_keep_the_gradient():
+    """Leaving out the wells among fixed atoms changes the energy by a constant only: the gradient
+    on the movable atoms is the same, and only wells with a movable atom are kept."""
+    rng = np.random.default_rng(1)
+    y = torch.from_numpy(rng.normal(0, 2, (30, 3))).requires_grad_(True)
+    wells = Wells.around(rng.integers(0, 30, (60, 2)), rng.uniform(1.0, 2.0, 60), 0.05, 1000)
+    movable = np.zeros(30, dtype=bool)
+    movable[:6] = True
+    kept = wells.touching(movable)
+    assert 0 < len(kept.index) < len(wells.index)
+    assert movable[kept.index.numpy()].any(1).all()
+
+    (full,) = torch.autograd.grad(wells.energy(distances(y, wells.index)), y)
+    (part,) = torch.autograd.grad(kept.energy(distances(y, kept.index)), y)
+    assert torch.allclose(full[:6], part[:6], rtol=1e-12, atol=1e-12)

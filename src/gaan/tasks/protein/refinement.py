@@ -213,24 +213,29 @@ def refine_geometry(
     x = anchor.clone()
     flat = restraints.flat
     plane_tolerance = np.where(flat, weights.plane_tolerance, 0.0)  # flat groups: volume 0 +- the tolerance; chiral centres: ideal
+    # restraints among fixed atoms only are constant: left out (most of them when only a few
+    # strained residues are refined again, `refine_backmapped`)
     energy = RestraintEnergy(
         anchor,
         tether,
-        distance_wells=Wells.around(restraints.bonds, restraints.bond_lengths, weights.bond_tolerance, weights.bonds)
-        + Wells.around(restraints.plane_pairs, restraints.plane_distances, weights.plane_tolerance, weights.planes)
-        + Wells.around(restraints.trans, restraints.trans_distances, 0.0, weights.trans),
-        angle_wells=Wells.around(restraints.angles, restraints.angle_values, weights.angle_tolerance, weights.angles),
+        distance_wells=(
+            Wells.around(restraints.bonds, restraints.bond_lengths, weights.bond_tolerance, weights.bonds)
+            + Wells.around(restraints.plane_pairs, restraints.plane_distances, weights.plane_tolerance, weights.planes)
+            + Wells.around(restraints.trans, restraints.trans_distances, 0.0, weights.trans)
+        ).touching(~frozen),
+        angle_wells=Wells.around(restraints.angles, restraints.angle_values, weights.angle_tolerance, weights.angles).touching(~frozen),
         volume_wells=Wells.between(
             restraints.volumes,
             np.where(flat, 0.0, restraints.volume_values) - plane_tolerance,
             np.where(flat, 0.0, restraints.volume_values) + plane_tolerance,
             np.where(flat, weights.planes, weights.chirality),
-        ),
+        ).touching(~frozen),
     )
 
     def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
         # a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
-        round_energy = energy.with_clashes(clash_pairs, clash_limit + CLASH_MARGIN, weights.clashes)
+        moving = ~frozen[clash_pairs].all(1)
+        round_energy = energy.with_clashes(clash_pairs[moving], clash_limit[moving] + CLASH_MARGIN, weights.clashes)
 
         def energy_and_gradient(flat_x: torch.Tensor) -> tuple[float, torch.Tensor]:
             x = flat_x.detach().view(-1, 3).requires_grad_(True)

@@ -41,6 +41,11 @@ class Wells:
     def __add__(self, other: Wells) -> Wells:
         return Wells(*(torch.cat([a, b]) for a, b in zip(self.fields(), other.fields())))
 
+    def touching(self, movable: np.ndarray) -> Wells:
+        """The wells with at least one atom in `movable` (N,) bool: the others are constant."""
+        keep = torch.from_numpy(np.asarray(movable, dtype=bool))[self.index].any(1) if len(self.index) else torch.zeros(0, dtype=torch.bool)
+        return Wells(*(field[keep] for field in self.fields()))
+
     def fields(self) -> tuple[torch.Tensor, ...]:
         return self.index, self.lower, self.upper, self.weight
 
