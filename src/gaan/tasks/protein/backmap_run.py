@@ -25,23 +25,6 @@ def check_device(device: str) -> str:
     return device
 
 
-def without_dynamo_guards() -> None:
-    """Spare a command-line process the import of torch._dynamo (0.85 CPU s, a quarter of a
-    small protein's call). torch.optim guards Optimizer.zero_grad and add_param_group with
-    torch._disable_dynamo, which imports torch._dynamo on first use only to mark them as never
-    to be compiled and caches the result on the function (`__dynamo_disable`); the refinement's
-    L-BFGS calls both. A process that compiles nothing needs no such mark: each guard's cache is
-    filled with the function itself. Only for the command line's own process (`cli.console_main`):
-    an in-process caller that may compile keeps the guards. If torch's internals differ, nothing
-    changes (the import then happens as before)."""
-    import torch.optim.optimizer as optimizer
-
-    for method in (optimizer.Optimizer.zero_grad, optimizer.Optimizer.add_param_group):
-        original = getattr(method, "__wrapped__", None)
-        if original is not None and getattr(original, "__dynamo_disable", None) is None:
-            setattr(original, "__dynamo_disable", original)  # what the guard caches, without the import
-
-
 def naming_the_input(problem: Exception, source: str, trajectory: str | None = None) -> str:
     """The one-line message of a failed input, starting with the input's name unless the
     message names it (or its trajectory) already: read errors do; a write error names only the
@@ -51,13 +34,11 @@ def naming_the_input(problem: Exception, source: str, trajectory: str | None = N
     return message if named else f"{source}: {message}"
 
 
-def run(args: argparse.Namespace, outputs: list[Path], console: bool = False) -> int:
+def run(args: argparse.Namespace, outputs: list[Path]) -> int:
     """The work of the command line (`gaan.tasks.protein.cli`, which checked the options): every
     output path checked, the checkpoint loaded once, then each input backmapped and reported.
     A bad input is named and the others still run; the exit status is 1 if any failed."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if console:
-        without_dynamo_guards()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     sources = [*args.inputs, *([args.trajectory] if args.trajectory else [])]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import biotite.structure as struc
 import numpy as np
 from biotite.structure.info import vdw_radius_single
-from scipy.spatial import cKDTree
+
+from gaan.tasks.protein.neighbours import pairs_within
 
 CLASH_OVERLAP = 0.4
 UNKNOWN_ELEMENT_RADIUS = 1.7  # carbon's
@@ -43,7 +44,7 @@ def clash_candidates(
     `sequence_position` come from `van_der_waals_radii` and `chain_sequence_positions`."""
     if len(coords) < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    pairs = cKDTree(coords).query_pairs(2 * radii.max() - CLASH_OVERLAP + slack, output_type="ndarray")
+    pairs = pairs_within(coords, 2 * radii.max() - CLASH_OVERLAP + slack)
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -56,7 +57,7 @@ def clash_candidates(
 
 
 def count_clashes(atoms: struc.AtomArray) -> int:
-    """Clashing atom pairs of one structure (module docstring). A k-d tree keeps it near-linear
-    in the number of atoms."""
+    """Clashing atom pairs of one structure (module docstring). A cell search
+    (`gaan.tasks.protein.neighbours`) keeps it near-linear in the number of atoms."""
     pairs, _ = clash_candidates(atoms, atoms.coord.astype(np.float64), van_der_waals_radii(atoms), chain_sequence_positions(atoms))
     return len(pairs)

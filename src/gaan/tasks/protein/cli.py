@@ -104,13 +104,7 @@ def error(message: object) -> None:
     print(f"gaan-backmap: error: {message}", file=sys.stderr)
 
 
-def console_main() -> int:
-    """The `gaan-backmap` command (and `python -m`): `main` in a process of its own."""
-    return main(console=True)
-
-
-def main(argv: Sequence[str] | None = None, console: bool = False) -> int:
-    """Run the command line; `console`: this process is the command's own (`console_main`)."""
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for flag, value in (("--threads", args.threads), ("--batch-size", args.batch_size), ("--progress-every", args.progress_every)):
         if value is not None and value < 1:
@@ -124,8 +118,8 @@ def main(argv: Sequence[str] | None = None, console: bool = False) -> int:
     # the work: imported only now, so that --help and option errors need no torch
     from gaan.tasks.protein.backmap_run import run  # noqa: PLC0415
 
-    return run(args, outputs, console=console)
+    return run(args, outputs)
 
 
 if __name__ == "__main__":
-    sys.exit(console_main())
+    sys.exit(main())

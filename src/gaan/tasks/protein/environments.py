@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
+from gaan.tasks.protein.neighbours import k_nearest
 from gaan.tasks.protein.residues import (
     NUM_RESIDUE_TYPES,
     RESIDUE_ATOMS,
@@ -27,7 +27,7 @@ NUM_CHAIN_CLASSES = 8
 # chirality of L-amino acids (where C-beta sits) from it.
 FRAME_LENGTH = 3.8  # Angstrom: about one C-alpha spacing, so the point is of the beads' scale
 NUM_ENVIRONMENT_FEATURES = NUM_RESIDUE_TYPES + NUM_CHAIN_CLASSES + 1
-_QUERY_BLOCK = 4096  # residues per KD-tree query: bounds the index arrays for huge structures
+_QUERY_BLOCK = 4096  # residues per neighbour query: bounds the index arrays for huge structures
 
 
 def segment_positions(chain_ids, residue_numbers, breaks=None) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +89,6 @@ def residue_environments(
     bead_rows = np.flatnonzero(finite)
     if len(bead_rows) == 0:
         return []
-    tree = cKDTree(positions[bead_rows])
     k_used = min(k, len(bead_rows))
     wanted = [r for r in bead_rows if names[r] in RESIDUE_ATOMS]
     if atom_coordinates is not None:
@@ -107,8 +106,8 @@ def residue_environments(
     eye_chain = np.eye(NUM_CHAIN_CLASSES, dtype=np.float32)
     for block in range(0, len(wanted), _QUERY_BLOCK):
         rows = wanted[block : block + _QUERY_BLOCK]
-        _, neighbours = tree.query(positions[rows], k=k_used)
-        neighbours = bead_rows[np.asarray(neighbours).reshape(len(rows), k_used)]
+        _, neighbours = k_nearest(positions[bead_rows], positions[rows], k_used)
+        neighbours = bead_rows[neighbours]
         # residue i first: ties at distance 0 (duplicate beads) must not push it out
         for n, r in enumerate(rows):
             others = neighbours[n][neighbours[n] != r][: k_used - 1]

@@ -36,10 +36,12 @@ from pathlib import Path
 
 import biotite.structure as struc
 import numpy as np
-from scipy.spatial import cKDTree
 
 from gaan.files import atomic_stream
+from gaan.tasks.protein.atom_index import complete_peptides, residue_atom_indices
 from gaan.tasks.protein.ideal_geometry import BACKBONE_ANGLES, C_N_CA_ANGLE, CA_C_N_ANGLE, IDEAL_BOND_LENGTHS
+from gaan.tasks.protein.ideal_residues import dihedral
+from gaan.tasks.protein.neighbours import k_nearest_exhaustive
 
 NEIGHBOURS = 30  # k of the vote
 CONTEXT = 2  # C-alphas on each side of the peptide's two: i-2..i+3
@@ -73,13 +75,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
-    b1 = _unit(p2 - p1)
-    v = (p0 - p1) - ((p0 - p1) * b1).sum(-1, keepdims=True) * b1
-    w = (p3 - p2) - ((p3 - p2) * b1).sum(-1, keepdims=True) * b1
-    return np.arctan2((np.cross(b1, v) * w).sum(-1), (v * w).sum(-1))
-
-
 def peptide_frames(ca: np.ndarray, peptides: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per peptide r (CA(r) -> CA(r + 1)): the axis and two unit vectors across it, the first
     towards `previous` (m, 3) (CA(r - 1), or any point off the axis)."""
@@ -98,7 +93,7 @@ def trace_features(ca: np.ndarray, peptides: np.ndarray) -> np.ndarray:
     C-alpha dihedral through the bond r, r+1."""
     features = [np.linalg.norm(ca[peptides - 1] - ca[peptides + 1], axis=-1), np.linalg.norm(ca[peptides] - ca[peptides + 2], axis=-1)]
     for shift in range(-(CONTEXT - 1), CONTEXT):
-        angle = _dihedral(*(ca[peptides + shift + k] for k in (-1, 0, 1, 2)))
+        angle = np.radians(dihedral(*(ca[peptides + shift + k] for k in (-1, 0, 1, 2))))
         features += [np.cos(angle), np.sin(angle)]
     return np.stack(features, axis=-1)
 
@@ -134,7 +129,7 @@ class PeptidePlaneTable:
     def __post_init__(self) -> None:
         self.mean = self.features.mean(0)
         self.scale = self.features.std(0)
-        self.tree = cKDTree((self.features - self.mean) / self.scale)
+        self.normalised = (self.features - self.mean) / self.scale
 
     def vote(self, features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
         """(m, 2) the mean rotation of the k nearest training peptides, each weighted by
@@ -143,7 +138,7 @@ class PeptidePlaneTable:
         in or out has no weight). Not normalised: shorter where they disagree."""
         if len(features) == 0:
             return np.zeros((0, 2))
-        distance, neighbours = self.tree.query((features - self.mean) / self.scale, k + 1)
+        distance, neighbours = k_nearest_exhaustive(self.normalised, (features - self.mean) / self.scale, k + 1)
         edge = np.maximum(distance[:, -1:], 1e-12)
         weight = (1 - (distance[:, :-1] / edge) ** 2) ** 2
         weight = np.where(edge > 1e-12, weight, 1.0)  # k + 1 identical neighbours: equal weights
@@ -165,17 +160,6 @@ def shipped_table() -> PeptidePlaneTable:
     return PeptidePlaneTable.load(Path(str(importlib.resources.files("gaan") / "pretrained" / "peptide_planes.npz")))
 
 
-def _residue_index(atoms: struc.AtomArray) -> list[dict[str, int]]:
-    starts = struc.get_residue_starts(atoms, add_exclusive_stop=True)
-    return [{str(name): int(lo + k) for k, name in enumerate(atoms.atom_name[lo:hi])} for lo, hi in zip(starts[:-1], starts[1:])]
-
-
-def _peptides(index: list[dict[str, int]], links: np.ndarray) -> np.ndarray:
-    return np.array(
-        [r for r in np.flatnonzero(links) if {"CA", "C", "O"} <= index[r].keys() and {"N", "CA"} <= index[r + 1].keys()], dtype=np.int64
-    )
-
-
 def place_peptide_planes(
     atoms: struc.AtomArray,
     links: np.ndarray,
@@ -190,9 +174,9 @@ def place_peptide_planes(
     links = np.asarray(links, dtype=bool)
     if len(links) != len(starts) - 2 and not (len(starts) == 2 and len(links) == 0):
         raise ValueError(f"links: {len(links)} flags for {len(starts) - 1} residues (one per consecutive pair)")
-    index = _residue_index(atoms)
+    index = residue_atom_indices(atoms)
     coords = atoms.coord.astype(np.float64)
-    peptides = _peptides(index, links)
+    peptides = complete_peptides(index, links)
     placed = atoms.copy()
     if len(peptides) == 0:
         return placed
@@ -230,9 +214,9 @@ def build_table(structures: list[struc.AtomArray]) -> PeptidePlaneTable:
 
     features, directions = [], []
     for atoms in structures:
-        index = _residue_index(atoms)
+        index = residue_atom_indices(atoms)
         links = peptide_links(atoms)
-        peptides = _peptides(index, links)
+        peptides = complete_peptides(index, links)
         ca = np.array([atoms.coord[i["CA"]] if "CA" in i else np.full(3, np.nan) for i in index], dtype=np.float64)
         peptides = peptides[context_peptides(links)[peptides]]
         if len(peptides) == 0:

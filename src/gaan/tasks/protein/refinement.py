@@ -54,10 +54,13 @@ import biotite.structure as struc
 import numpy as np
 import torch
 
+from gaan.tasks.protein import lbfgs
+from gaan.tasks.protein.atom_index import complete_peptides, residue_atom_indices
 from gaan.tasks.protein.clashes import chain_sequence_positions, clash_candidates, van_der_waals_radii
 from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
 from gaan.tasks.protein.ideal_residues import ideal_residue
 from gaan.tasks.protein.residues import RESIDUE_ATOMS
+from gaan.tasks.protein.restraint_energy import RestraintEnergy, Wells
 from gaan.tasks.protein.side_chains import ideal_volumes, planar_group_distances
 from gaan.tasks.protein.structure_geometry import ANGLE_TOLERANCE, BOND_TOLERANCE, PLANARITY_TOLERANCE, angle_degrees
 
@@ -65,7 +68,7 @@ from gaan.tasks.protein.structure_geometry import ANGLE_TOLERANCE, BOND_TOLERANC
 # 7pbl: 2.78 and 2.75 A); not before a proline, whose peptide bond is often cis
 TRANS_CA_CA, TRANS_O_CA = 3.80, 2.76
 BACKBONE_AND_CB = ["N", "CA", "C", "O", "CB"]
-# a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
+# the clash wall sits this far past the clash distance (refine_geometry)
 CLASH_MARGIN = 0.1
 
 
@@ -141,19 +144,16 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
     starts = np.append(struc.get_residue_starts(atoms), atoms.array_length())
     names = atoms.atom_name.astype(str)
     parts: list[list[np.ndarray]] = [[] for _ in range(9)]
-    atom_index: list[dict[str, int]] = []
+    atom_index = residue_atom_indices(atoms)
     for r in range(len(starts) - 1):
         lo, hi = starts[r], starts[r + 1]
         res_name = str(atoms.res_name[lo])
-        atom_index.append({str(n): lo + k for k, n in enumerate(names[lo:hi])})
         if res_name in standard and res_name in RESIDUE_ATOMS:
             for k, array in enumerate(residue_restraints(res_name, tuple(names[lo:hi]))):
                 parts[k].append(array + lo if k in (0, 2, 4, 6) else array)
     trans, trans_distances = [], []
-    for r in np.flatnonzero(links):
+    for r in complete_peptides(atom_index, links):
         here, after = atom_index[r], atom_index[r + 1]
-        if not {"CA", "C", "O"} <= here.keys() or not {"N", "CA"} <= after.keys():
-            continue
         next_name = str(atoms.res_name[starts[r + 1]])
         parts[0].append(np.array([[here["C"], after["N"]]]))
         parts[1].append(np.array([ideal_bond_length(next_name, "C", "N+1")]))
@@ -175,28 +175,6 @@ def structure_restraints(atoms: struc.AtomArray, links: np.ndarray, standard: se
         trans=np.array(trans, dtype=np.int64).reshape(-1, 2),
         trans_distances=np.array(trans_distances),
     )
-
-
-def _signed_volume(y: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
-    centre = y[quads[:, 0]]
-    a, b, c = (y[quads[:, i]] - centre for i in (1, 2, 3))
-    return (a * torch.linalg.cross(b, c)).sum(-1)
-
-
-def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # smooth at zero: atoms predicted on top of each other still get a finite push apart
-    return (((a - b) ** 2).sum(-1) + 1e-12).sqrt()
-
-
-def _angle_degrees(y: torch.Tensor, triples: torch.Tensor) -> torch.Tensor:
-    u = y[triples[:, 0]] - y[triples[:, 1]]
-    v = y[triples[:, 2]] - y[triples[:, 1]]
-    across = (torch.linalg.cross(u, v) ** 2).sum(-1).add(1e-12).sqrt()  # smooth at 0 and 180 degrees
-    return torch.rad2deg(torch.atan2(across, (u * v).sum(-1)))
-
-
-def _flat_bottom(deviation: torch.Tensor, tolerance: float) -> torch.Tensor:
-    return torch.relu(deviation.abs() - tolerance) ** 2
 
 
 def refine_geometry(
@@ -232,54 +210,52 @@ def refine_geometry(
     names = atoms.atom_name.astype(str)
     tether = np.where(np.isin(names, BACKBONE_AND_CB), weights.tether, weights.side_chain_tether)
     tether = torch.from_numpy(np.where(names == "CB", weights.beta_tether, tether)).unsqueeze(-1)
-    x = anchor.clone().requires_grad_(True)
-    bonds, lengths = torch.from_numpy(restraints.bonds), torch.from_numpy(restraints.bond_lengths)
-    angles, angle_values = torch.from_numpy(restraints.angles), torch.from_numpy(restraints.angle_values)
-    planes, plane_distances = torch.from_numpy(restraints.plane_pairs), torch.from_numpy(restraints.plane_distances)
-    quads, volumes = torch.from_numpy(restraints.volumes), torch.from_numpy(restraints.volume_values)
-    flat = torch.from_numpy(restraints.flat)
-    trans, trans_distances = torch.from_numpy(restraints.trans), torch.from_numpy(restraints.trans_distances)
+    x = anchor.clone()
+    flat = restraints.flat
+    plane_tolerance = np.where(flat, weights.plane_tolerance, 0.0)  # flat groups: volume 0 +- the tolerance; chiral centres: ideal
+    # restraints among fixed atoms only are constant: left out (most of them when only a few
+    # strained residues are refined again, `refine_backmapped`)
+    energy = RestraintEnergy(
+        anchor,
+        tether,
+        distance_wells=(
+            Wells.around(restraints.bonds, restraints.bond_lengths, weights.bond_tolerance, weights.bonds)
+            + Wells.around(restraints.plane_pairs, restraints.plane_distances, weights.plane_tolerance, weights.planes)
+            + Wells.around(restraints.trans, restraints.trans_distances, 0.0, weights.trans)
+        ).touching(~frozen),
+        angle_wells=Wells.around(restraints.angles, restraints.angle_values, weights.angle_tolerance, weights.angles).touching(~frozen),
+        volume_wells=Wells.between(
+            restraints.volumes,
+            np.where(flat, 0.0, restraints.volume_values) - plane_tolerance,
+            np.where(flat, 0.0, restraints.volume_values) + plane_tolerance,
+            np.where(flat, weights.planes, weights.chirality),
+        ).touching(~frozen),
+    )
 
     def minimise(clash_pairs: np.ndarray, clash_limit: np.ndarray, iterations: int) -> None:
-        cp, cl = torch.from_numpy(clash_pairs), torch.from_numpy(clash_limit)
-        optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe", tolerance_change=1e-12)
+        # a harmonic wall stops atoms at its edge, where the metric still counts them: aim past it
+        moving = ~frozen[clash_pairs].all(1)
+        round_energy = energy.with_clashes(clash_pairs[moving], clash_limit[moving] + CLASH_MARGIN, weights.clashes)
 
-        def energy() -> torch.Tensor:
-            optimizer.zero_grad()
-            y = torch.where(movable, x, anchor)
-            total = (tether * (y - anchor) ** 2).sum()
-            if len(bonds):
-                d = _distance(y[bonds[:, 0]], y[bonds[:, 1]])
-                total = total + weights.bonds * _flat_bottom(d - lengths, weights.bond_tolerance).sum()
-            if len(angles):
-                total = total + weights.angles * _flat_bottom(_angle_degrees(y, angles) - angle_values, weights.angle_tolerance).sum()
-            if len(planes):
-                d = _distance(y[planes[:, 0]], y[planes[:, 1]])
-                total = total + weights.planes * _flat_bottom(d - plane_distances, weights.plane_tolerance).sum()
-            if len(quads):
-                v = _signed_volume(y, quads)
-                total = total + weights.planes * _flat_bottom(v[flat], weights.plane_tolerance).sum()
-                total = total + weights.chirality * ((v[~flat] - volumes[~flat]) ** 2).sum()
-            if len(trans):
-                total = total + weights.trans * ((_distance(y[trans[:, 0]], y[trans[:, 1]]) - trans_distances) ** 2).sum()
-            if len(cp):
-                d = _distance(y[cp[:, 0]], y[cp[:, 1]])
-                total = total + weights.clashes * (torch.relu(cl + CLASH_MARGIN - d) ** 2).sum()
-            total.backward()
-            return total
+        def energy_and_gradient(flat_x: torch.Tensor) -> tuple[float, torch.Tensor]:
+            x = flat_x.detach().view(-1, 3).requires_grad_(True)
+            total = round_energy(torch.where(movable, x, anchor))
+            (gradient,) = torch.autograd.grad(total, x)
+            return float(total.detach()), gradient.view(-1)
 
-        optimizer.step(energy)
+        nonlocal x
+        x = lbfgs.minimise(energy_and_gradient, x.view(-1), iterations).x.view(-1, 3)
 
     if weights.iterations > 0 and movable.any():
         # the clash candidates are found again from the moved atoms each round: idealising the
         # geometry can carry atoms into contacts that were out of reach at the start
         for _ in range(weights.rounds):
-            current = torch.where(movable, x, anchor).detach().numpy()
+            current = torch.where(movable, x, anchor).numpy()
             # 1 A of slack: pairs the minimisation's moves can bring into contact within the round
             candidates = clash_candidates(atoms, current, radii, sequence_position, slack=1.0)
             minimise(*candidates, max(1, weights.iterations // weights.rounds))
     refined = atoms.copy()
-    refined.coord = torch.where(movable, x, anchor).detach().numpy().astype(np.float32)
+    refined.coord = torch.where(movable, x, anchor).numpy().astype(np.float32)
     return refined
 
 
@@ -299,11 +275,10 @@ def strained_residues(atoms: struc.AtomArray, links: np.ndarray, standard: set[s
     a = restraints.angles
     off = np.abs(angle_degrees(coords[a[:, 0]], coords[a[:, 1]], coords[a[:, 2]]) - restraints.angle_values) > ANGLE_TOLERANCE
     bad[residue[a[off].ravel()]] = True
-    for r in range(len(starts) - 1):
+    for r, index in enumerate(residue_atom_indices(atoms)):
         res_name = str(atoms.res_name[starts[r]])
         if res_name not in standard or res_name not in RESIDUE_ATOMS or bad[r]:
             continue
-        index = {str(n): starts[r] + k for k, n in enumerate(atoms.atom_name[starts[r] : starts[r + 1]])}
         for group in ideal_residue(res_name).planar_groups:
             if all(n in index for n in group):
                 points = coords[[index[n] for n in group]]

@@ -27,12 +27,13 @@ import biotite.structure as struc
 import numpy as np
 import torch
 from biotite.structure.info import vdw_radius_single
-from scipy.spatial import cKDTree
 from torch import Tensor
 
+from gaan.tasks.protein import lbfgs
 from gaan.tasks.protein.chi1 import angle_difference_degrees, wrap_degrees
 from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
 from gaan.tasks.protein.ideal_residues import dihedral, ideal_residue, signed_volume
+from gaan.tasks.protein.neighbours import pairs_between
 from gaan.tasks.protein.residues import EQUIVALENT_ATOM_PAIRS, RESIDUE_ATOMS
 
 FIT_ITERATIONS = 60
@@ -76,6 +77,25 @@ def place_beta_carbon(n: Tensor, ca: Tensor, c: Tensor, n_ca_cb: float, c_ca_cb:
     return ca + length * direction / direction.norm(dim=-1, keepdim=True)
 
 
+def ideal_beta_carbon(res_name: str, n: Tensor, ca: Tensor, c: Tensor) -> Tensor:
+    """(..., 3) C-beta of residues of type `res_name` on N, CA, C (..., 3) at the ideal CA-CB
+    length and angles, on the side of C-alpha's ideal handedness (`place_beta_carbon`)."""
+    ideal = ideal_residue(res_name)
+    sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
+    length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
+    return place_beta_carbon(n, ca, c, *ideal.cb_angles, length, sign)
+
+
+def _ideal_backbone() -> dict[str, Tensor]:
+    """One residue's N, CA, C (1, 3) with the ideal N-CA and CA-C lengths and angle, CA at the
+    origin: a frame to build an ideal side chain on (its internal geometry does not depend on it)."""
+    return {
+        "N": torch.tensor([[1.458, 0.0, 0.0]], dtype=torch.float64),
+        "CA": torch.zeros(1, 3, dtype=torch.float64),
+        "C": torch.tensor([[-0.551, 1.420, 0.0]], dtype=torch.float64),
+    }
+
+
 def build_residues(res_name: str, backbone: dict[str, Tensor], chis: Tensor) -> dict[str, Tensor]:
     """C-beta and every side-chain atom of residues of type `res_name` on their `backbone`
     (N, CA, C as (..., 3)) with torsions `chis` (..., n_chi) in degrees: {atom name: (..., 3)}.
@@ -84,9 +104,7 @@ def build_residues(res_name: str, backbone: dict[str, Tensor], chis: Tensor) -> 
     if "CB" not in ideal.atoms:
         return {}
     placed = dict(backbone)
-    sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
-    length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
-    placed["CB"] = place_beta_carbon(backbone["N"], backbone["CA"], backbone["C"], *ideal.cb_angles, length, sign)
+    placed["CB"] = ideal_beta_carbon(res_name, backbone["N"], backbone["CA"], backbone["C"])
     for step in ideal.build:
         a, b, c = (placed[name] for name in step.references)
         torsion = chis[..., step.chi] + step.dihedral if step.chi >= 0 else torch.full(c.shape[:-1], step.dihedral, dtype=c.dtype)
@@ -155,17 +173,15 @@ def chi_candidates(
         swapped = (positions - goal[:, :, swapped_order]).square().sum((-1, -2))
         return torch.minimum(straight, swapped)
 
-    chis = starts.clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([chis], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
+    def summed_errors(flat_chis: Tensor) -> tuple[float, Tensor]:
+        chis = flat_chis.detach().view(starts.shape).requires_grad_(True)
         total = errors(chis).sum()
-        total.backward()
-        return total
+        (gradient,) = torch.autograd.grad(total, chis)
+        return float(total.detach()), gradient.view(-1)
 
-    optimizer.step(closure)
-    candidates = torch.cat([chis.detach(), starts[:, 1:]], dim=1)  # the fits, then the wells as they are
+    # change_tolerance: torch.optim.LBFGS's default, which this fit used before
+    fits = lbfgs.minimise(summed_errors, starts.reshape(-1), iterations, change_tolerance=1e-9).x.view(starts.shape)
+    candidates = torch.cat([fits, starts[:, 1:]], dim=1)  # the fits, then the wells as they are
     with torch.no_grad():
         squared_error = errors(candidates).numpy()
     return wrap_degrees(candidates.numpy()), squared_error
@@ -176,13 +192,15 @@ def candidate_overlaps(
     backbone: dict[str, np.ndarray],
     candidates: np.ndarray,
     residues: np.ndarray,
-    environment: struc.AtomArray,
+    environment: np.ndarray,
+    environment_radii: np.ndarray,
     owner: np.ndarray,
 ) -> np.ndarray:
     """(m, S) summed squared van der Waals overlap (A^2; Bondi radii minus `CLASH_OVERLAP`)
-    of each candidate side chain's atoms beyond C-beta with the `environment` atoms of other
-    residues (`owner`: per environment atom, its residue's index; `residues`: the m residues'
-    indices)."""
+    of each candidate side chain's atoms beyond C-beta with the `environment` atoms (N, 3) of
+    other residues (their radii: `environment_radii`, computed once by the caller for every
+    residue type; `owner`: per environment atom, its residue's index; `residues`: the m
+    residues' indices)."""
     ideal = ideal_residue(res_name)
     frame = {name: torch.from_numpy(backbone[name]).unsqueeze(1) for name in ("N", "CA", "C")}
     with torch.no_grad():
@@ -191,13 +209,11 @@ def candidate_overlaps(
     positions = np.stack([built[name].numpy() for name in names], axis=2)  # (m, S, A, 3)
     m, s, a, _ = positions.shape
     radii = np.array([vdw_radius_single(name[0]) for name in names])
-    environment_radii = van_der_waals_radii(environment)
     points = positions.reshape(-1, 3)
     limit_max = radii.max() + environment_radii.max() - CLASH_OVERLAP
-    pairs = cKDTree(points).sparse_distance_matrix(cKDTree(environment.coord.astype(np.float64)), limit_max, output_type="ndarray")
+    point, other, distance = pairs_between(points, environment, limit_max)
     overlap = np.zeros(m * s * a)
-    if len(pairs):
-        point, other, distance = pairs["i"], pairs["j"], pairs["v"]
+    if len(point):
         residue_of_point = residues[point // (s * a)]
         limit = radii[point % a] + environment_radii[other] - CLASH_OVERLAP
         keep = (owner[other] != residue_of_point) & (distance < limit)
@@ -250,11 +266,7 @@ def planar_group_distances(res_name: str) -> tuple[tuple[str, str, float], ...]:
     ideal = ideal_residue(res_name)
     if not ideal.planar_groups:
         return ()
-    backbone = {
-        "N": torch.tensor([[1.458, 0.0, 0.0]], dtype=torch.float64),
-        "CA": torch.zeros(1, 3, dtype=torch.float64),
-        "C": torch.tensor([[-0.551, 1.420, 0.0]], dtype=torch.float64),
-    }
+    backbone = _ideal_backbone()
     with torch.no_grad():
         built = build_residues(res_name, backbone, torch.zeros(1, len(ideal.chis), dtype=torch.float64))
     distances = []
@@ -273,11 +285,7 @@ def ideal_volumes(res_name: str) -> tuple[tuple[str, str, str, str, float, bool]
     ideal = ideal_residue(res_name)
     volumes = [(*group[:3], atom, 0.0, True) for group in ideal.planar_groups for atom in group[3:]]
     if "CB" in ideal.atoms:
-        backbone = {
-            "N": torch.tensor([[1.458, 0.0, 0.0]], dtype=torch.float64),
-            "CA": torch.zeros(1, 3, dtype=torch.float64),
-            "C": torch.tensor([[-0.551, 1.420, 0.0]], dtype=torch.float64),
-        }
+        backbone = _ideal_backbone()
         with torch.no_grad():
             built = {name: x[0].numpy() for name, x in build_residues(res_name, backbone, torch.zeros(1, len(ideal.chis))).items()}
         built |= {name: x[0].numpy() for name, x in backbone.items()}
@@ -340,6 +348,7 @@ def build_side_chains(
             if keep[res_name].any()
         }
     candidates = {}
+    environment_radii = van_der_waals_radii(atoms)  # for every residue type's overlaps
     for res_name, (_, index) in groups.items():
         backbone = {name: coords[index[name]] for name in ("N", "CA", "C")}
         target = {name: source_coords[i] for name, i in index.items()}
@@ -358,7 +367,9 @@ def build_side_chains(
         else:
             score = squared_error / (2 * fit_scale**2)
             if clash_weight > 0:
-                score = score + clash_weight * candidate_overlaps(res_name, backbone, choices, owner[starts], atoms, owner)
+                score = score + clash_weight * candidate_overlaps(
+                    res_name, backbone, choices, owner[starts], coords, environment_radii, owner
+                )
             best = score.argmin(axis=1)
             chis = choices[np.arange(len(best)), best]
         frame = {name: torch.from_numpy(x) for name, x in backbone.items()}
@@ -380,10 +391,7 @@ def place_beta_carbons(atoms: struc.AtomArray) -> struc.AtomArray:
         ideal = ideal_residue(res_name)
         if "CB" not in ideal.atoms:
             continue
-        sign = next(s for centre, *_, s in ideal.chiral_centres if centre == "CA")
-        length = next(d for a, b, d in ideal.bonds if {a, b} == {"CA", "CB"})
-        n, ca, c = (torch.from_numpy(coords[index[name]]) for name in ("N", "CA", "C"))
-        beta = place_beta_carbon(n, ca, c, *ideal.cb_angles, length, sign).numpy()
+        beta = ideal_beta_carbon(res_name, *(torch.from_numpy(coords[index[name]]) for name in ("N", "CA", "C"))).numpy()
         # N, CA and C on one line (a degenerate prediction) leave no L side: keep that C-beta
         placed.coord[index["CB"]] = np.where(np.isfinite(beta).all(-1, keepdims=True), beta, coords[index["CB"]]).astype(np.float32)
     return placed

@@ -31,13 +31,13 @@ from dataclasses import dataclass, fields
 
 import biotite.structure as struc
 import numpy as np
-from scipy import sparse
-from scipy.spatial import cKDTree
 
+from gaan.tasks.protein.atom_index import residue_atom_indices
 from gaan.tasks.protein.clashes import CLASH_OVERLAP, van_der_waals_radii
 from gaan.tasks.protein.ideal_geometry import C_N_CA_ANGLE, CA_C_N_ANGLE, O_C_N_ANGLE, ideal_bond_length
 from gaan.tasks.protein.ideal_residues import ideal_residue, signed_volume
 from gaan.tasks.protein.metrics import peptide_links
+from gaan.tasks.protein.neighbours import pairs_within
 from gaan.tasks.protein.residues import RESIDUE_ATOMS
 
 BOND_TOLERANCE = 0.1  # A
@@ -125,12 +125,10 @@ def geometry_sums(atoms: struc.AtomArray, links: np.ndarray | None = None) -> Ge
     if links is None:
         links = peptide_links(atoms)
     coords = atoms.coord.astype(np.float64)
-    residue_index: list[dict[str, int]] = []
+    residue_index = residue_atom_indices(atoms)
     bond_pairs: list[tuple[int, int]] = []
     bond_rows, angle_rows = [], []  # (i, j, ideal, side chain) / (i, centre, j, ideal)
-    for lo, hi in zip(starts[:-1], starts[1:]):
-        index = {str(name): int(lo + k) for k, name in enumerate(atoms.atom_name[lo:hi])}
-        residue_index.append(index)
+    for lo, index in zip(starts[:-1], residue_index):
         res_name = str(atoms.res_name[lo])
         if res_name not in RESIDUE_ATOMS:
             # unknown residue types: their own atoms are not scored against each other
@@ -194,25 +192,33 @@ def count_nonbonded_clashes(atoms: struc.AtomArray, coords: np.ndarray, bond_pai
     if n < 2:
         return 0
     radii = van_der_waals_radii(atoms)
-    tree = cKDTree(coords)
     sulfur = np.flatnonzero((atoms.atom_name == "SG") & (atoms.res_name == "CYS"))
     bonds = list(bond_pairs)
     if len(sulfur) > 1:
-        bonds += [(int(sulfur[a]), int(sulfur[b])) for a, b in cKDTree(coords[sulfur]).query_pairs(DISULFIDE_MAX)]
-    if bonds:
-        i, j = np.array(bonds).T
-        adjacency = sparse.coo_matrix((np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
-    else:
-        adjacency = sparse.csr_matrix((n, n))
-    near = sparse.identity(n, format="csr") + adjacency
-    reach = near
-    for _ in range(BONDS_APART - 1):
-        reach = reach @ near
-    pairs = tree.query_pairs(2 * radii.max() - CLASH_OVERLAP, output_type="ndarray")
+        bonds += [(int(sulfur[a]), int(sulfur[b])) for a, b in pairs_within(coords[sulfur], DISULFIDE_MAX)]
+    pairs = pairs_within(coords, 2 * radii.max() - CLASH_OVERLAP)
     if len(pairs) == 0:
         return 0
     a, b = pairs.T
     close = np.linalg.norm(coords[a] - coords[b], axis=-1) < radii[a] + radii[b] - CLASH_OVERLAP
     a, b = a[close], b[close]
-    bonded = np.asarray(reach[a, b]).ravel() > 0
+    bonded = within_bonds(n, np.array(bonds, dtype=np.int64).reshape(-1, 2), a, b, BONDS_APART)
     return int((~bonded).sum())
+
+
+def within_bonds(n: int, bonds: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """(P,) whether atom b[p] is at most `steps` bonds from atom a[p] (or is a[p]), over the
+    (B, 2) `bonds` of `n` atoms: a breadth-first walk from the a atoms only."""
+    ends = np.concatenate([bonds, bonds[:, ::-1]])  # both directions
+    ends = ends[np.argsort(ends[:, 0], kind="stable")]
+    offsets = np.searchsorted(ends[:, 0], np.arange(n + 1))  # neighbours of atom i: ends[offsets[i]:offsets[i + 1], 1]
+    starts = np.unique(a)
+    reached = frontier = starts * n + starts  # (start, atom) pairs as start * n + atom
+    for _ in range(steps):
+        start, atom = np.divmod(frontier, n)
+        degree = offsets[atom + 1] - offsets[atom]
+        within = np.arange(degree.sum()) - np.repeat(np.cumsum(degree) - degree, degree)
+        step = np.repeat(start, degree) * n + ends[np.repeat(offsets[atom], degree) + within, 1]
+        frontier = np.setdiff1d(step, reached)
+        reached = np.union1d(reached, frontier)
+    return np.isin(a * n + b, reached)
