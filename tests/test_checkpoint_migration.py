@@ -93,7 +93,7 @@ def stored_targets(config) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("name", ["protein_ca", "protein_centroid", "md17_ethanol", "md17_aspirin"])
+@pytest.mark.parametrize("name", ["protein_ca", "protein_centroid", "md17_aspirin"])  # the others were shipped after the move
 def test_shipped_checkpoints_store_old_class_paths_and_load(name):
     path = PRETRAINED / f"{name}.ckpt"
     stored = torch.load(path, map_location="cpu", weights_only=False)["gaan_config"]  # as written
