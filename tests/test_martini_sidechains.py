@@ -219,6 +219,22 @@ def test_bb_beads_alone_go_to_the_shipped_bb_model(tmp_path, capsys):
     assert summary["rmsd"] < 1.6
 
 
+def test_a_bb_bead_checkpoint_names_the_side_chain_beads_it_leaves_unread(tmp_path, capsys):
+    """`--ckpt protein_martini_bb.ckpt` (trained on BB beads alone) on martinize2's full file: the
+    side-chain beads are not read, and the report says so for every residue that has them (all
+    but ubiquitin's 6 GLY); the side-chain checkpoint reads them and reports nothing of the kind."""
+    from gaan.tasks.protein.backmap import shipped_checkpoint
+    from gaan.tasks.protein.cli import main
+
+    bb_model = shipped_checkpoint("martini").with_name("protein_martini_bb.ckpt")
+    source = tmp_path / "cg.pdb"
+    source.write_text("\n".join(_martinized_lines()) + "\n")
+    assert main([str(source), "-o", str(tmp_path / "bb.pdb"), "--threads", "1", "--beads", "martini", "--ckpt", str(bb_model)]) == 0
+    assert "70 residue(s) whose Martini side-chain beads (SC1..) this checkpoint does not read" in capsys.readouterr().out
+    assert main([str(source), "-o", str(tmp_path / "sc.pdb"), "--threads", "1", "--beads", "martini"]) == 0
+    assert "does not read" not in capsys.readouterr().out
+
+
 def test_dropped_sidechain_points_are_exactly_absent_ones(shipped_martini):
     """`drop_sidechain_points` (how bench/martini_hidden_sidechains.py hides beads) hides every
     side-chain point of the chosen samples and nothing else: the network's output equals that for

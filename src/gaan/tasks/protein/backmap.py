@@ -61,6 +61,7 @@ from gaan.tasks.protein.bead_input import has_atoms, model_beads, with_sidechain
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks
 from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, main
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
+from gaan.tasks.protein.martini_sidechains import file_sidechain_beads
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -190,6 +191,9 @@ def predict_model(
         for r in missing:
             key = "no side-chain beads" if backmapper.fallback is not None else "no side-chain beads, no fallback"
             notes.setdefault(key, []).append(table_label(table, r))
+    elif backmapper.beads == "martini" and not has_atoms(table):  # a BB-bead model: say what it leaves unread
+        with_beads = np.isfinite(file_sidechain_beads(atoms)).all(2).any(1)
+        notes.setdefault("side-chain beads ignored", []).extend(table_label(table, r) for r in np.flatnonzero(with_beads))
     offsets = network_offsets(backmapper, samples, batch_size)
     if fallback_samples:
         offsets |= network_offsets(backmapper.fallback, fallback_samples, batch_size)
@@ -258,6 +262,7 @@ RESIDUE_NOTES = {
     "no side-chain beads": f"residue(s) without all their Martini side-chain beads (SC1..) backmapped from BB beads by {BB_FALLBACK}",
     "no side-chain beads, no fallback": "residue(s) without all their Martini side-chain beads (SC1..) backmapped from the beads given, "
     "which this checkpoint never saw without them",
+    "side-chain beads ignored": "residue(s) whose Martini side-chain beads (SC1..) this checkpoint does not read (BB beads only)",
 }
 
 
