@@ -57,11 +57,10 @@ from gaan.tasks.protein import (
     residue_table,
 )
 from gaan.tasks.protein.backmap_report import provenance
-from gaan.tasks.protein.bead_input import has_atoms, model_beads, with_sidechain_beads
+from gaan.tasks.protein.bead_input import has_atoms, martini_sidechains, model_beads, with_sidechain_beads
 from gaan.tasks.protein.chain_geometry import geometric_chain_breaks
 from gaan.tasks.protein.cli import DEFAULT_BATCH_SIZE, main
 from gaan.tasks.protein.isolated_residues import ideal_offsets, isolated
-from gaan.tasks.protein.martini_sidechains import file_sidechain_beads
 from gaan.tasks.protein.metrics import (
     BackmapMetricSums,
     backmap_metric_sums,
@@ -186,13 +185,16 @@ def predict_model(
         chain_breaks=breaks,
     )
     fallback_samples: list[dict] = []
+    # a Martini CG file's side-chain beads are read (and their names checked) whatever model reads them
+    cg_file = backmapper.beads == "martini" and not has_atoms(table)
+    sidechains = martini_sidechains(atoms, table) if backmapper.sidechain_beads or cg_file else None
     if backmapper.sidechain_beads:
-        samples, fallback_samples, missing = with_sidechain_beads(samples, atoms, table, beads, backmapper.fallback is not None)
+        samples, fallback_samples, missing = with_sidechain_beads(samples, table, sidechains, beads, backmapper.fallback is not None)
         for r in missing:
             key = "no side-chain beads" if backmapper.fallback is not None else "no side-chain beads, no fallback"
             notes.setdefault(key, []).append(table_label(table, r))
-    elif backmapper.beads == "martini" and not has_atoms(table):  # a BB-bead model: say what it leaves unread
-        with_beads = np.isfinite(file_sidechain_beads(atoms)).all(2).any(1)
+    elif cg_file:  # a BB-bead model: say what it leaves unread
+        with_beads = np.isfinite(sidechains).all(2).any(1)
         notes.setdefault("side-chain beads ignored", []).extend(table_label(table, r) for r in np.flatnonzero(with_beads))
     offsets = network_offsets(backmapper, samples, batch_size)
     if fallback_samples:

@@ -45,8 +45,7 @@ def model_beads(atoms: struc.AtomArray, table, beads: str) -> np.ndarray:
             f"the beads are Martini backbone beads (named {MARTINI_BACKBONE}), not {BEAD_WORDS[beads]}: pass --beads martini"
         )
     if beads == "martini" and martini_file and names != [MARTINI_BACKBONE]:
-        file_sidechain_beads(atoms)  # refuses a bead its residue type has not, whatever model reads them
-        return _backbone_beads(atoms, starts)
+        return _backbone_beads(atoms, starts)  # the side-chain beads: martini_sidechains
     if beads in BEAD_ONLY and not has_atoms(table):
         needs, spacing_note = BEAD_ONLY[beads]
         if not one_per_residue:
@@ -81,15 +80,21 @@ def _backbone_beads(atoms: struc.AtomArray, starts: np.ndarray) -> np.ndarray:
     return positions
 
 
+def martini_sidechains(atoms: struc.AtomArray, table) -> np.ndarray:
+    """(R, MAX_SIDECHAIN_BEADS, 3) each residue's Martini side-chain beads: a CG file's own (a bead
+    its residue type has not is refused, `file_sidechain_beads`), or for all-atom input those
+    vermouth's mapping gives."""
+    return mapped_sidechain_beads(table) if has_atoms(table) else file_sidechain_beads(atoms)
+
+
 def with_sidechain_beads(
-    samples: list[dict], atoms: struc.AtomArray, table, beads: np.ndarray, split_missing: bool = False
+    samples: list[dict], table, sidechains: np.ndarray, beads: np.ndarray, split_missing: bool = False
 ) -> tuple[list[dict], list[dict], np.ndarray]:
-    """(samples with each residue's Martini side-chain beads as input points (`sidechain_points`),
-    samples left as they are, rows of the residues with a bead that lack some side-chain beads).
-    The beads are the file's, or for all-atom input those vermouth's mapping gives. With
-    `split_missing` the residues lacking beads are in the second list (for a model trained
-    without side-chain beads); else they keep the beads they have (none: the BB bead alone)."""
-    sidechains = mapped_sidechain_beads(table) if has_atoms(table) else file_sidechain_beads(atoms)
+    """(samples with each residue's Martini side-chain beads (`martini_sidechains`) as input points
+    (`sidechain_points`), samples left as they are, rows of the residues with a bead that lack
+    some side-chain beads). With `split_missing` the residues lacking beads are in the second
+    list (for a model trained without side-chain beads); else they keep the beads they have
+    (none: the BB bead alone)."""
     missing = np.flatnonzero(missing_sidechain_beads(table, sidechains) & np.isfinite(beads).all(1))
     lacking = set(missing.tolist()) if split_missing else set()
     plain = [sample for sample in samples if sample["residue_index"] in lacking]
