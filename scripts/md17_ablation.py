@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-PRESET = "experiment=md17_ethanol_ga_attn"  # --preset md17_aspirin_ga_attn: the same changes on aspirin
+PRESET = "md17_ethanol_ga_attn"  # --preset md17_aspirin_ga_attn: the same changes on aspirin
 
 UNITS = ["model.normalize=false", "model.pair_inputs.0.maximum=3.7"]  # A; 2.5 x the ~1.47 A running norm
 SMOOTH = [
@@ -108,35 +108,35 @@ VARIANTS = {
 }
 
 
-def preset_epochs() -> int:
+def preset_epochs(preset: str) -> int:
     """The preset's training epochs: what fits its 10-minute budget at its speed."""
     from gaan.train import compose_config
 
-    return int(compose_config([PRESET]).trainer.max_epochs)
+    return int(compose_config([f"experiment={preset}"]).trainer.max_epochs)
 
 
-def molecule_tag() -> str:
-    return PRESET.split("md17_", 1)[1].split("_", 1)[0]
+def molecule_tag(preset: str) -> str:
+    return preset.split("md17_", 1)[1].split("_", 1)[0]
 
 
-def probe(overrides: list[str]) -> float:
+def probe(preset: str, overrides: list[str]) -> float:
     from train_throughput import measure
 
-    return measure([PRESET, *overrides], steps=40, warmup=5)["frames_per_cpu_second"]
+    return measure([f"experiment={preset}", *overrides], steps=40, warmup=5)["frames_per_cpu_second"]
 
 
-def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dict:
+def run(preset: str, name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dict:
     command = [
         sys.executable,
         str(ROOT / "train.py"),
-        PRESET,
+        f"experiment={preset}",
         *overrides,
         f"trainer.max_epochs={epochs}",
         f"trainer.max_time=00:00:{int(cap_minutes):02d}:00",
         "logger=csv",
         "trainer.enable_progress_bar=false",
         "callbacks.rich_progress_bar=null",
-        f"tags=[md17,{molecule_tag()},ga_attn,ablation,{name}]",
+        f"tags=[md17,{molecule_tag(preset)},ga_attn,ablation,{name}]",
     ]
     start = time.time()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -147,15 +147,14 @@ def run(name: str, overrides: list[str], epochs: int, cap_minutes: float) -> dic
 
 
 def main() -> None:
-    global PRESET  # --preset: the module's functions read it
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"variants among {list(VARIANTS)}, or NAME=override,override,...")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--cap-minutes", type=float, default=25)
     parser.add_argument("--list", action="store_true")
-    parser.add_argument("--preset", default="md17_ethanol_ga_attn", help="the experiment the variants change")
+    parser.add_argument("--preset", default=PRESET, help="the experiment the variants change")
     args = parser.parse_args()
-    PRESET = f"experiment={args.preset}"
+    preset = args.preset
     if args.list:
         for name, overrides in VARIANTS.items():
             print(name, " ".join(overrides))
@@ -165,22 +164,23 @@ def main() -> None:
     for entry in args.names:
         name, _, extra = entry.partition("=")
         variants[name] = VARIANTS[name] if not extra else [o for part in extra.split("+") for o in VARIANTS.get(part, [part])]
-    plans, budget_epochs = {}, preset_epochs()
+    plans, budget_epochs = {}, preset_epochs(preset)
     for name, overrides in variants.items():
         # the preset and the variant in turn, three times each: on a shared machine the load
         # drifts between probes, and the median of each is compared
         speeds = {"preset": [], name: []}
         for _ in range(3):
-            speeds["preset"].append(probe([]))
-            speeds[name].append(probe(overrides))
+            speeds["preset"].append(probe(preset, []))
+            speeds[name].append(probe(preset, overrides))
         base, speed = (statistics.median(speeds[key]) for key in ("preset", name))
         # a multiple of 5 (the preset validates every 5 epochs), so the schedule's last epoch is validated
         plans[name] = (overrides, max(5, 5 * round(budget_epochs * speed / base / 5)), speed, base)
         print(f"{name}: {speed:.1f} frames per CPU second in training steps (preset {base:.1f}) -> {plans[name][1]} epochs", flush=True)
-    log = ROOT / "logs" / ("md17_ablation.jsonl" if molecule_tag() == "ethanol" else f"md17_ablation_{molecule_tag()}.jsonl")
+    molecule = molecule_tag(preset)
+    log = ROOT / "logs" / ("md17_ablation.jsonl" if molecule == "ethanol" else f"md17_ablation_{molecule}.jsonl")
     log.parent.mkdir(exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {name: pool.submit(run, name, o, e, args.cap_minutes) for name, (o, e, _, _) in plans.items()}
+        futures = {name: pool.submit(run, preset, name, o, e, args.cap_minutes) for name, (o, e, _, _) in plans.items()}
         for name, future in futures.items():
             result = future.result() | {"probe_frames_per_second": plans[name][2], "preset_probe_frames_per_second": plans[name][3]}
             with log.open("a") as f:
