@@ -173,9 +173,8 @@ def test_the_readme_single_file_commands_run_as_written(tmp_path, capsys, monkey
     write_structure(atoms, tmp_path / "some.pdb")
     write_structure(atoms, tmp_path / "some.cif")
     (tmp_path / "cg.pdb").write_bytes((REPO / "tests" / "fixtures" / "1ubi_martini3_martinize2.pdb").read_bytes())
-    _, _, coords = frames(tmp_path)
     models = np.stack([atoms.coord] * 3)
-    models[2] = coords[1]  # model 3: rotated and moved
+    models[2] = atoms.coord @ random_rotation(1).numpy().T + np.array([5.0, -3.0, 12.0])  # model 3: rotated and moved
     stack = struc.from_template(atoms, models.astype(np.float32))
     write_structure(stack, tmp_path / "traj.pdb")
     ckpt = tmp_path / "logs" / "protein" / "runs" / "<ts>" / "checkpoints" / "best-epoch000.ckpt"
