@@ -17,7 +17,8 @@ was then written from; to re-run a round, check that file out first
 (`git show <commit>:conf/experiment/md17_ethanol_ga_attn.yaml`):
 - the variants up to `nearest_smooth_product_centre`: the preset before issue 30 (commit 2184f52, 50 epochs);
 - `narrow_tuple_nets` to `narrow_small_batches`: the first-round preset (commit ae7f713, 35 epochs);
-- `wide` to `narrower_tuple_nets`: the second-round preset (commit 88d20e4, 45 epochs).
+- `wide` to `narrower_tuple_nets`: the second-round preset (commit 88d20e4, 45 epochs);
+- `ema` onwards: the third-round preset (commit 706bb81, 40 epochs).
 
 Each run is a plain `train.py` run (record.json in logs/md17/runs/...); a summary line per run
 is appended to logs/md17_ablation.jsonl.
@@ -105,6 +106,11 @@ VARIANTS = {
     "whole_molecule": ["model.view.k=9"],  # ethanol's 9 atoms: the envelope's scale is the 5 A cutoff, no kinks
     "fast_lr": ["optimizer.lr=6e-3"],  # twice the learning rate
     "narrower_tuple_nets": ["model.attention.mlp_hidden=16"],  # more epochs in the budget
+    # fourth round: changes of the third-round preset (commit 706bb81; train 17.4 / val 18.6: underfit)
+    "ema": ["callbacks=[default,ema]"],  # validate, keep and test an exponential moving average of the weights
+    "energy_weight": ["task.module.energy_weight=10.0"],  # the energy term was ~1 % of the loss
+    "narrowest_tuple_nets": ["model.attention.mlp_hidden=8"],  # tuple networks 16 -> 8: more epochs
+    "narrow_features": ["model.width=48"],  # features 64 -> 48: more epochs
 }
 
 
