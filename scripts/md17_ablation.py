@@ -111,6 +111,8 @@ VARIANTS = {
     "energy_weight": ["task.module.energy_weight=10.0"],  # the energy term was ~1 % of the loss
     "narrowest_tuple_nets": ["model.attention.mlp_hidden=8"],  # tuple networks 16 -> 8: more epochs
     "narrow_features": ["model.width=48"],  # features 64 -> 48: more epochs
+    # the whole molecule, the envelope scaled by a power mean of the distances: no kink (NVE drift)
+    "scaled_frames": ["model.view._target_=gaan.models.views.ScaledLocalFrames", "~model.view.k", "~model.view.cutoff", "+model.view.power=16"],
 }
 
 

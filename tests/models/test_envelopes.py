@@ -7,7 +7,7 @@ import torch
 
 from gaan.models import GAAttentionBackbone
 from gaan.models.envelopes import CosineCutoff, PolynomialCutoff
-from gaan.models.views import NearestSmooth, Neighbourhoods, SmoothNeighbourhoods
+from gaan.models.views import NearestSmooth, Neighbourhoods, ScaledLocalFrames, SmoothNeighbourhoods
 
 ENVELOPES = {"cosine": (CosineCutoff, 1), "polynomial": (PolynomialCutoff, 2)}  # derivatives that vanish at the cutoff
 
@@ -121,3 +121,36 @@ def test_nearest_smooth_output_is_continuous_through_a_swap(smooth):
 
     step = (output(1e-6) - output(-1e-6)).abs().max()
     assert (step < 1e-6) if smooth else (step > 1e-3)
+
+
+@pytest.mark.parametrize("view_name", ["nearest_smooth", "scaled_local_frames"])
+def test_forces_kink_only_with_the_nearest_scale(view_name):
+    """Points 3 and 4 swap places as point 0's two farthest at e = 0. NearestSmooth with k = 4
+    (all but the farthest) scales its envelope by the farthest distance, max(d_3, d_4), whose
+    slope jumps there: the force on the moving points jumps. ScaledLocalFrames' power-mean scale
+    is smooth: the force changes by what its curvature allows over 2e-6."""
+    torch.manual_seed(0)
+    view = NearestSmooth(PolynomialCutoff(1.0), k=4, cutoff=5.0) if view_name == "nearest_smooth" else ScaledLocalFrames(PolynomialCutoff(1.0))
+    backbone = GAAttentionBackbone(
+        in_features=2,
+        width=8,
+        depth=2,
+        attention={"rank": 2, "aggregation": "weighted_softmax", "join": "product"},
+        view=view,
+        normalize=False,
+    ).double()
+    features = torch.tensor([[[1.0, 0], [0, 1], [1, 0], [0, 1], [1, 0]]], dtype=torch.float64)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+
+    def force(e):
+        positions = torch.tensor([[[0.0, 0, 0], [0.9, 0.1, 0], [0.1, 1.0, 0.2], [0, 0, 1.5 + e], [1.5 - e, 0, 0]]], dtype=torch.float64)
+        positions.requires_grad_(True)
+        energy = backbone(positions, features, mask).invariants.sum()
+        return torch.autograd.grad(energy, positions)[0]
+
+    jump = float((force(1e-6) - force(-1e-6)).abs().max())
+    scale = float(force(0.0).abs().max())
+    if view_name == "nearest_smooth":
+        assert jump > 1e-3 * scale
+    else:
+        assert jump < 1e-4 * scale

@@ -10,7 +10,7 @@ from pair_input_models import build, predict
 from gaan.models import GAAttentionBackbone, GAMultivectorAttentionBackbone
 from gaan.models.envelopes import PolynomialCutoff
 from gaan.models.pair_inputs import CentreFeatures, FeatureProducts, InverseDistances, RelativeMotion
-from gaan.models.views import LocalFrames, NearestSmooth, Neighbourhoods, SmoothNeighbourhoods, WholeCloud
+from gaan.models.views import LocalFrames, NearestSmooth, Neighbourhoods, ScaledLocalFrames, SmoothNeighbourhoods, WholeCloud
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -26,6 +26,7 @@ VIEWS = {
     "neighbourhoods": lambda: Neighbourhoods(k=3, radius=2.0),
     "smooth_neighbourhoods": lambda: SmoothNeighbourhoods(PolynomialCutoff(1.5), k=4, radius=2.0),
     "nearest_smooth": lambda: NearestSmooth(PolynomialCutoff(1.0), k=3, cutoff=3.0, radius=2.0),
+    "scaled_local_frames": lambda: ScaledLocalFrames(PolynomialCutoff(1.0), power=4.0, radius=2.0),
 }
 
 

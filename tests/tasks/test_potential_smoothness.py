@@ -88,6 +88,9 @@ PRESET_BEFORE_ISSUE_30 = [  # the overrides in its records' `reproduce`
 ]
 
 
+SCALED_FRAMES = ["model.view._target_=gaan.models.views.ScaledLocalFrames", "~model.view.k", "~model.view.cutoff", "+model.view.power=16"]
+
+
 PRESET_K5 = ["experiment=md17_ethanol_ga_attn", *SMALL, "model.view.k=5"]
 
 
@@ -95,6 +98,7 @@ PRESET_K5 = ["experiment=md17_ethanol_ga_attn", *SMALL, "model.view.k=5"]
     "name, overrides, smooth",
     [
         ("the preset (NearestSmooth, weighted softmax)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
+        ("the whole molecule scaled by a power mean (ScaledLocalFrames)", ["experiment=md17_ethanol_ga_attn", *SMALL, *SCALED_FRAMES], True),
         ("the preset before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
         # with k = 5 the nearest set changes along this path (as it does for the preset before issue 30)
         ("the preset's view with k = 5", [*PRESET_K5], True),

@@ -11,6 +11,10 @@ as input velocities or hidden vectors) into the layer's input:
 - `NearestSmooth`: each point's k nearest points, weighted by an envelope whose cutoff is the
   distance to the (k+1)-th nearest: the neighbour that leaves the k nearest has weight 0 as it
   leaves, so the output has no step at k-nearest cost (its derivative may kink).
+- `ScaledLocalFrames`: every point, weighted by an envelope whose cutoff is a power mean of the
+  distances to all other points (a smooth stand-in for the farthest): the weights shrink with
+  distance relative to the molecule's size, as `NearestSmooth`'s do, but with no kink anywhere,
+  at the whole cloud's cost (small molecules).
 - `SmoothNeighbourhoods`: each point's neighbours within a cutoff, each weighted by a smooth
   envelope (`gaan.models.envelopes`) that reaches 0 at the cutoff: neighbours enter and leave
   without a step in the output (with `aggregation: weighted_softmax` or `gated_sum` layers).
@@ -223,6 +227,50 @@ class NearestSmooth(Neighbourhoods):
         is_self = index == torch.arange(r.shape[1], device=r.device)[None, :, None]
         relative = soft_clip(offsets, self.radius) if self.radius is not None else offsets
         return weighted_pairs(ViewPairs(relative, valid, is_self, index), self.envelope(distance / scale))
+
+
+class ScaledLocalFrames(LocalFrames):
+    """Every point (as `LocalFrames`), partner j weighted by `envelope(d_j / c)` with c the power
+    mean of order `power` of the distances to all other real points, (mean_j d_j**p)**(1/p).
+
+    c lies between 1 / n**(1/p) of the farthest distance and the farthest distance (n partners),
+    so the farthest partners weigh (nearly) 0, as with `NearestSmooth` k = all but one; but c is a
+    smooth function of every distance, so the weights, energies and forces have no kink where
+    two partners swap places (NearestSmooth's scale, the (k+1)-th nearest distance, kinks where
+    the (k+1)-th and (k+2)-th swap: a drift in NVE dynamics). The view holds every point: its
+    cost grows as the square of the cloud's size. `envelope`: a `gaan.models.envelopes` module
+    with cutoff 1.
+    """
+
+    def __init__(self, envelope: nn.Module, power: float = 16.0, radius: float | None = None):
+        super().__init__(radius)
+        if getattr(envelope, "cutoff", None) != 1.0:
+            raise ValueError("model.view.envelope must be a gaan.models.envelopes module with cutoff 1 (it takes d / c)")
+        if isinstance(power, bool) or not isinstance(power, (int, float)) or not power >= 1:
+            raise ValueError(f"model.view.power must be a number >= 1, got {power!r}")
+        self.envelope = envelope
+        self.power = float(power)
+
+    def extra_repr(self) -> str:
+        return f"power={self.power}, radius={self.radius}"
+
+    def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
+        offsets = r[:, None] - r[:, :, None]
+        distance = torch.sqrt(offsets.square().sum(-1) + 1e-12)
+        points = r.shape[1]
+        is_self = torch.eye(points, dtype=torch.bool, device=r.device).expand(r.shape[0], -1, -1)
+        partners = mask[:, None, :] & mask[:, :, None] & ~is_self
+        # log of the power mean, through logsumexp: d**p overflows float32 for large clouds in A
+        count = partners.sum(-1, keepdim=True)
+        log_distance = torch.where(partners, torch.log(distance), torch.full_like(distance, -torch.inf))
+        # a point with no partner (padding, a lone atom) has nothing to weigh: scale 1, and no
+        # all -inf row, whose logsumexp gradient is NaN even where unused
+        log_distance = torch.where(count > 0, log_distance, torch.zeros_like(log_distance))
+        log_scale = (torch.logsumexp(self.power * log_distance, -1, keepdim=True) - torch.log(count.clamp_min(1))) / self.power
+        scale = torch.exp(torch.where(count > 0, log_scale, torch.zeros_like(log_scale)))
+        relative = soft_clip(offsets, self.radius) if self.radius is not None else offsets
+        pairs = ViewPairs(relative, mask[:, None, :] & mask[:, :, None], is_self)
+        return weighted_pairs(pairs, self.envelope(distance / scale))
 
 
 def weighted_pairs(pairs: ViewPairs, envelope: Tensor) -> ViewPairs:
