@@ -71,6 +71,7 @@ CENTRE = [
     "{_target_:gaan.models.pair_inputs.CentreFeatures}]"
 ]
 BASIS = ["+model.attention.value_net={_target_:gaan.nn.basis_network.gaussian_basis_network,_partial_:true,count:16}"]
+SCALED_FRAMES = ["model.view._target_=gaan.models.views.ScaledLocalFrames", "~model.view.k", "~model.view.cutoff", "+model.view.power=16"]
 RECIPE = ["optimizer.lr=1e-3", "scheduler.warmup_epochs=2", "+trainer.gradient_clip_val=10.0"]
 
 VARIANTS = {
@@ -112,7 +113,7 @@ VARIANTS = {
     "narrowest_tuple_nets": ["model.attention.mlp_hidden=8"],  # tuple networks 16 -> 8: more epochs
     "narrow_features": ["model.width=48"],  # features 64 -> 48: more epochs
     # the whole molecule, the envelope scaled by a power mean of the distances: no kink (NVE drift)
-    "scaled_frames": ["model.view._target_=gaan.models.views.ScaledLocalFrames", "~model.view.k", "~model.view.cutoff", "+model.view.power=16"],
+    "scaled_frames": SCALED_FRAMES,
 }
 
 

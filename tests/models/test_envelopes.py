@@ -130,7 +130,8 @@ def test_forces_kink_only_with_the_nearest_scale(view_name):
     slope jumps there: the force on the moving points jumps. ScaledLocalFrames' power-mean scale
     is smooth: the force changes by what its curvature allows over 2e-6."""
     torch.manual_seed(0)
-    view = NearestSmooth(PolynomialCutoff(1.0), k=4, cutoff=5.0) if view_name == "nearest_smooth" else ScaledLocalFrames(PolynomialCutoff(1.0))
+    envelope = PolynomialCutoff(1.0)
+    view = NearestSmooth(envelope, k=4, cutoff=5.0) if view_name == "nearest_smooth" else ScaledLocalFrames(envelope)
     backbone = GAAttentionBackbone(
         in_features=2,
         width=8,

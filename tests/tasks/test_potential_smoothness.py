@@ -98,7 +98,7 @@ PRESET_K5 = ["experiment=md17_ethanol_ga_attn", *SMALL, "model.view.k=5"]
     "name, overrides, smooth",
     [
         ("the preset (NearestSmooth, weighted softmax)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
-        ("the whole molecule scaled by a power mean (ScaledLocalFrames)", ["experiment=md17_ethanol_ga_attn", *SMALL, *SCALED_FRAMES], True),
+        ("the whole molecule, power-mean scale", ["experiment=md17_ethanol_ga_attn", *SMALL, *SCALED_FRAMES], True),
         ("the preset before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
         # with k = 5 the nearest set changes along this path (as it does for the preset before issue 30)
         ("the preset's view with k = 5", [*PRESET_K5], True),
