@@ -114,6 +114,9 @@ VARIANTS = {
     "narrow_features": ["model.width=48"],  # features 64 -> 48: more epochs
     # the whole molecule, the envelope scaled by a power mean of the distances: no kink (NVE drift)
     "scaled_frames": SCALED_FRAMES,
+    "normalized_products": ["+model.attention.include_normalized_products=true"],  # cos and sin of each pair's angle as invariants
+    "eight_heads": ["model.attention.heads=8"],  # attention heads 4 -> 8
+    "tiny_batches": ["task.datamodule.batch_size=3"],  # batches 5 -> 3: more optimizer steps
 }
 
 
