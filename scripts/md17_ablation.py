@@ -72,6 +72,12 @@ CENTRE = [
 ]
 BASIS = ["+model.attention.value_net={_target_:gaan.nn.basis_network.gaussian_basis_network,_partial_:true,count:16}"]
 SCALED_FRAMES = ["model.view._target_=gaan.models.views.ScaledLocalFrames", "~model.view.k", "~model.view.cutoff", "+model.view.power=16"]
+SQUARED = [  # the view's envelope squared (gaan.models.envelopes.Squared)
+    "model.view.envelope._target_=gaan.models.envelopes.Squared",
+    "~model.view.envelope.cutoff",
+    "+model.view.envelope.envelope._target_=gaan.models.envelopes.PolynomialCutoff",
+    "+model.view.envelope.envelope.cutoff=1.0",
+]
 RECIPE = ["optimizer.lr=1e-3", "scheduler.warmup_epochs=2", "+trainer.gradient_clip_val=10.0"]
 
 VARIANTS = {
@@ -117,6 +123,10 @@ VARIANTS = {
     "normalized_products": ["+model.attention.include_normalized_products=true"],  # cos and sin of each pair's angle as invariants
     "eight_heads": ["model.attention.heads=8"],  # attention heads 4 -> 8
     "tiny_batches": ["task.datamodule.batch_size=3"],  # batches 5 -> 3: more optimizer steps
+    "squared_envelope": SQUARED,  # a tuple's weight (a geometric mean) stays twice differentiable at the cutoff
+    "scaled_squared": SCALED_FRAMES + SQUARED,
+    "hidden_vectors": ["model.geometry_updates=true", "model.vector_channels=1"],  # covariant hidden state (EGNN-like moves)
+    "basis_filter": BASIS,  # product join's filter from a Gaussian basis of each tuple invariant
 }
 
 

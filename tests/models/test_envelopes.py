@@ -155,3 +155,26 @@ def test_forces_kink_only_with_the_nearest_scale(view_name):
         assert jump > 1e-3 * scale
     else:
         assert jump < 1e-4 * scale
+
+
+def test_squared_envelope_has_a_square_root_as_smooth_as_the_envelope():
+    """Near the cutoff PolynomialCutoff ~ (1 - x)**3: its square root's second derivative grows
+    without bound as x -> 1, the square root of its square is the envelope itself."""
+    from gaan.models.envelopes import Squared
+
+    x = torch.tensor([0.99, 0.999, 0.9999], dtype=torch.float64, requires_grad=True)
+
+    def second_derivative(f):
+        (first,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+        (second,) = torch.autograd.grad(first.sum(), x)
+        return second.abs()
+
+    plain, squared = PolynomialCutoff(1.0), Squared(PolynomialCutoff(1.0))
+    assert squared.cutoff == 1.0
+    torch.testing.assert_close(squared(x), plain(x) ** 2)
+    growing = second_derivative(lambda d: plain(d).sqrt())
+    assert growing[2] > 5 * growing[0]  # ~ (1 - x)**-0.5: 10x over these points
+    vanishing = second_derivative(lambda d: squared(d).sqrt())  # the envelope's own: ~ (1 - x), to 0
+    assert vanishing[2] < vanishing[0] / 5
+    with pytest.raises(ValueError, match="envelope"):
+        Squared(torch.nn.Identity())

@@ -60,3 +60,21 @@ class PolynomialCutoff(Envelope):
         value = 1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
         # the sum cancels to ~1e-16 of either sign just inside the cutoff: never negative
         return torch.where(inside, value.clamp_min(0.0), torch.zeros_like(distance))
+
+
+class Squared(nn.Module):
+    """The square of another envelope (same cutoff). A rank-2 tuple is weighted by the geometric
+    mean of its points' weights, which for a tuple of the centre (weight 1) and one neighbour is
+    the neighbour's weight's square root: for `PolynomialCutoff`, (1 - x)**1.5 near the cutoff,
+    whose second derivative (the forces' slope) diverges there, a stiff spot for an MD
+    integrator. Squared, the square root is the envelope itself: as smooth as it is."""
+
+    def __init__(self, envelope: Envelope):
+        super().__init__()
+        if not isinstance(envelope, Envelope):
+            raise ValueError(f"model.view.envelope.envelope must be a gaan.models.envelopes envelope, got {type(envelope).__name__}")
+        self.envelope = envelope
+        self.cutoff = envelope.cutoff
+
+    def forward(self, distance: Tensor) -> Tensor:
+        return self.envelope(distance).square()
