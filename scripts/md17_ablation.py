@@ -154,7 +154,7 @@ def run(preset: str, name: str, overrides: list[str], epochs: int, cap_minutes: 
         f"experiment={preset}",
         *overrides,
         f"trainer.max_epochs={epochs}",
-        f"trainer.max_time=00:00:{int(cap_minutes):02d}:00",
+        "trainer.max_time=00:{:02d}:{:02d}:00".format(*divmod(int(cap_minutes), 60)),  # DD:HH:MM:SS
         "logger=csv",
         "trainer.enable_progress_bar=false",
         "callbacks.rich_progress_bar=null",
