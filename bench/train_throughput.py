@@ -21,12 +21,16 @@ from types import SimpleNamespace
 import hydra
 import torch
 
-from gaan.train import build_module, compose_config
+from gaan.train import build_module, compose_config, set_flush_denormal
 
 
 def measure(overrides: list[str], steps: int = 40, warmup: int = 5) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cfg = compose_config([*overrides, f"paths.output_dir={out}"])
+        # as train.py does (config key flush_denormal, on by default): subnormal floats take a
+        # slow path on x86 CPUs, by different amounts in different models (the md17 preset 1.2x,
+        # a Gaussian-basis value network 1.7x), so speeds measured without it misjudge ratios
+        set_flush_denormal(cfg)
         torch.manual_seed(int(cfg.seed))
         datamodule = hydra.utils.instantiate(cfg.task.datamodule)
         datamodule.prepare_data()
