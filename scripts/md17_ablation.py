@@ -126,6 +126,7 @@ VARIANTS = {
     "squared_envelope": SQUARED,  # a tuple's weight (a geometric mean) stays twice differentiable at the cutoff
     "scaled_squared": SCALED_FRAMES + SQUARED,
     "hidden_vectors": ["model.geometry_updates=true", "model.vector_channels=1"],  # covariant hidden state (EGNN-like moves)
+    "scaled_squared_narrow": SCALED_FRAMES + SQUARED + ["model.width=48"],  # the smooth view, paid for by narrower features
     "pairs_only": ["model.attention.rank=1"],  # tuples of one partner: no angles, 8x fewer tuples
     "pairs_only_wide_vectors": ["model.attention.rank=1", "model.width=128", "model.geometry_updates=true", "model.vector_channels=2"],
     "basis_filter": BASIS,  # product join's filter from a Gaussian basis of each tuple invariant
