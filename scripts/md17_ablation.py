@@ -127,6 +127,8 @@ VARIANTS = {
     "scaled_squared": SCALED_FRAMES + SQUARED,
     "hidden_vectors": ["model.geometry_updates=true", "model.vector_channels=1"],  # covariant hidden state (EGNN-like moves)
     "scaled_squared_narrow": SCALED_FRAMES + SQUARED + ["model.width=48"],  # the smooth view, paid for by narrower features
+    "scaled_squared_tiny": SCALED_FRAMES + SQUARED + ["task.datamodule.batch_size=3"],  # the smooth view with batches of 3
+    "pairs_scaled_squared": ["model.attention.rank=1"] + SCALED_FRAMES + SQUARED,  # the smooth whole molecule at the pairs' cost
     "pairs_only": ["model.attention.rank=1"],  # tuples of one partner: no angles, 8x fewer tuples
     "pairs_only_wide_vectors": ["model.attention.rank=1", "model.width=128", "model.geometry_updates=true", "model.vector_channels=2"],
     "basis_filter": BASIS,  # product join's filter from a Gaussian basis of each tuple invariant

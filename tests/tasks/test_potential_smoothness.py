@@ -74,8 +74,10 @@ SMOOTH_VIEW = [
 SMALL = ["model.width=16", "model.depth=2"]
 
 
-PRESET_BEFORE_ISSUE_30 = [  # the overrides in its records' `reproduce`
-    "experiment=md17_ethanol_ga_attn",
+# the md17 potential's model (md17_ga_attn_base) as it was before issue 30 (the overrides of its
+# records' `reproduce`, from the aspirin preset, whose model differs only in its view)
+PRESET_BEFORE_ISSUE_30 = [
+    "experiment=md17_aspirin_ga_attn",
     "model.normalize=true",
     "model.attention.join=mean",
     "~model.attention.aggregation",
@@ -84,25 +86,21 @@ PRESET_BEFORE_ISSUE_30 = [  # the overrides in its records' `reproduce`
     "~model.view.cutoff",
     "~model.view.envelope",
     "model.pair_inputs.0.maximum=2.5",
-    "model.attention.mlp_hidden=null",
 ]
 
 
-SCALED_FRAMES = ["model.view._target_=gaan.models.views.ScaledLocalFrames", "~model.view.k", "~model.view.cutoff", "+model.view.power=16"]
-
-
-PRESET_K5 = ["experiment=md17_ethanol_ga_attn", *SMALL, "model.view.k=5"]
+NEAREST_K5 = ["experiment=md17_aspirin_ga_attn", *SMALL, "model.view.k=5"]  # NearestSmooth
 
 
 @pytest.mark.parametrize(
     "name, overrides, smooth",
     [
-        ("the preset (NearestSmooth, weighted softmax)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
-        ("the whole molecule, power-mean scale", ["experiment=md17_ethanol_ga_attn", *SMALL, *SCALED_FRAMES], True),
-        ("the preset before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
-        # with k = 5 the nearest set changes along this path (as it does for the preset before issue 30)
-        ("the preset's view with k = 5", [*PRESET_K5], True),
-        ("the preset's view with k = 5 and a plain softmax", [*PRESET_K5, "model.attention.aggregation=softmax"], False),
+        ("the ethanol preset (whole molecule, power-mean scale)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
+        ("the aspirin preset (NearestSmooth, 6 nearest)", ["experiment=md17_aspirin_ga_attn", *SMALL], True),
+        ("the model before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
+        # with k = 5 the nearest set changes along this path (as it does for the model before issue 30)
+        ("NearestSmooth with k = 5", [*NEAREST_K5], True),
+        ("NearestSmooth with k = 5 and a plain softmax", [*NEAREST_K5, "model.attention.aggregation=softmax"], False),
         ("smooth cutoff view, weighted softmax", [*SMOOTH_VIEW, *SMALL, "+model.attention.aggregation=weighted_softmax"], True),
         ("smooth cutoff view, plain softmax", [*SMOOTH_VIEW, *SMALL], False),
         ("smooth cutoff view, gated sum", [*SMOOTH_VIEW, *SMALL, "+model.attention.aggregation=gated_sum"], True),
