@@ -197,3 +197,29 @@ def test_debug_and_presetless_runs_are_not_collected(tmp_path):
         path.write_text(json.dumps(record(output_dir=str(path.parent), **changes)))
     copied, skipped = collect_runs(tmp_path / "logs", tmp_path / "records", write=True)
     assert copied == [] and sorted(s.split(": ", 1)[1] for s in skipped) == ["debug=fdr", "no experiment= preset"]
+
+
+def test_a_task_requirement_is_met_before_the_validation_score_counts():
+    """md17 requires energy conservation (`results.requirement` in conf/task/md17.yaml): a
+    configuration with a better validation force MAE whose dynamics drift, or whose records lack
+    the drift, is not chosen over one that meets it; with none meeting it, the score decides."""
+    records = []
+    for extra, val, drift in (("a", 18.6, 0.61), ("b", 23.1, 0.004), ("c", 17.0, None)):
+        metrics = {"test/force_mae": val + 1, **({"val/nve_drift_max": drift} if drift is not None else {})}
+        r = record(
+            task="md17",
+            command=["experiment=p", f"model.x={extra}"],
+            seed=1,
+            preset="p",
+            monitor="val/force_mae",
+            monitor_mode="min",
+            val=val,
+            metrics=metrics,
+            config={"task": {"datamodule": {"molecule": "ethanol"}}},
+        )
+        r["_path"] = f"{extra}.json"
+        records.append(r)
+    (chosen,) = chosen_by_model(configurations(records)).values()
+    assert chosen.command == ("experiment=p", "model.x=b")
+    (chosen,) = chosen_by_model(configurations([r for r in records if "model.x=b" not in r["command"]])).values()
+    assert chosen.command == ("experiment=p", "model.x=c")

@@ -285,10 +285,11 @@ def test_every_task_runs_fast_dev_run(task, tmp_path):
 
 @pytest.mark.parametrize("preset", [e for e in available_choices("experiment") if e.startswith("md17_")])
 def test_md17_presets_run_fast_dev_run(preset, tmp_path):
-    """Each md17 preset (its molecule's xTB data at a few frames) trains, tests and runs the NVE check."""
+    """Each md17 preset (its molecule's xTB data at a few frames) trains, tests and runs the NVE
+    checks, from a test frame and from two validation frames."""
     cfg = compose_config([f"experiment={preset}", "debug=fdr", *QUIET, *small("md17"), *paths(tmp_path)])
     metrics = run(cfg)
-    assert {"test/force_mae", "test/energy_mae"} <= set(metrics) and all(v == v for v in metrics.values())
+    assert {"test/force_mae", "test/energy_mae", "val/nve_drift_max"} <= set(metrics) and all(v == v for v in metrics.values())
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -7,7 +7,9 @@ What is specific to a task comes from its config, `conf/task/<name>.yaml`, under
 (reference predictors measured in this project), `secondary_metrics` (test metrics shown next to
 the monitored one), `readme_secondary_metrics` (those of them in the README) and `variant_key`
 (the setting that makes a different problem: bead kind, molecule, target; rows with different
-values are never compared or chosen between). Nothing here names a task.
+values are never compared or chosen between) and `requirement` (`metric`, `max`: a configuration
+is chosen only among those whose every record meets it, e.g. md17's energy conservation).
+Nothing here names a task.
 """
 
 from __future__ import annotations
@@ -145,17 +147,34 @@ def is_bare_preset(config: Configuration) -> bool:
 
 
 def choose(configs: list[Configuration]) -> Configuration:
-    """The configuration of one task and model with the best mean validation score; those
-    without a validation score rank after those with one (among them the bare preset first)."""
+    """The configuration of one task and model with the best mean validation score among those
+    that meet the task's requirement (if any; the others rank after); those without a validation
+    score rank after those with one (among them the bare preset first)."""
 
     def rank(config: Configuration):
         vals = config.vals()
         if vals is None:
-            return (1, 0.0, not is_bare_preset(config), config.command)
+            return (not meets_requirement(config), 1, 0.0, not is_bare_preset(config), config.command)
         mean = statistics.fmean(vals)
-        return (0, mean if config.monitor_mode == "min" else -mean, not is_bare_preset(config), config.command)
+        return (
+            not meets_requirement(config),
+            0,
+            mean if config.monitor_mode == "min" else -mean,
+            not is_bare_preset(config),
+            config.command,
+        )
 
     return min(configs, key=rank)
+
+
+def meets_requirement(config: Configuration) -> bool:
+    """Whether every record has its task's `requirement` metric at most its `max` (True for a
+    task without one)."""
+    requirement = task_reporting(config.task).get("requirement")
+    if not requirement:
+        return True
+    values = [r["metrics"].get(requirement["metric"]) for r in config.records]
+    return all(v is not None and v <= requirement["max"] for v in values)
 
 
 def chosen_by_model(configs: list[Configuration]) -> dict[tuple[str, str, str], Configuration]:

@@ -74,7 +74,7 @@ SMOOTH_VIEW = [
 SMALL = ["model.width=16", "model.depth=2"]
 
 
-# the md17 potential's model (md17_ga_attn_base) as it was before issue 30 (the overrides of its
+# the md17 potential's model (conf/common/md17_ga_attn.yaml) as it was before issue 30 (the overrides of its
 # records' `reproduce`, from the aspirin preset, whose model differs only in its view)
 PRESET_BEFORE_ISSUE_30 = [
     "experiment=md17_aspirin_ga_attn",

@@ -43,6 +43,10 @@ class EnergyForceTask(PointCloudTask):
     datamodule's `nve_start()` frame and logs the total-energy drift (`test/nve_drift`, meV
     per atom per ps) and the largest deviation from the start energy (`test/nve_max_deviation`);
     if the run blows up, `test/nve_blowup_step` (the step whose total energy was non-finite) instead.
+    With `nve_val_starts = n` it also runs one from each of n validation frames spread evenly from
+    the first (frames 0 and 500 of 1,000 for n = 2) and logs the largest |drift| (`val/nve_drift_max`,
+    inf if one blows up): dynamics measured without test data, so a choice between configurations
+    may require it (conf/task/md17.yaml, `results.requirement`).
     """
 
     best_metric, best_mode = "force_mae", "min"
@@ -59,6 +63,7 @@ class EnergyForceTask(PointCloudTask):
         nve_steps: int = 0,
         nve_timestep_fs: float = 0.5,
         nve_temperature_K: float = 500.0,
+        nve_val_starts: int = 0,
         **kwargs,
     ):
         for name, value in (("energy_weight", energy_weight), ("force_weight", force_weight)):
@@ -73,6 +78,9 @@ class EnergyForceTask(PointCloudTask):
         self.energy_weight, self.force_weight = float(energy_weight), float(force_weight)
         self.metric_unit_scale = float(metric_unit_scale)
         self.nve_steps, self.nve_timestep_fs, self.nve_temperature_K = int(nve_steps), float(nve_timestep_fs), float(nve_temperature_K)
+        if isinstance(nve_val_starts, bool) or not isinstance(nve_val_starts, int) or nve_val_starts < 0:
+            raise ValueError(f"task.module.nve_val_starts must be an integer >= 0, got {nve_val_starts!r}")
+        self.nve_val_starts = nve_val_starts
         super().__init__(*args, **kwargs)
         self.register_buffer("energy_mean", torch.tensor(float(energy_mean)))
         self.register_buffer("energy_scale", torch.tensor(float(energy_scale)))
@@ -187,6 +195,8 @@ class EnergyForceTask(PointCloudTask):
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()
         datamodule = getattr(self.trainer, "datamodule", None)
+        if self.nve_steps and self.nve_val_starts and hasattr(datamodule, "nve_start"):
+            self._validation_drift(datamodule)
         if self.nve_steps and hasattr(datamodule, "nve_start"):
             start = datamodule.nve_start()
             try:
@@ -218,6 +228,25 @@ class EnergyForceTask(PointCloudTask):
                     "test/nve_max_deviation": result["max_deviation_mev_per_atom"],
                 }
             )
+
+    def _validation_drift(self, datamodule) -> None:
+        drifts, frames = [], datamodule.nve_frames("val", self.nve_val_starts)
+        for frame in frames:
+            start = datamodule.nve_start(frame, split="val")
+            try:
+                result = nve_energy_drift(
+                    self.molecular_energy(),
+                    start["numbers"],
+                    start["positions"],
+                    steps=self.nve_steps,
+                    timestep_fs=self.nve_timestep_fs,
+                    temperature_K=self.nve_temperature_K,
+                )
+                drifts.append(abs(result["drift_mev_per_atom_per_ps"]))
+            except NVEBlowUp:
+                drifts.append(float("inf"))
+        log.info("NVE from validation frames %s: |drift| %s meV/atom/ps", frames, ", ".join(f"{d:.4g}" for d in drifts))
+        self.log("val/nve_drift_max", max(drifts))
 
 
 def energy_force_metrics() -> MetricCollection:
