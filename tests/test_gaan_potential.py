@@ -267,8 +267,8 @@ def test_a_shipped_run_loads_by_name_with_its_description(trained, tmp_path):
 
 
 def test_the_shipped_preset_exports_for_its_molecule_size_and_refuses_others(tmp_path, capsys, monkeypatch):
-    """The md17 preset's view picks the k nearest atoms, which torch.export specializes to one
-    molecule size: without --atoms the export says so; with it (the README's command line, run as
+    """The md17 preset's view (every atom's view of the whole molecule) traces to one molecule size
+    in torch.export: without --atoms the export says so; with it (the README's command line, run as
     written with the shipped checkpoint at its literal `<ts>` path), the file computes what the
     checkpoint computes and names the size it was traced for when given another."""
     import shlex

@@ -3,8 +3,9 @@ energy model as a `torch.export` artifact for deployment.
 
 The file holds the energy function (positions (B, N, 3), one-hot features (B, N, E), mask
 (B, N)) -> absolute energies (B,) eV, with any number of frames and atoms, and the trained atomic
-numbers (extra file `gaan.json`). Models whose view picks the k nearest atoms (the md17 presets)
-trace to one molecule size: export them with `--atoms N` (e.g. 9 for ethanol); the file then
+numbers (extra file `gaan.json`). Models whose view picks the k nearest atoms or gives every atom
+its own view of the whole molecule (the md17 presets) trace to one molecule size: export them with
+`--atoms N` (e.g. 9 for ethanol); the file then
 refuses other sizes with a message naming both. `load_exported` reads it with torch alone (no Lightning, no
 Hydra); `gaan.ase.GAANCalculator("out.pt2")` runs it, forces by autograd through the exported
 graph. The exported graph runs on the CPU in the dtype it was exported in (inputs are cast).
@@ -67,10 +68,12 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, dtype: torch.
     try:
         program = torch.export.export(energy_model, example, dynamic_shapes=shapes)
     except Exception as error:  # noqa: BLE001 - torch's trace errors have many classes
-        if atoms is None and "specialized" in str(error):
+        # torch says "specialized" (k nearest atoms) or "Constraints violated" (the whole molecule's
+        # per-atom frames) when the trace holds for one molecule size only
+        if atoms is None and ("specialized" in str(error) or "Constraints violated" in str(error)):
             raise ValueError(
-                f"{ckpt_path}: this model's view picks the k nearest atoms, which traces to one molecule size: "
-                "export it for your molecule with --atoms N (e.g. --atoms 9 for ethanol)"
+                f"{ckpt_path}: this model's view (the k nearest atoms, or every atom's view of the whole molecule) "
+                "traces to one molecule size: export it for your molecule with --atoms N (e.g. --atoms 9 for ethanol)"
             ) from None
         raise
     metadata = {
