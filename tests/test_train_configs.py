@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import re
@@ -290,6 +291,8 @@ def test_md17_presets_run_fast_dev_run(preset, tmp_path):
     cfg = compose_config([f"experiment={preset}", "debug=fdr", *QUIET, *small("md17"), *paths(tmp_path)])
     metrics = run(cfg)
     assert {"test/force_mae", "test/energy_mae", "val/nve_drift_max"} <= set(metrics) and all(v == v for v in metrics.values())
+    record = json.loads((Path(cfg.paths.output_dir) / "record.json").read_text())
+    assert "val/nve_drift_max" in record["metrics"]  # measured after testing, kept in the run's record
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -8,7 +8,8 @@ What is specific to a task comes from its config, `conf/task/<name>.yaml`, under
 the monitored one), `readme_secondary_metrics` (those of them in the README) and `variant_key`
 (the setting that makes a different problem: bead kind, molecule, target; rows with different
 values are never compared or chosen between) and `requirement` (`metric`, `max`: a configuration
-is chosen only among those whose every record meets it, e.g. md17's energy conservation).
+is chosen among those whose every record meets it, e.g. md17's energy conservation; when none
+does, the one whose worst record misses it least).
 Nothing here names a task.
 """
 
@@ -148,16 +149,17 @@ def is_bare_preset(config: Configuration) -> bool:
 
 def choose(configs: list[Configuration]) -> Configuration:
     """The configuration of one task and model with the best mean validation score among those
-    that meet the task's requirement (if any; the others rank after); those without a validation
-    score rank after those with one (among them the bare preset first)."""
+    that meet the task's requirement (if any; when none does, the one that misses it least, and
+    never-checked ones last); those without a validation score rank after those with one (among
+    them the bare preset first)."""
 
     def rank(config: Configuration):
         vals = config.vals()
         if vals is None:
-            return (not meets_requirement(config), 1, 0.0, not is_bare_preset(config), config.command)
+            return (requirement_gap(config), 1, 0.0, not is_bare_preset(config), config.command)
         mean = statistics.fmean(vals)
         return (
-            not meets_requirement(config),
+            requirement_gap(config),
             0,
             mean if config.monitor_mode == "min" else -mean,
             not is_bare_preset(config),
@@ -167,14 +169,16 @@ def choose(configs: list[Configuration]) -> Configuration:
     return min(configs, key=rank)
 
 
-def meets_requirement(config: Configuration) -> bool:
-    """Whether every record has its task's `requirement` metric at most its `max` (True for a
-    task without one)."""
+def requirement_gap(config: Configuration) -> float:
+    """How far the worst record misses its task's `requirement` (metric above `max`): 0 when every
+    record meets it or the task has none, inf when a record lacks the metric (never checked)."""
     requirement = task_reporting(config.task).get("requirement")
     if not requirement:
-        return True
+        return 0.0
     values = [r["metrics"].get(requirement["metric"]) for r in config.records]
-    return all(v is not None and v <= requirement["max"] for v in values)
+    if any(v is None for v in values):
+        return float("inf")
+    return max(0.0, max(values) - requirement["max"])
 
 
 def chosen_by_model(configs: list[Configuration]) -> dict[tuple[str, str, str], Configuration]:

@@ -190,7 +190,11 @@ class RunRecord(Callback):
         choices = choices or {}
         run_config = getattr(pl_module, "run_config", None) or {}
         model_target = (run_config.get("model") or {}).get("_target_")
-        test_metrics = finite_metrics({k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        # the test stage's metrics, and what it measures on other data (md17's val/nve_drift_max:
+        # dynamics from validation frames, run after testing); fit's own val/ keys stay fit's
+        test_metrics = finite_metrics(
+            {k: v for k, v in trainer.callback_metrics.items() if k.startswith("test/") or k not in self.fit_metrics}
+        )
         config_file = self.output_dir / ".hydra" / "config.yaml"
         return {
             "schema": RECORD_SCHEMA,
