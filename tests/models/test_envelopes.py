@@ -98,12 +98,10 @@ def test_nearest_smooth_weighs_the_kth_neighbour_to_zero_as_it_swaps_with_the_ne
         NearestSmooth(PolynomialCutoff(2.0))
 
 
-@pytest.mark.parametrize("smooth", [True, False])
-def test_nearest_smooth_output_is_continuous_through_a_swap(smooth):
-    """Points 3 and 4 swap places as point 0's third nearest neighbour at e = 0 (k = 4 with itself): the NearestSmooth view's
-    output goes through continuously, a plain k-nearest view's jumps."""
+def five_point_backbone(view):
+    """A small smooth-attention backbone (float64, seeded) on `view`, with five points' features
+    and mask: the swap tests' model."""
     torch.manual_seed(0)
-    view = NearestSmooth(PolynomialCutoff(1.0), k=4, cutoff=5.0) if smooth else Neighbourhoods(k=4)
     backbone = GAAttentionBackbone(
         in_features=2,
         width=8,
@@ -113,7 +111,14 @@ def test_nearest_smooth_output_is_continuous_through_a_swap(smooth):
         normalize=False,
     ).double()
     features = torch.tensor([[[1.0, 0], [0, 1], [1, 0], [0, 1], [1, 0]]], dtype=torch.float64)
-    mask = torch.ones(1, 5, dtype=torch.bool)
+    return backbone, features, torch.ones(1, 5, dtype=torch.bool)
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_nearest_smooth_output_is_continuous_through_a_swap(smooth):
+    """Points 3 and 4 swap places as point 0's third nearest neighbour at e = 0 (k = 4 with itself): the NearestSmooth view's
+    output goes through continuously, a plain k-nearest view's jumps."""
+    backbone, features, mask = five_point_backbone(NearestSmooth(PolynomialCutoff(1.0), k=4, cutoff=5.0) if smooth else Neighbourhoods(k=4))
 
     def output(e):
         positions = torch.tensor([[[0.0, 0, 0], [0.9, 0.1, 0], [0.1, 1.0, 0.2], [0, 0, 1.5 + e], [1.5 - e, 0, 0]]], dtype=torch.float64)
@@ -129,19 +134,10 @@ def test_forces_kink_only_with_the_nearest_scale(view_name):
     (all but the farthest) scales its envelope by the farthest distance, max(d_3, d_4), whose
     slope jumps there: the force on the moving points jumps. ScaledLocalFrames' power-mean scale
     is smooth: the force changes by what its curvature allows over 2e-6."""
-    torch.manual_seed(0)
     envelope = PolynomialCutoff(1.0)
-    view = NearestSmooth(envelope, k=4, cutoff=5.0) if view_name == "nearest_smooth" else ScaledLocalFrames(envelope)
-    backbone = GAAttentionBackbone(
-        in_features=2,
-        width=8,
-        depth=2,
-        attention={"rank": 2, "aggregation": "weighted_softmax", "join": "product"},
-        view=view,
-        normalize=False,
-    ).double()
-    features = torch.tensor([[[1.0, 0], [0, 1], [1, 0], [0, 1], [1, 0]]], dtype=torch.float64)
-    mask = torch.ones(1, 5, dtype=torch.bool)
+    backbone, features, mask = five_point_backbone(
+        NearestSmooth(envelope, k=4, cutoff=5.0) if view_name == "nearest_smooth" else ScaledLocalFrames(envelope)
+    )
 
     def force(e):
         positions = torch.tensor([[[0.0, 0, 0], [0.9, 0.1, 0], [0.1, 1.0, 0.2], [0, 0, 1.5 + e], [1.5 - e, 0, 0]]], dtype=torch.float64)

@@ -198,16 +198,8 @@ class EnergyForceTask(PointCloudTask):
         if self.nve_steps and self.nve_val_starts and hasattr(datamodule, "nve_start"):
             self._validation_drift(datamodule)
         if self.nve_steps and hasattr(datamodule, "nve_start"):
-            start = datamodule.nve_start()
             try:
-                result = nve_energy_drift(
-                    self.molecular_energy(),
-                    start["numbers"],
-                    start["positions"],
-                    steps=self.nve_steps,
-                    timestep_fs=self.nve_timestep_fs,
-                    temperature_K=self.nve_temperature_K,
-                )
+                result = self._nve_run(datamodule.nve_start())
             except NVEBlowUp as blowup:
                 # a result about the model, not an error of the run: the test metrics stand
                 log.warning("%s (test/nve_blowup_step); no drift is reported", blowup)
@@ -229,20 +221,22 @@ class EnergyForceTask(PointCloudTask):
                 }
             )
 
+    def _nve_run(self, start: dict) -> dict:
+        """The NVE check (`nve_energy_drift`) of the trained model from a start frame."""
+        return nve_energy_drift(
+            self.molecular_energy(),
+            start["numbers"],
+            start["positions"],
+            steps=self.nve_steps,
+            timestep_fs=self.nve_timestep_fs,
+            temperature_K=self.nve_temperature_K,
+        )
+
     def _validation_drift(self, datamodule) -> None:
         drifts, frames = [], datamodule.nve_frames("val", self.nve_val_starts)
         for frame in frames:
-            start = datamodule.nve_start(frame, split="val")
             try:
-                result = nve_energy_drift(
-                    self.molecular_energy(),
-                    start["numbers"],
-                    start["positions"],
-                    steps=self.nve_steps,
-                    timestep_fs=self.nve_timestep_fs,
-                    temperature_K=self.nve_temperature_K,
-                )
-                drifts.append(abs(result["drift_mev_per_atom_per_ps"]))
+                drifts.append(abs(self._nve_run(datamodule.nve_start(frame, split="val"))["drift_mev_per_atom_per_ps"]))
             except NVEBlowUp:
                 drifts.append(float("inf"))
         log.info("NVE from validation frames %s: |drift| %s meV/atom/ps", frames, ", ".join(f"{d:.4g}" for d in drifts))
