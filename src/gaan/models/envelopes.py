@@ -62,7 +62,7 @@ class PolynomialCutoff(Envelope):
         return torch.where(inside, value.clamp_min(0.0), torch.zeros_like(distance))
 
 
-class Squared(nn.Module):
+class Squared(Envelope):
     """The square of another envelope (same cutoff). A rank-2 tuple is weighted by the geometric
     mean of its points' weights, which for a tuple of the centre (weight 1) and one neighbour is
     the neighbour's weight's square root: for `PolynomialCutoff`, (1 - x)**1.5 near the cutoff,
@@ -70,11 +70,10 @@ class Squared(nn.Module):
     integrator. Squared, the square root is the envelope itself: as smooth as it is."""
 
     def __init__(self, envelope: Envelope):
-        super().__init__()
         if not isinstance(envelope, Envelope):
             raise ValueError(f"model.view.envelope.envelope must be a gaan.models.envelopes envelope, got {type(envelope).__name__}")
+        super().__init__(envelope.cutoff)
         self.envelope = envelope
-        self.cutoff = envelope.cutoff
 
     def forward(self, distance: Tensor) -> Tensor:
         return self.envelope(distance).square()

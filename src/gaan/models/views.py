@@ -206,8 +206,7 @@ class NearestSmooth(Neighbourhoods):
 
     def __init__(self, envelope: nn.Module, k: int = 6, cutoff: float = 5.0, radius: float | None = None):
         super().__init__(k=k, radius=radius)
-        if getattr(envelope, "cutoff", None) != 1.0:
-            raise ValueError("model.view.envelope must be a gaan.models.envelopes module with cutoff 1 (it takes d / c)")
+        check_unit_envelope(envelope)
         self.envelope = envelope
         self.limit = check_radius("model.view.cutoff", cutoff)
         if self.limit is None:
@@ -244,8 +243,7 @@ class ScaledLocalFrames(LocalFrames):
 
     def __init__(self, envelope: nn.Module, power: float = 16.0, radius: float | None = None):
         super().__init__(radius)
-        if getattr(envelope, "cutoff", None) != 1.0:
-            raise ValueError("model.view.envelope must be a gaan.models.envelopes module with cutoff 1 (it takes d / c)")
+        check_unit_envelope(envelope)
         if isinstance(power, bool) or not isinstance(power, (int, float)) or not power >= 1:
             raise ValueError(f"model.view.power must be a number >= 1, got {power!r}")
         self.envelope = envelope
@@ -255,11 +253,10 @@ class ScaledLocalFrames(LocalFrames):
         return f"power={self.power}, radius={self.radius}"
 
     def pairs(self, r: Tensor, mask: Tensor) -> ViewPairs:
-        offsets = r[:, None] - r[:, :, None]
-        distance = torch.sqrt(offsets.square().sum(-1) + 1e-12)
-        points = r.shape[1]
-        is_self = torch.eye(points, dtype=torch.bool, device=r.device).expand(r.shape[0], -1, -1)
-        partners = mask[:, None, :] & mask[:, :, None] & ~is_self
+        pairs = super().pairs(r, mask)
+        # the envelope of the true distance (before any soft limit)
+        distance = torch.sqrt((r[:, None] - r[:, :, None]).square().sum(-1) + 1e-12)
+        partners = pairs.mask & ~pairs.is_self
         # log of the power mean, through logsumexp: d**p overflows float32 for large clouds in A
         count = partners.sum(-1, keepdim=True)
         log_distance = torch.where(partners, torch.log(distance), torch.full_like(distance, -torch.inf))
@@ -268,8 +265,6 @@ class ScaledLocalFrames(LocalFrames):
         log_distance = torch.where(count > 0, log_distance, torch.zeros_like(log_distance))
         log_scale = (torch.logsumexp(self.power * log_distance, -1, keepdim=True) - torch.log(count.clamp_min(1))) / self.power
         scale = torch.exp(torch.where(count > 0, log_scale, torch.zeros_like(log_scale)))
-        relative = soft_clip(offsets, self.radius) if self.radius is not None else offsets
-        pairs = ViewPairs(relative, mask[:, None, :] & mask[:, :, None], is_self)
         return weighted_pairs(pairs, self.envelope(distance / scale))
 
 
@@ -305,6 +300,12 @@ def gather_points(x: Tensor, index: Tensor) -> Tensor:
     batch, points, partners = index.shape
     rows = torch.arange(batch, device=x.device)[:, None]
     return x[rows, index.reshape(batch, points * partners)].reshape(batch, points, partners, *x.shape[2:])
+
+
+def check_unit_envelope(envelope: nn.Module) -> None:
+    """Views that scale distances (d / c) take an envelope with cutoff 1."""
+    if getattr(envelope, "cutoff", None) != 1.0:
+        raise ValueError("model.view.envelope must be a gaan.models.envelopes module with cutoff 1 (it takes d / c)")
 
 
 def check_radius(key: str, value: float | None) -> float | None:

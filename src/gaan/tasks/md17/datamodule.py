@@ -291,15 +291,18 @@ class MD17DataModule(PointCloudDataModule):
 
     def nve_start(self, frame: int = 0, split: str = "test") -> dict[str, np.ndarray]:
         """A frame of `split` (test or val) to start an NVE check from: numbers, positions (A)."""
-        if split not in ("test", "val"):
-            raise ValueError(f"nve_start: split must be 'test' or 'val', got {split!r}")
-        if split not in getattr(self, "arrays", {}):
-            self.setup("test" if split == "test" else "fit")
-        arrays = self.arrays[split]
+        arrays = self._loaded(split)
         return {"numbers": arrays["numbers"], "positions": arrays["positions"][frame]}
 
     def nve_frames(self, split: str, count: int) -> list[int]:
         """`count` frames of `split` spread evenly from the first (0 and 500 of 1,000 for 2)."""
-        self.nve_start(0, split)  # loads the split
-        frames = len(self.arrays[split]["positions"])
+        frames = len(self._loaded(split)["positions"])
         return sorted({i * frames // count for i in range(count)})
+
+    def _loaded(self, split: str) -> dict[str, np.ndarray]:
+        """The arrays of `split` (test or val), set up on first use."""
+        if split not in ("test", "val"):
+            raise ValueError(f"nve_start: split must be 'test' or 'val', got {split!r}")
+        if split not in getattr(self, "arrays", {}):
+            self.setup("test" if split == "test" else "fit")
+        return self.arrays[split]
