@@ -18,7 +18,8 @@ was then written from; to re-run a round, check that file out first
 - the variants up to `nearest_smooth_product_centre`: the preset before issue 30 (commit 2184f52, 50 epochs);
 - `narrow_tuple_nets` to `narrow_small_batches`: the first-round preset (commit ae7f713, 35 epochs);
 - `wide` to `narrower_tuple_nets`: the second-round preset (commit 88d20e4, 45 epochs);
-- `ema` onwards: the third-round preset (commit 706bb81, 40 epochs).
+- `ema` to `basis_filter`: the third-round preset (commit 706bb81, 40 epochs);
+- `mixed_ranks` onwards: the fourth-round preset (commit 102ee6b, 35 epochs).
 
 Each run is a plain `train.py` run (record.json in logs/md17/runs/...); a summary line per run
 is appended to logs/md17_ablation.jsonl.
@@ -132,6 +133,13 @@ VARIANTS = {
     "pairs_only": ["model.attention.rank=1"],  # tuples of one partner: no angles, 8x fewer tuples
     "pairs_only_wide_vectors": ["model.attention.rank=1", "model.width=128", "model.geometry_updates=true", "model.vector_channels=2"],
     "basis_filter": BASIS,  # product join's filter from a Gaussian basis of each tuple invariant
+    # fifth round: changes of the fourth-round preset (the whole molecule, power-mean scale, squared envelope; 35 epochs)
+    "mixed_ranks": ["model.attention.rank=[2,1,1]"],  # angles in the first block, pairs after it: cheaper steps
+    "late_angles": ["model.attention.rank=[1,1,2]"],  # pairs first, angles in the last block
+    "deep_mixed_ranks": ["model.depth=4", "model.attention.rank=[2,1,1,1]"],  # a fourth block at the pairs' cost
+    "shallow": ["model.depth=2"],  # two blocks: more epochs
+    "half_lr": ["optimizer.lr=1.5e-3"],  # the rate halved
+    "gated_sum_smooth": ["model.attention.aggregation={_target_:gaan.nn.aggregation.GatedSum,tuples:25}"],  # sums count; the view is now smooth
 }
 
 

@@ -82,3 +82,18 @@ def test_scalar_head_pooling_is_extensive_or_intensive(cloud):
     with pytest.raises(ValueError, match="head.pool"):
         ScalarHead(8, pool="max")
     assert not math.isnan(head(out).sum().item())
+
+
+def test_per_block_ranks_build_their_layers_and_keep_the_symmetries(cloud):
+    from gaan.models.views import LocalFrames
+
+    positions, features, mask = cloud
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=2, width=8, depth=3, view=LocalFrames(), attention={"rank": [2, 1, 1]}).double().eval()
+    assert [layer.rank for layer in backbone.attention] == [2, 1, 1]
+    out = backbone(positions, features, mask).invariants
+    perm = torch.tensor([2, 0, 1, 3, 4, 5])  # real points of every cloud among the first four
+    moved = positions[:, perm] @ random_rotation().T
+    torch.testing.assert_close(backbone(moved, features[:, perm], mask[:, perm]).invariants, out[:, perm], atol=1e-9, rtol=1e-7)
+    with pytest.raises(ValueError, match=r"model.attention.rank lists one rank per block: 2 entries for model.depth=3"):
+        GAAttentionBackbone(in_features=2, width=8, depth=3, view=LocalFrames(), attention={"rank": [2, 1]})

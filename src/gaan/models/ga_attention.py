@@ -43,7 +43,8 @@ class GAAttentionBackbone(Backbone):
     :param in_features: input feature columns per point
     :param width, depth: feature width and number of blocks
     :param attention: options of every block's layer (`gaan.nn.VectorAttention`): rank (default
-        2), invariant_mode, covariant_mode, merge, join, heads, parity, ...
+        2; or a list, one rank per block, e.g. [2, 1, 1]: angles in the first block, pairs'
+        cheaper tuples after it), invariant_mode, covariant_mode, merge, join, heads, parity, ...
     :param view: a `gaan.models.views.ViewBuilder` (default `WholeCloud()`)
     :param pair_inputs: `gaan.models.pair_inputs.PairInput` modules (per-point views only); each
         block embeds their features with its own linear map and adds them to the partners'
@@ -119,12 +120,21 @@ class GAAttentionBackbone(Backbone):
             raise ValueError(
                 f"model.attention.{fixed[0]} is set by the backbone (by model.view / model.geometry_updates), not in model.attention"
             )
-        options.setdefault("rank", 2)
+        options["rank"] = self._block_rank(options.get("rank", 2), block)
         if not self.geometry_updates:
             return self.layer_class(width, reduce=self.view.per_point, **options)
         # the last block's hidden updates would reach nothing (and be unused parameters under DDP)
         channels = 1 + self.vector_channels * (block < self.depth - 1)
         return self.tied_layer_class(width, reduce=self.view.per_point, covariant_channels=channels, **options)
+
+    def _block_rank(self, rank, block: int) -> int:
+        """The tuple rank of one block: `rank` itself, or its entry for the block in a per-block list."""
+        if isinstance(rank, Sequence) and not isinstance(rank, str):
+            ranks = list(rank)
+            if len(ranks) != self.depth:
+                raise ValueError(f"model.attention.rank lists one rank per block: {len(ranks)} entries for model.depth={self.depth}")
+            rank = ranks[block]
+        return rank
 
     def _check_pair_inputs(self, pair_inputs, in_features: int, vector_inputs: bool) -> list[PairInput]:
         if pair_inputs and not self.view.per_point:
