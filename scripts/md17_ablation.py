@@ -139,7 +139,8 @@ VARIANTS = {
     "deep_mixed_ranks": ["model.depth=4", "model.attention.rank=[2,1,1,1]"],  # a fourth block at the pairs' cost
     "shallow": ["model.depth=2"],  # two blocks: more epochs
     "half_lr": ["optimizer.lr=1.5e-3"],  # the rate halved
-    "gated_sum_smooth": ["model.attention.aggregation={_target_:gaan.nn.aggregation.GatedSum,tuples:25}"],  # sums count; the view is now smooth
+    # sums count, and the view is now smooth
+    "gated_sum_smooth": ["model.attention.aggregation={_target_:gaan.nn.aggregation.GatedSum,tuples:25}"],
 }
 
 
