@@ -28,3 +28,11 @@ def test_measure_applies_the_configs_flush_denormal(flush):
     finally:
         torch.set_flush_denormal(before)
     assert result["frames_per_cpu_second"] > 0
+
+
+def test_md17_preset_speed_times_the_recorded_preset_before_issue_30():
+    """The speed bench's stand-in for the preset issue 30 replaced composes that run's model."""
+    speed = load_script("bench/md17_preset_speed.py", "gaan_md17_preset_speed")
+    composed, recorded = speed.before_issue_30_model()
+    assert composed == recorded
+    assert composed["view"] == {"_target_": "gaan.models.views.Neighbourhoods", "k": 5} and composed["normalize"] is True
