@@ -2,8 +2,9 @@
 (`gaan.tasks.backmapping.BackmappingTask`, `gaan.data.protein.ProteinDataModule`,
 `gaan.tasks.EnergyForceTask`, ...): the one checkpoint loader maps them to today's modules, and the
 shipped checkpoints give the same outputs as before the move (backmapping with the protein
-checkpoints, energies and forces with the aspirin potential). The expected numbers were computed
-with the code before the move (commit ae7f713) on this project's CPU machine."""
+checkpoints, energies and forces with the aspirin potential shipped until issue 30's fifth round,
+kept as a fixture). The expected numbers were computed with the code before the move (commit
+ae7f713) on this project's CPU machine."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from gaan.checkpoint_file import MOVED_MODULES, current_class_path, load_checkpo
 from gaan.checkpoints import load_trained_module
 
 PRETRAINED = Path(str(importlib.resources.files("gaan") / "pretrained"))
+# the aspirin potential shipped from before the move until issue 30's fifth round replaced it
+OLD_ASPIRIN = Path(__file__).parent / "fixtures" / "md17_aspirin_before_issue34.ckpt"
 
 # backmapping of ubiquitin (pdb1ubi, test split) without refinement: 1803 coordinates
 BACKMAP_BEFORE = {
@@ -31,7 +34,7 @@ BACKMAP_BEFORE = {
         "rmsd_backbone": 0.7589318831266051,
     },
 }
-# GAANCalculator("aspirin") on the first frame of the generated aspirin test trajectory (rounded to
+# the old aspirin checkpoint (GAANCalculator(OLD_ASPIRIN)) on the first frame of the generated aspirin test trajectory (rounded to
 # 1e-4 A), float64: energy (eV) and forces (eV/A), computed with the code before the move (commit
 # ae7f713) on the shipped checkpoint (written by older code; the file is unchanged since). Aspirin,
 # not ethanol: the ethanol potential is re-shipped as its preset improves (issue 30).
@@ -93,9 +96,10 @@ def stored_targets(config) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("name", ["protein_ca", "protein_centroid", "md17_aspirin"])  # the others were shipped after the move
-def test_shipped_checkpoints_store_old_class_paths_and_load(name):
-    path = PRETRAINED / f"{name}.ckpt"
+# the other shipped checkpoints were written after the move
+@pytest.mark.parametrize("path", [PRETRAINED / "protein_ca.ckpt", PRETRAINED / "protein_centroid.ckpt", OLD_ASPIRIN], ids=lambda p: p.stem)
+def test_shipped_checkpoints_store_old_class_paths_and_load(path):
+    name = path.stem
     stored = torch.load(path, map_location="cpu", weights_only=False)["gaan_config"]  # as written
     moved = [t for t in stored_targets(stored) if current_class_path(t) != t]
     assert moved, f"{name} stores no moved class path: this test no longer exercises the migration"
@@ -141,16 +145,16 @@ def aspirin() -> Atoms:
     return Atoms(numbers=ASPIRIN_NUMBERS, positions=np.array(ASPIRIN_POSITIONS, dtype=np.float64))
 
 
-def test_the_shipped_aspirin_calculator_gives_the_energies_before_the_move():
+def test_the_old_aspirin_calculator_gives_the_energies_before_the_move():
     from gaan.ase import GAANCalculator
 
     atoms = aspirin()
-    atoms.calc = GAANCalculator("aspirin")
+    atoms.calc = GAANCalculator(OLD_ASPIRIN)
     assert atoms.get_potential_energy() == pytest.approx(ASPIRIN_ENERGY_BEFORE, abs=1e-8)
     np.testing.assert_allclose(atoms.get_forces(), ASPIRIN_FORCES_BEFORE, atol=1e-8, rtol=0)
 
 
-def test_eval_py_on_the_shipped_aspirin_checkpoint_gives_the_energies_before_the_move(tmp_path):
+def test_eval_py_on_the_old_aspirin_checkpoint_gives_the_energies_before_the_move(tmp_path):
     import ase.io
 
     from gaan.eval import evaluate
@@ -161,7 +165,7 @@ def test_eval_py_on_the_shipped_aspirin_checkpoint_gives_the_energies_before_the
     data = tmp_path / "aspirin.extxyz"
     ase.io.write(data, [atoms])
     out = tmp_path / "out"
-    overrides = ["task=md17", f"ckpt_path={PRETRAINED / 'md17_aspirin.ckpt'}", f"data={data}", f"paths.output_dir={out}"]
+    overrides = ["task=md17", f"ckpt_path={OLD_ASPIRIN}", f"data={data}", f"paths.output_dir={out}"]
     metrics = evaluate(compose_config([*overrides, f"paths.log_dir={tmp_path}/logs"], config_name="eval"))
     predictions = np.load(out / "predictions.npz")
     assert float(predictions["energy"][0]) == pytest.approx(ASPIRIN_ENERGY_BEFORE, abs=1e-4)
