@@ -28,6 +28,7 @@ BEFORE_ISSUE_30_RECORD = ROOT / "results/records/md17/md17_ethanol_ga_attn-seed2
 # and task it shares); `before_issue_30_model` checks them against that run's record
 BEFORE_ISSUE_30 = [
     "experiment=md17_ethanol_ga_attn",
+    "model.depth=3",
     "model.normalize=true",
     "model.pair_inputs.0.maximum=2.5",
     "~model.view",
