@@ -96,7 +96,8 @@ def stored_targets(config) -> list[str]:
     return []
 
 
-# the other shipped checkpoints were written after the move
+# written before the move: two shipped protein checkpoints and the old aspirin one (a fixture); the
+# other shipped checkpoints were written after it
 @pytest.mark.parametrize("path", [PRETRAINED / "protein_ca.ckpt", PRETRAINED / "protein_centroid.ckpt", OLD_ASPIRIN], ids=lambda p: p.stem)
 def test_shipped_checkpoints_store_old_class_paths_and_load(path):
     name = path.stem

@@ -76,7 +76,7 @@ ASPIRIN_SMALL = ["experiment=md17_aspirin_ga_attn", *SMALL, "model.attention.ran
 
 
 # the md17 potential's model (conf/common/md17_ga_attn.yaml) as it was before issue 30 (the overrides of its
-# records' `reproduce`, from the aspirin preset, whose model differs only in its view)
+# records' `reproduce`, from the aspirin preset, whose model differs in its view and its blocks' ranks)
 PRESET_BEFORE_ISSUE_30 = [
     "experiment=md17_aspirin_ga_attn",
     "model.attention.rank=2",

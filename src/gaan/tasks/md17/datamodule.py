@@ -302,7 +302,7 @@ class MD17DataModule(PointCloudDataModule):
     def _loaded(self, split: str) -> dict[str, np.ndarray]:
         """The arrays of `split` (test or val), set up on first use."""
         if split not in ("test", "val"):
-            raise ValueError(f"nve_start: split must be 'test' or 'val', got {split!r}")
+            raise ValueError(f"an NVE check starts from a 'test' or 'val' frame, got split={split!r}")
         if split not in getattr(self, "arrays", {}):
             self.setup("test" if split == "test" else "fit")
         return self.arrays[split]
