@@ -97,3 +97,27 @@ def test_per_block_ranks_build_their_layers_and_keep_the_symmetries(cloud):
     torch.testing.assert_close(backbone(moved, features[:, perm], mask[:, perm]).invariants, out[:, perm], atol=1e-9, rtol=1e-7)
     with pytest.raises(ValueError, match=r"model.attention.rank lists one rank per block: 2 entries for model.depth=3"):
         GAAttentionBackbone(in_features=2, width=8, depth=3, view=LocalFrames(), attention={"rank": [2, 1]})
+
+
+def test_labeled_head_product_join_is_covariant_and_ignores_padding(cloud):
+    positions, features, mask = cloud
+    torch.manual_seed(0)
+    backbone = GAAttentionBackbone(in_features=2, width=8).double().eval()
+    head = LabeledVectorHead(8, num_labels=4, rank=1, join="product").double()
+    assert head.attention.join == "product"
+    labels = torch.tensor([[0, 1, 2], [3, 3, 0], [1, 2, 0]])
+    label_mask = torch.tensor([[True, True, True], [True, True, False], [True, False, False]])
+
+    def predict(pos, feat=features, m=mask):
+        return head(backbone(pos, feat, m), labels, label_mask)
+
+    sites = predict(positions)
+    perm = torch.tensor([2, 0, 1, 3, 4, 5])  # real points of every cloud among the first four
+    R = random_rotation(2)
+    torch.testing.assert_close(predict(positions[:, perm] @ R.T, features[:, perm], mask[:, perm])[label_mask], (sites @ R.T)[label_mask])
+    junk_pos, junk_feat = positions.clone(), features.clone()
+    junk_pos[~mask], junk_feat[~mask] = 40.0, -3.0
+    torch.testing.assert_close(predict(junk_pos, junk_feat)[label_mask], sites[label_mask])
+    mean_head = LabeledVectorHead(8, num_labels=4, rank=1).double()
+    mean_head.load_state_dict(head.state_dict())
+    assert not torch.allclose(mean_head(backbone(positions, features, mask), labels, label_mask), sites)

@@ -92,12 +92,17 @@ class CovariantVectorHead(nn.Module):
 
 class LabeledVectorHead(nn.Module):
     """One covariant vector per labeled query site (B, L, 3): embedded label ids query the
-    cloud through `LabeledVectorAttention` (backmapping)."""
+    cloud through `LabeledVectorAttention` (backmapping).
 
-    def __init__(self, width: int, num_labels: int, rank: int = 2, heads: int = 1):
+    :param join: how a tuple's label, embedded geometry and partners' features meet (the layer's
+        `join`): mean (their average) or product (each multiplies the others: a label-specific
+        filter of the geometry)
+    """
+
+    def __init__(self, width: int, num_labels: int, rank: int = 2, heads: int = 1, join: str = "mean"):
         super().__init__()
         self.embed = nn.Embedding(num_labels, width)
-        self.attention = LabeledVectorAttention(width, rank=rank, reduce=True, heads=heads)
+        self.attention = LabeledVectorAttention(width, rank=rank, reduce=True, heads=heads, join=join)
 
     def forward(self, out: BackboneOutput, labels: Tensor | None = None, label_mask: Tensor | None = None) -> Tensor:
         if labels is None:
