@@ -1,0 +1,48 @@
+"""Bond-stretch scans: the geometry moves one atom only, GFN2-xTB holds ethanol's C-H bond together
+(the reference the scan is read against), and a trained potential runs through the same code."""
+
+import numpy as np
+import pytest
+
+from gaan.tasks.md17.bond_stretch import bond_stretch_energies, stretched_positions
+from gaan.tasks.md17.xtb_dynamics import embed_smiles
+
+
+def ethanol_c_h():
+    numbers, positions = embed_smiles("CCO", seed=7)
+    hydrogens = np.flatnonzero(numbers == 1)
+    carbon = int(np.flatnonzero(numbers == 6)[0])
+    h = int(hydrogens[np.argmin(np.linalg.norm(positions[hydrogens] - positions[carbon], axis=1))])
+    return numbers, positions, carbon, h
+
+
+def test_the_moved_atom_lands_at_each_distance_along_its_bond_and_nothing_else_moves():
+    numbers, positions, carbon, h = ethanol_c_h()
+    distances = [0.9, 1.5, 3.0]
+    frames = stretched_positions(positions, carbon, h, distances)
+    assert frames.shape == (3, len(numbers), 3)
+    np.testing.assert_allclose(np.linalg.norm(frames[:, h] - positions[carbon], axis=1), distances)
+    bond = (positions[h] - positions[carbon]) / np.linalg.norm(positions[h] - positions[carbon])
+    np.testing.assert_allclose((frames[:, h] - positions[carbon]) / np.array(distances)[:, None], np.repeat(bond[None], 3, 0))
+    others = np.arange(len(numbers)) != h
+    np.testing.assert_array_equal(frames[:, others], np.repeat(positions[None, others], 3, 0))
+    with pytest.raises(ValueError, match="--atoms needs two different atom indices"):
+        stretched_positions(positions, carbon, carbon, distances)
+
+
+def test_xtb_holds_the_c_h_bond_and_a_shipped_potential_scans_through_the_same_code():
+    from tblite.ase import TBLite
+
+    from gaan.ase import GAANCalculator
+
+    numbers, positions, carbon, h = ethanol_c_h()
+    start = float(np.linalg.norm(positions[h] - positions[carbon]))
+    distances = [start, 1.4, 2.0, 3.0]
+    energies = bond_stretch_energies(
+        {"xtb": TBLite(method="GFN2-xTB", verbosity=0), "shipped": GAANCalculator("ethanol")}, numbers, positions, carbon, h, distances
+    )
+    xtb = energies["xtb"]
+    assert xtb[0] == pytest.approx(0.0, abs=1e-6)  # the frame's own bond length: no change
+    assert np.all(np.diff(xtb) > 0) and xtb[-1] > 3.0  # a bond: several eV to pull the H away
+    assert energies["shipped"].shape == (4,) and np.all(np.isfinite(energies["shipped"]))
+    assert energies["shipped"][0] == pytest.approx(0.0, abs=1e-4)
