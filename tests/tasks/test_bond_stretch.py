@@ -46,3 +46,30 @@ def test_xtb_holds_the_c_h_bond_and_a_shipped_potential_scans_through_the_same_c
     assert np.all(np.diff(xtb) > 0) and xtb[-1] > 3.0  # a bond: several eV to pull the H away
     assert energies["shipped"].shape == (4,) and np.all(np.isfinite(energies["shipped"]))
     assert energies["shipped"][0] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_the_command_prints_each_potential_beside_xtb(monkeypatch, capsys):
+    """`python -m gaan.tasks.md17.bond_stretch` on a frame served as the md17 data module serves it."""
+    import gaan.tasks.md17.datamodule as datamodule
+    from gaan.tasks.md17.bond_stretch import main
+
+    numbers, positions, carbon, h = ethanol_c_h()
+
+    class OneFrame:  # the data module's interface the command uses
+        def __init__(self, data_dir, molecule):
+            self.arrays = {"val": {"numbers": numbers, "positions": positions[None]}}
+
+        def prepare_data(self):
+            pass
+
+        def setup(self, stage):
+            pass
+
+    monkeypatch.setattr(datamodule, "MD17DataModule", OneFrame)
+    main(["ethanol", "ethanol", "--split", "val", "--frame", "0", "--atoms", str(carbon), str(h), "--distances", "1.4", "3.0"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "distance (A) | ethanol | GFN2-xTB"
+    rows = [[float(x) for x in line.split(" | ")] for line in lines[2:]]
+    assert [row[0] for row in rows] == [1.4, 3.0] and rows[1][2] > 3.0  # xTB: the bond holds
+    with pytest.raises(SystemExit, match="--frame 5: the val split has 1 frames"):
+        main(["ethanol", "ethanol", "--frame", "5", "--atoms", "0", "1"])
