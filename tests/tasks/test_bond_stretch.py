@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gaan.tasks.md17.bond_stretch import bond_stretch_energies, stretched_positions
-from gaan.tasks.md17.xtb_dynamics import embed_smiles
+from gaan.tasks.md17.xtb_dynamics import XTBDynamicsRecipe, embed_smiles, xtb_calculator
 
 
 def ethanol_c_h():
@@ -31,15 +31,13 @@ def test_the_moved_atom_lands_at_each_distance_along_its_bond_and_nothing_else_m
 
 
 def test_xtb_holds_the_c_h_bond_and_a_shipped_potential_scans_through_the_same_code():
-    from tblite.ase import TBLite
-
     from gaan.ase import GAANCalculator
 
     numbers, positions, carbon, h = ethanol_c_h()
     start = float(np.linalg.norm(positions[h] - positions[carbon]))
     distances = [start, 1.4, 2.0, 3.0]
     energies = bond_stretch_energies(
-        {"xtb": TBLite(method="GFN2-xTB", verbosity=0), "shipped": GAANCalculator("ethanol")}, numbers, positions, carbon, h, distances
+        {"xtb": xtb_calculator(), "shipped": GAANCalculator("ethanol")}, numbers, positions, carbon, h, distances
     )
     xtb = energies["xtb"]
     assert xtb[0] == pytest.approx(0.0, abs=1e-6)  # the frame's own bond length: no change
@@ -56,6 +54,8 @@ def test_the_command_prints_each_potential_beside_xtb(monkeypatch, capsys):
     numbers, positions, carbon, h = ethanol_c_h()
 
     class OneFrame:  # the data module's interface the command uses
+        recipe = XTBDynamicsRecipe()
+
         def __init__(self, data_dir, molecule):
             self.arrays = {"val": {"numbers": numbers, "positions": positions[None]}}
 

@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--atoms", type=int, nargs=2, required=True, metavar=("ANCHOR", "MOVED"))
     parser.add_argument("--distances", type=float, nargs="+", default=list(DEFAULT_DISTANCES), help="A")
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--no-reference", action="store_true", help="skip GFN2-xTB")
+    parser.add_argument("--no-reference", action="store_true", help="skip the xTB reference (the data's method, GFN2-xTB by default)")
     args = parser.parse_args(argv)
 
     from gaan.ase import GAANCalculator
@@ -76,9 +76,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"--frame {args.frame}: the {args.split} split has {len(arrays['positions'])} frames")
     calculators = {model: GAANCalculator(model) for model in args.models}
     if not args.no_reference:
-        from tblite.ase import TBLite
+        from gaan.tasks.md17.xtb_dynamics import xtb_calculator
 
-        calculators["GFN2-xTB"] = TBLite(method="GFN2-xTB", verbosity=0)
+        method = data.recipe.method  # the level the frames were generated at
+        calculators[method] = xtb_calculator(method)
     positions = arrays["positions"][args.frame]
     anchor, moved = args.atoms
     energies = bond_stretch_energies(calculators, arrays["numbers"], positions, anchor, moved, args.distances)
