@@ -4,6 +4,7 @@ from gaan.models.base import Backbone, BackboneOutput, center_positions, masked_
 from gaan.models.deepsets import DeepSetsBackbone
 from gaan.models.egnn import EGNNBackbone
 from gaan.models.ga_attention import GAAttentionBackbone, GAMultivectorAttentionBackbone
+from gaan.models.ga_covariant_state import GACovariantStateBackbone
 from gaan.models.heads import ClassificationHead, CovariantVectorHead, LabeledVectorHead, ScalarHead
 from gaan.models.transformer import TransformerBackbone
 
@@ -15,6 +16,7 @@ __all__ = [
     "DeepSetsBackbone",
     "EGNNBackbone",
     "GAAttentionBackbone",
+    "GACovariantStateBackbone",
     "GAMultivectorAttentionBackbone",
     "LabeledVectorHead",
     "ScalarHead",
