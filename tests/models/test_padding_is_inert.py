@@ -5,8 +5,17 @@ NaN mixed into a centroid or a view silently spreads to every real point."""
 import pytest
 import torch
 
-from gaan.models import DeepSetsBackbone, EGNNBackbone, GAAttentionBackbone, GAMultivectorAttentionBackbone, TransformerBackbone
-from gaan.models.views import LocalFrames, Neighbourhoods, WholeCloud
+from gaan.models import (
+    DeepSetsBackbone,
+    EGNNBackbone,
+    GAAttentionBackbone,
+    GACovariantStateBackbone,
+    GAMultivectorAttentionBackbone,
+    TransformerBackbone,
+)
+from gaan.models.envelopes import PolynomialCutoff
+from gaan.models.pair_inputs import RadialBasis
+from gaan.models.views import LocalFrames, Neighbourhoods, ScaledLocalFrames, WholeCloud
 
 FEATURES = 4
 
@@ -20,6 +29,9 @@ BACKBONES = {
         FEATURES, width=8, view=LocalFrames(), vector_inputs=True, geometry_updates=True, vector_channels=1
     ),
     "ga_multivector_local_frames": lambda: GAMultivectorAttentionBackbone(FEATURES, width=8, view=LocalFrames()),
+    "ga_covariant_state_scaled_frames": lambda: GACovariantStateBackbone(
+        FEATURES, width=8, channels=4, attention={"heads": 2}, view=ScaledLocalFrames(PolynomialCutoff(1.0)), pair_inputs=[RadialBasis(8, 3.0)]
+    ),
     "egnn": lambda: EGNNBackbone(FEATURES, width=8, depth=2),
     "transformer": lambda: TransformerBackbone(FEATURES, width=8, depth=1),
     "deepsets": lambda: DeepSetsBackbone(FEATURES, width=8),

@@ -22,7 +22,9 @@ ELEMENTS = {"C": 0, "H": 1, "O": 2}
 
 
 def energy_model(overrides):
-    cfg = compose_config(["task=md17", "model=ga_attn", *overrides, "paths.output_dir=unused"])
+    # an experiment's own model wins over the command line's default only when none is named here
+    model = [] if any(o.startswith("model=") for o in overrides) else ["model=ga_attn"]
+    cfg = compose_config(["task=md17", *model, *overrides, "paths.output_dir=unused"])
     torch.manual_seed(0)
     backbone = hydra.utils.instantiate(cfg.model, in_features=len(ELEMENTS)).double().eval()
     head = hydra.utils.instantiate(cfg.task.head, width=backbone.width).double().eval()
@@ -99,6 +101,7 @@ NEAREST_K5 = [*ASPIRIN_SMALL, "model.view.k=5"]  # NearestSmooth
     [
         ("the ethanol preset (whole molecule, power-mean scale)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
         ("the aspirin preset (NearestSmooth, 6 nearest)", ASPIRIN_SMALL, True),
+        ("covariant hidden state, the ethanol view", ["model=ga_covariant_state", "experiment=md17_ethanol_ga_covariant_state", *SMALL, "model.channels=4"], True),
         ("the model before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
         # with k = 5 the nearest set changes along this path (as it does for the model before issue 30)
         ("NearestSmooth with k = 5", [*NEAREST_K5], True),

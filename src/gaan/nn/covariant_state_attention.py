@@ -40,8 +40,9 @@ class CovariantStateAttention(nn.Module):
     :param hidden: hidden units of the pair MLP (default `width`)
     :param aggregation: `gaan.nn.aggregation` name or module (`weighted_softmax` lets the view's
         envelope weights into the normalization, so partners leave smoothly)
-    :param vector_output: compute dV (the last block of a stack needs only dh)
-    :param dim: 2 or 3
+    :param vector_output: compute dV (off: invariant features only)
+
+    The space's dimension (2 or 3) is the inputs' last axis.
     """
 
     def __init__(
@@ -53,7 +54,6 @@ class CovariantStateAttention(nn.Module):
         hidden: int | None = None,
         aggregation: str | nn.Module = "weighted_softmax",
         vector_output: bool = True,
-        dim: int = 3,
     ):
         super().__init__()
         check_positive_int("model.width", width)
@@ -62,8 +62,7 @@ class CovariantStateAttention(nn.Module):
         check_positive_int("pair_size", pair_size, minimum=0)
         if width % heads or channels % heads:
             raise ValueError(f"model.width ({width}) and model.channels ({channels}) must be multiples of model.attention.heads ({heads})")
-        self.width, self.channels, self.heads, self.dim = width, channels, heads, dim
-        self.algebra = algebra_for(dim)
+        self.width, self.channels, self.heads = width, channels, heads
         self.vector_output = bool(vector_output)
         hidden = width if hidden is None else hidden
         self.pair_net = mlp(pair_size + INVARIANTS_PER_CHANNEL * channels, width, hidden=hidden)
@@ -78,7 +77,7 @@ class CovariantStateAttention(nn.Module):
 
     def invariants(self, relative: Tensor, centre_vectors: Tensor, partner_vectors: Tensor) -> Tensor:
         """(B, N, P, 5 C) invariants of the products r V_j, r V_i and V_i V_j."""
-        vec_vec = self.algebra.vec_vec
+        vec_vec = algebra_for(relative.shape[-1]).vec_vec
         r = relative[..., None, :]  # (B, N, P, 1, D)
         centre = centre_vectors[:, :, None]  # (B, N, 1, C, D)
         r_partner = vec_vec(r, partner_vectors)  # even: (scalar, bivector...)
