@@ -30,7 +30,12 @@ BACKBONES = {
     ),
     "ga_multivector_local_frames": lambda: GAMultivectorAttentionBackbone(FEATURES, width=8, view=LocalFrames()),
     "ga_covariant_state_scaled_frames": lambda: GACovariantStateBackbone(
-        FEATURES, width=8, channels=4, attention={"heads": 2}, view=ScaledLocalFrames(PolynomialCutoff(1.0)), pair_inputs=[RadialBasis(8, 3.0)]
+        FEATURES,
+        width=8,
+        channels=4,
+        attention={"heads": 2},
+        view=ScaledLocalFrames(PolynomialCutoff(1.0)),
+        pair_inputs=[RadialBasis(8, 3.0)],
     ),
     "egnn": lambda: EGNNBackbone(FEATURES, width=8, depth=2),
     "transformer": lambda: TransformerBackbone(FEATURES, width=8, depth=1),

@@ -101,7 +101,11 @@ NEAREST_K5 = [*ASPIRIN_SMALL, "model.view.k=5"]  # NearestSmooth
     [
         ("the ethanol preset (whole molecule, power-mean scale)", ["experiment=md17_ethanol_ga_attn", *SMALL], True),
         ("the aspirin preset (NearestSmooth, 6 nearest)", ASPIRIN_SMALL, True),
-        ("covariant hidden state, the ethanol view", ["model=ga_covariant_state", "experiment=md17_ethanol_ga_covariant_state", *SMALL, "model.channels=4"], True),
+        (
+            "covariant hidden state, the ethanol view",
+            ["model=ga_covariant_state", "experiment=md17_ethanol_ga_covariant_state", *SMALL, "model.channels=4"],
+            True,
+        ),
         ("the model before issue 30 (k = 5 nearest, no envelope)", [*PRESET_BEFORE_ISSUE_30, *SMALL], False),
         # with k = 5 the nearest set changes along this path (as it does for the model before issue 30)
         ("NearestSmooth with k = 5", [*NEAREST_K5], True),

@@ -90,7 +90,9 @@ class GACovariantStateBackbone(Backbone):
         h = self.embed(features[..., self.point_feature_columns]) * weights
         v = positions.new_zeros(batch, points, self.channels, dim)
         for block, mix, update in zip(self.blocks, self.mixes, self.updates):
-            dh, dv = block(relative, _partners(pairs, h, partner_mask), v, _partners(pairs, v, partner_mask), pair_inputs, partner_mask, pair_weights)
+            dh, dv = block(
+                relative, _partners(pairs, h, partner_mask), v, _partners(pairs, v, partner_mask), pair_inputs, partner_mask, pair_weights
+            )
             h = (h + dh) * weights
             v = (v + dv) * weights[..., None]
             mixed, keyed = mix(v.transpose(-1, -2)).transpose(-1, -2).chunk(2, -2)  # (B, N, C, D) each
