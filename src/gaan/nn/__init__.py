@@ -2,6 +2,7 @@
 
 from .attention import GeometricAttention
 from .conversion import Multivector2Vector, Vector2Multivector
+from .covariant_state_attention import CovariantStateAttention
 from .layers import (
     LabeledMultivectorAttention,
     LabeledVectorAttention,
@@ -16,6 +17,7 @@ from .mlp import mlp
 from .normalization import MomentumLayerNormalization, MomentumNormalization
 
 __all__ = [
+    "CovariantStateAttention",
     "GeometricAttention",
     "LabeledMultivectorAttention",
     "LabeledVectorAttention",
