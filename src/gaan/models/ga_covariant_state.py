@@ -68,9 +68,7 @@ class GACovariantStateBackbone(Backbone):
         self.point_feature_columns = point_feature_columns(self.pair_inputs, in_features)
         self.embed = nn.Linear(len(self.point_feature_columns), width)
         pair_size = sum(p.size for p in self.pair_inputs)
-        self.blocks = nn.ModuleList(
-            CovariantStateAttention(width, channels, pair_size, vector_output=True, **options) for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(CovariantStateAttention(width, channels, pair_size, **options) for _ in range(depth))
         self.mixes = nn.ModuleList(nn.Linear(channels, 2 * channels, bias=False) for _ in range(depth))
         self.updates = nn.ModuleList(mlp(width + channels, width + channels, hidden=2 * width) for _ in range(depth))
 

@@ -40,7 +40,6 @@ class CovariantStateAttention(nn.Module):
     :param hidden: hidden units of the pair MLP (default `width`)
     :param aggregation: `gaan.nn.aggregation` name or module (`weighted_softmax` lets the view's
         envelope weights into the normalization, so partners leave smoothly)
-    :param vector_output: compute dV (off: invariant features only)
 
     The space's dimension (2 or 3) is the inputs' last axis.
     """
@@ -53,7 +52,6 @@ class CovariantStateAttention(nn.Module):
         heads: int = 1,
         hidden: int | None = None,
         aggregation: str | nn.Module = "weighted_softmax",
-        vector_output: bool = True,
     ):
         super().__init__()
         check_positive_int("model.width", width)
@@ -63,17 +61,15 @@ class CovariantStateAttention(nn.Module):
         if width % heads or channels % heads:
             raise ValueError(f"model.width ({width}) and model.channels ({channels}) must be multiples of model.attention.heads ({heads})")
         self.width, self.channels, self.heads = width, channels, heads
-        self.vector_output = bool(vector_output)
         hidden = width if hidden is None else hidden
         self.pair_net = mlp(pair_size + INVARIANTS_PER_CHANNEL * channels, width, hidden=hidden)
         self.value = nn.Linear(width, width)
         self.score = nn.Linear(width, heads)
         self.aggregation = build_aggregation(aggregation)
-        if self.vector_output:
-            self.gates = nn.Linear(width, 2 * channels)
+        self.gates = nn.Linear(width, 2 * channels)
 
     def extra_repr(self) -> str:
-        return f"width={self.width}, channels={self.channels}, heads={self.heads}, vector_output={self.vector_output}"
+        return f"width={self.width}, channels={self.channels}, heads={self.heads}"
 
     def invariants(self, relative: Tensor, centre_vectors: Tensor, partner_vectors: Tensor) -> Tensor:
         """(B, N, P, 5 C) invariants of the products r V_j, r V_i and V_i V_j."""
@@ -101,10 +97,10 @@ class CovariantStateAttention(nn.Module):
         pair_inputs: Tensor,
         mask: Tensor,
         weights: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
+    ) -> tuple[Tensor, Tensor]:
         """relative (B, N, P, D); partner_features (B, N, P, F); centre_vectors (B, N, C, D);
         partner_vectors (B, N, P, C, D); pair_inputs (B, N, P, E); mask (B, N, P); weights
-        (B, N, P) or None. Returns dh (B, N, F) and dV (B, N, C, D) (None without vector output)."""
+        (B, N, P) or None. Returns dh (B, N, F) and dV (B, N, C, D)."""
         invariants = torch.cat([pair_inputs, self.invariants(relative, centre_vectors, partner_vectors)], -1)
         filtered = self.pair_net(invariants) * self.value(partner_features)  # (B, N, P, F)
         logits = self.score(filtered)  # (B, N, P, H)
@@ -116,8 +112,6 @@ class CovariantStateAttention(nn.Module):
         heads = self.heads
         per_head = filtered.reshape(batch, points, partners, heads, self.width // heads)
         dh = (attention[..., None] * per_head).sum(2).reshape(batch, points, self.width)
-        if not self.vector_output:
-            return dh, None
         partner_gate, relative_gate = self.gates(filtered).chunk(2, -1)  # (B, N, P, C) each
         head_attention = attention.repeat_interleave(self.channels // heads, -1)  # (B, N, P, C)
         moved = partner_gate[..., None] * partner_vectors + relative_gate[..., None] * relative[..., None, :]
