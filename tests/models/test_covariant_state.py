@@ -122,3 +122,42 @@ def test_a_deep_copy_predicts_the_same(cloud):
     positions, features, mask = cloud
     model = backbone(ScaledLocalFrames(Squared(PolynomialCutoff(1.0))))
     torch.testing.assert_close(copy.deepcopy(model)(positions, features, mask).invariants, model(positions, features, mask).invariants)
+
+
+def test_a_vector_norm_keeps_the_backbone_invariant_and_its_hidden_vectors_bounded(cloud):
+    """With `vector_norm=SoftVectorNorm()` the features stay invariant to rotations, reflections,
+    permutations and padding, and the hidden vectors entering every block stay below sqrt(C)
+    even for a cloud stretched far beyond any training geometry (without it they grow with it)."""
+    from gaan.nn import SoftVectorNorm
+
+    positions, features, mask = cloud
+    torch.manual_seed(0)
+    model = GACovariantStateBackbone(
+        2, width=8, depth=3, channels=4, attention={"heads": 2}, pair_inputs=[RadialBasis(8, 3.0)], vector_norm=SoftVectorNorm()
+    ).double()
+    out = model(positions, features, mask).invariants
+    rotation = random_rotation().double()
+    for transform in (rotation, -rotation):
+        torch.testing.assert_close(model(positions @ transform.T - 1.0, features, mask).invariants, out, atol=1e-10, rtol=1e-8)
+    junk_pos = positions.clone()
+    junk_pos[~mask] = 50.0
+    torch.testing.assert_close(model(junk_pos, features, mask).invariants, out, atol=1e-12, rtol=0)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    permuted = model(positions[:, order], features[:, order]).invariants
+    torch.testing.assert_close(permuted, model(positions, features).invariants[:, order], atol=1e-10, rtol=1e-8)
+
+    def largest_hidden_vector(model, stretch):
+        seen = []
+
+        def record(module, args, output):
+            seen.append(args[2].norm(dim=-1).max())  # the hidden vectors entering the block
+
+        hooks = [block.register_forward_hook(record) for block in model.blocks]
+        model(stretch * positions, features, mask)
+        for hook in hooks:
+            hook.remove()
+        return max(seen)
+
+    assert largest_hidden_vector(model, 100.0) < 4**0.5
+    model.vector_norm = None
+    assert largest_hidden_vector(model, 100.0) > 10 * largest_hidden_vector(model, 1.0)

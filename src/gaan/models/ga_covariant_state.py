@@ -33,7 +33,7 @@ class GACovariantStateBackbone(Backbone):
     Each block: attention over the pairs of every point's view updates h and V; then a point-wise
     update mixes the hidden vectors' channels (U V, W V, both linear in V, so covariant) and
     couples them to the features through their channel-wise dot products (U V) . (W V):
-    h += MLP(h, (U V).(W V)); V += gate(h, ...) U V.
+    h += MLP(h, (U V).(W V)); V += gate(h, ...) U V; then, with a `vector_norm`, V = vector_norm(V).
 
     :param in_features: input feature columns per point
     :param width, depth: invariant feature width and number of blocks
@@ -41,6 +41,8 @@ class GACovariantStateBackbone(Backbone):
     :param attention: layer options: heads, hidden (the pair MLP's hidden units), aggregation
     :param view: a per-point `gaan.models.views` builder (default `LocalFrames()`: every point)
     :param pair_inputs: `gaan.models.pair_inputs` modules (e.g. a radial basis)
+    :param vector_norm: a module applied to every point's hidden vectors (..., C, D) after each
+        block, e.g. `gaan.nn.SoftVectorNorm` (bounded hidden vectors); None: left as they are
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class GACovariantStateBackbone(Backbone):
         attention: Mapping | None = None,
         view: ViewBuilder | None = None,
         pair_inputs: Sequence[PairInput] = (),
+        vector_norm: nn.Module | None = None,
     ):
         super().__init__()
         check_positive_int("model.depth", depth)
@@ -71,6 +74,7 @@ class GACovariantStateBackbone(Backbone):
         self.blocks = nn.ModuleList(CovariantStateAttention(width, channels, pair_size, **options) for _ in range(depth))
         self.mixes = nn.ModuleList(nn.Linear(channels, 2 * channels, bias=False) for _ in range(depth))
         self.updates = nn.ModuleList(mlp(width + channels, width + channels, hidden=2 * width) for _ in range(depth))
+        self.vector_norm = vector_norm
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
         weights = mask[..., None].to(features.dtype)
@@ -97,6 +101,8 @@ class GACovariantStateBackbone(Backbone):
             out = update(torch.cat([h, (mixed * keyed).sum(-1)], -1))
             h = (h + out[..., : self.width]) * weights
             v = (v + out[..., self.width :, None] * mixed) * weights[..., None]
+            if self.vector_norm is not None:
+                v = self.vector_norm(v)
         return BackboneOutput(invariants=h, positions=positions, mask=mask)
 
 

@@ -15,6 +15,7 @@ from .layers import (
 )
 from .mlp import mlp
 from .normalization import MomentumLayerNormalization, MomentumNormalization
+from .vector_norm import SoftVectorNorm
 
 __all__ = [
     "CovariantStateAttention",
@@ -31,5 +32,6 @@ __all__ = [
     "Vector2Multivector",
     "MomentumLayerNormalization",
     "MomentumNormalization",
+    "SoftVectorNorm",
     "mlp",
 ]
