@@ -108,6 +108,8 @@ def test_options_are_checked():
         GACovariantStateBackbone(2, attention={"rank": 2})
     with pytest.raises(ValueError, match="multiples of model.attention.heads"):
         GACovariantStateBackbone(2, width=8, channels=3, attention={"heads": 2})
+    with pytest.raises(ValueError, match="model.vector_norm must be a module"):
+        GACovariantStateBackbone(2, vector_norm=True)
     with pytest.raises(ValueError, match="per-point view"):
         from gaan.models.views import WholeCloud
 

@@ -74,6 +74,8 @@ class GACovariantStateBackbone(Backbone):
         self.blocks = nn.ModuleList(CovariantStateAttention(width, channels, pair_size, **options) for _ in range(depth))
         self.mixes = nn.ModuleList(nn.Linear(channels, 2 * channels, bias=False) for _ in range(depth))
         self.updates = nn.ModuleList(mlp(width + channels, width + channels, hidden=2 * width) for _ in range(depth))
+        if vector_norm is not None and not isinstance(vector_norm, nn.Module):
+            raise ValueError(f"model.vector_norm must be a module (e.g. {{_target_: gaan.nn.SoftVectorNorm}}) or null, got {vector_norm!r}")
         self.vector_norm = vector_norm
 
     def encode(self, positions: Tensor, features: Tensor, mask: Tensor) -> BackboneOutput:
