@@ -224,3 +224,30 @@ def test_a_task_requirement_is_met_before_the_validation_score_counts():
     assert chosen.command == ("experiment=p", "model.x=b")
     (chosen,) = chosen_by_model(configurations([r for r in records if "model.x=b" not in r["command"]])).values()
     assert chosen.command == ("experiment=p", "model.x=a")
+
+
+def test_the_docs_table_shows_each_seeds_requirement_and_a_blow_up_as_non_finite():
+    """A record stores a non-finite metric (dynamics that blew up) as null; the table must say so,
+    not show it as if never checked (a missing key)."""
+    from gaan.results_tables import docs_section
+
+    records = []
+    for seed, metrics in ((1, {"val/nve_drift_max": 0.02}), (2, {"val/nve_drift_max": None}), (3, {})):
+        r = record(
+            task="md17",
+            command=["experiment=p", f"seed={seed}"],
+            seed=seed,
+            preset="p",
+            monitor="val/force_mae",
+            monitor_mode="min",
+            val=10.0 + seed,
+            metrics={"test/force_mae": 11.0, **metrics},
+            config={"task": {"datamodule": {"molecule": "ethanol"}}},
+        )
+        r["_path"] = f"s{seed}.json"
+        records.append(r)
+    table = docs_section(configurations(records))
+    assert "val/nve_drift_max <= 0.05 (per seed)" in table
+    assert "misses: 0.020 / non-finite / -" in table
+    table = docs_section(configurations(records[:1]))
+    assert "meets: 0.020" in table

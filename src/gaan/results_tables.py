@@ -181,6 +181,19 @@ def requirement_gap(config: Configuration) -> float:
     return max(0.0, max(values) - requirement["max"])
 
 
+def requirement_cell(config: Configuration, requirement: dict) -> str:
+    """Each seed's value of the task's required metric: "non-finite" where the run logged it but it
+    was not finite (e.g. dynamics that blew up: a record stores such a metric as null), "-" where
+    the record lacks it (never checked); the worst seed's value first."""
+    metric, values = requirement["metric"], []
+    for r in config.records:
+        metrics = r["metrics"]
+        values.append("-" if metric not in metrics else "non-finite" if metrics[metric] is None else number(metrics[metric], 2))
+    gap = requirement_gap(config)
+    verdict = "meets" if gap == 0 else "misses"
+    return f"{verdict}: {' / '.join(values)}"
+
+
 def chosen_by_model(configs: list[Configuration]) -> dict[tuple[str, str, str], Configuration]:
     """Per (task, variant, model), the chosen configuration."""
     by_model: dict[tuple[str, str, str], list[Configuration]] = {}
@@ -261,7 +274,9 @@ def docs_section(configs: list[Configuration]) -> str:
         "`results/records/`; do not edit by hand. One row per configuration (task, model, command",
         "without the seed); val and test are the mean ± standard deviation over its seeds, test of the",
         "best-validation checkpoint. Per task and model, **chosen** marks the configuration with the",
-        "best mean validation score; only that one is in the README. Records with `source`",
+        "best mean validation score among those whose every seed meets the task's requirement (a",
+        "column where the task has one, e.g. md17's energy drift; with none meeting it, the one whose",
+        "worst seed misses it least); only that one is in the README. Records with `source`",
         '"docs/results.md ..." were copied by hand, once, from the history below (their run folders are',
         "gone): their wall time is the whole command, their commit the one that wrote the number into this",
         "file, and where the history states no validation score they cannot be chosen on validation",
@@ -275,7 +290,23 @@ def docs_section(configs: list[Configuration]) -> str:
         secondary = task_reporting(task).get("secondary_metrics", [])
         metric = task_configs[0].test_metric
         lines += ["", f"### {task_configs[0].problem} ({metric})", "", f"Anchor: {task_anchor(task)}.", ""]
-        header = ["model", "command", "seeds", "steps", "fit wall", "hardware", "val", "test", "per seed", *secondary, "chosen", "source"]
+        requirement = task_reporting(task).get("requirement")
+        required = [f"{requirement['metric']} <= {requirement['max']} (per seed)"] if requirement else []
+        header = [
+            "model",
+            "command",
+            "seeds",
+            "steps",
+            "fit wall",
+            "hardware",
+            "val",
+            "test",
+            "per seed",
+            *secondary,
+            *required,
+            "chosen",
+            "source",
+        ]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for config in task_configs:
@@ -293,6 +324,7 @@ def docs_section(configs: list[Configuration]) -> str:
                 mean_spread(tests),
                 per_seed(tests),
                 *[mean_spread(config.values(m), of=len(config.records)) for m in secondary],
+                *([requirement_cell(config, requirement)] if requirement else []),
                 "**chosen**" if id(config) in chosen else "",
                 "; ".join(sources),
             ]
