@@ -184,7 +184,7 @@ def requirement_gap(config: Configuration) -> float:
 def requirement_cell(config: Configuration, requirement: dict) -> str:
     """Each seed's value of the task's required metric: "non-finite" where the run logged it but it
     was not finite (e.g. dynamics that blew up: a record stores such a metric as null), "-" where
-    the record lacks it (never checked); the worst seed's value first."""
+    the record lacks it (never checked); in the records' order, after whether every seed meets it."""
     metric, values = requirement["metric"], []
     for r in config.records:
         metrics = r["metrics"]
