@@ -5,7 +5,9 @@ calculator (`gaan.models.potential_calculator.PotentialCalculator`, the core of
 `gaan.ase.GAANCalculator`) and reports how far the total energy drifts. A conservative, smooth
 model keeps it constant up to the integrator's O(dt^2) oscillation; a rough one heats or
 explodes. The model runs in float64 (a copy), so the drift measures the model, not float32
-rounding.
+rounding. `nve_energy_drift_of` runs the same protocol with any ASE calculator, e.g. the
+reference method's (bench/md17_reference_drift.py), so a model's drift can be read against the
+integrator's error on the true surface.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ase import Atoms, units
+from ase.calculators.calculator import Calculator
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 
@@ -40,14 +43,32 @@ def nve_energy_drift(
 ) -> dict:
     """Velocity-Verlet run of `steps` x `timestep_fs` with the forces of `energy_model` (a
     `gaan.models.molecular_energy.MolecularEnergy`, e.g. `EnergyForceTask.molecular_energy()`) from `positions`
-    (velocities drawn at `temperature_K`, no net momentum or rotation).
+    (velocities drawn at `temperature_K`, no net momentum or rotation), the model in float64.
+
+    Returns what `nve_energy_drift_of` returns.
+    """
+    calculator = PotentialCalculator(MolecularPotential([energy_model], dtype=torch.float64))
+    return nve_energy_drift_of(calculator, numbers, positions, steps=steps, timestep_fs=timestep_fs, temperature_K=temperature_K, seed=seed)
+
+
+def nve_energy_drift_of(
+    calculator: Calculator,
+    numbers: np.ndarray,
+    positions: np.ndarray,
+    *,
+    steps: int = 2000,
+    timestep_fs: float = 0.5,
+    temperature_K: float = 500.0,
+    seed: int = 0,
+) -> dict:
+    """The NVE check of `nve_energy_drift` with the forces of any ASE `calculator`.
 
     Returns the total energy per step (eV), its drift (slope of a least-squares line, in meV
     per atom per ps), the largest deviation from the start (meV per atom) and the final
     temperature. A non-finite energy raises `NVEBlowUp` (the run exploded).
     """
     atoms = Atoms(numbers=np.asarray(numbers), positions=np.asarray(positions, dtype=np.float64))
-    atoms.calc = PotentialCalculator(MolecularPotential([energy_model], dtype=torch.float64))
+    atoms.calc = calculator
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.RandomState(seed))
     Stationary(atoms)
     ZeroRotation(atoms)
