@@ -25,7 +25,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 
 from gaan.files import write_atomically
-from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift_of
+from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift
 from gaan.tasks.md17.xtb_dynamics import xtb_calculator
 from gaan.train import compose_config
 
@@ -52,7 +52,7 @@ def reference_drifts(overrides: list[str], timesteps_fs: list[float], accuracy: 
             began = time.perf_counter()
             run = {"split": split, "frame": frame, "timestep_fs": timestep, "steps": round(duration_fs / timestep)}
             try:
-                result = nve_energy_drift_of(
+                result = nve_energy_drift(
                     xtb_calculator(accuracy=accuracy),
                     start["numbers"],
                     start["positions"],

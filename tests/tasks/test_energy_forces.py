@@ -15,7 +15,7 @@ from gaan.models import GAAttentionBackbone, ScalarHead
 from gaan.models.pair_inputs import RadialBasis
 from gaan.models.views import Neighbourhoods
 from gaan.tasks.md17.energy_forces import EnergyForceTask, energy_force_metrics, energy_force_parity_figure, update_energy_force_metrics
-from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift
+from gaan.tasks.md17.nve_check import NVEBlowUp, float64_calculator, nve_energy_drift
 
 pytestmark = pytest.mark.usefixtures("float64_default_dtype")
 
@@ -139,7 +139,9 @@ def test_metrics_are_in_milli_units_and_ignore_padding():
 
 def test_nve_check_runs_a_tiny_model_and_reports_drift():
     task = make_task().eval()
-    result = nve_energy_drift(fitted(task).molecular_energy(), NUMBERS, ETHANOL, steps=40, timestep_fs=0.25, temperature_K=300.0)
+    result = nve_energy_drift(
+        float64_calculator(fitted(task).molecular_energy()), NUMBERS, ETHANOL, steps=40, timestep_fs=0.25, temperature_K=300.0
+    )
     assert len(result["total_energy_ev"]) == 41 and np.isfinite(result["total_energy_ev"]).all()
     assert np.isfinite(result["drift_mev_per_atom_per_ps"]) and result["final_temperature_K"] > 0
     # velocity Verlet with conservative forces keeps the total energy: deviations far below the
@@ -166,7 +168,14 @@ class BreaksAfterFiveCalls(torch.nn.Module):
 def test_an_exploding_nve_run_raises_a_named_error_with_its_step():
     task = fitted(make_task().eval())
     with pytest.raises(NVEBlowUp, match="at step") as raised:
-        nve_energy_drift(BreaksAfterFiveCalls(task.molecular_energy()), NUMBERS, ETHANOL, steps=40, timestep_fs=0.25, temperature_K=300.0)
+        nve_energy_drift(
+            float64_calculator(BreaksAfterFiveCalls(task.molecular_energy())),
+            NUMBERS,
+            ETHANOL,
+            steps=40,
+            timestep_fs=0.25,
+            temperature_K=300.0,
+        )
     assert 1 <= raised.value.step <= 6
 
 

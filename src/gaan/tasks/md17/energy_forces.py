@@ -23,7 +23,7 @@ from gaan.elements import MAX_ATOMIC_NUMBER, element_names, element_one_hot
 from gaan.models.molecular_energy import MolecularEnergy, absolute_energy
 from gaan.tasks.base import PointCloudTask, masked_mean_error
 from gaan.tasks.md17.energy_reference import fit_energy_reference
-from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift
+from gaan.tasks.md17.nve_check import NVEBlowUp, float64_calculator, nve_energy_drift
 
 # buffers written since energies and elements are stored with the model
 ENERGY_REFERENCE_BUFFERS = ("atomic_numbers", "element_energies", "energy_reference_fitted")
@@ -224,7 +224,7 @@ class EnergyForceTask(PointCloudTask):
     def _nve_run(self, start: dict) -> dict:
         """The NVE check (`nve_energy_drift`) of the trained model from a start frame."""
         return nve_energy_drift(
-            self.molecular_energy(),
+            float64_calculator(self.molecular_energy()),
             start["numbers"],
             start["positions"],
             steps=self.nve_steps,

@@ -1,13 +1,11 @@
 """Is a trained energy model usable for dynamics? A constant-energy (NVE) run with its forces.
 
-`nve_energy_drift` runs ase's velocity Verlet from a given frame with the model's ASE
-calculator (`gaan.models.potential_calculator.PotentialCalculator`, the core of
-`gaan.ase.GAANCalculator`) and reports how far the total energy drifts. A conservative, smooth
-model keeps it constant up to the integrator's O(dt^2) oscillation; a rough one heats or
-explodes. The model runs in float64 (a copy), so the drift measures the model, not float32
-rounding. `nve_energy_drift_of` runs the same protocol with any ASE calculator, e.g. the
-reference method's (bench/md17_reference_drift.py), so a model's drift can be read against the
-integrator's error on the true surface.
+`nve_energy_drift` runs ase's velocity Verlet from a given frame with an ASE calculator and
+reports how far the total energy drifts: a model's (`float64_calculator`: the core of
+`gaan.ase.GAANCalculator` on a float64 copy, so the drift measures the model, not float32
+rounding), or the reference method's (bench/md17_reference_drift.py), so a model's drift can be
+read against the integrator's error on the true surface. A conservative, smooth model keeps the
+total energy constant up to the integrator's O(dt^2) oscillation; a rough one heats or explodes.
 """
 
 from __future__ import annotations
@@ -24,34 +22,21 @@ from gaan.models.potential_calculator import PotentialCalculator
 
 
 class NVEBlowUp(RuntimeError):
-    """The NVE run's total energy became non-finite: the model's forces drove the atoms apart."""
+    """The NVE run's total energy became non-finite: the forces drove the atoms apart."""
 
     def __init__(self, step: int, energy: float):
-        super().__init__(f"NVE run: the total energy became {energy} at step {step}; the model's forces blew up")
+        super().__init__(f"NVE run: the total energy became {energy} at step {step}; the forces blew up")
         self.step = step
 
 
+def float64_calculator(energy_model: torch.nn.Module) -> PotentialCalculator:
+    """The ASE calculator of `energy_model` (a `gaan.models.molecular_energy.MolecularEnergy`, e.g.
+    `EnergyForceTask.molecular_energy()`) on a float64 copy, so a drift measures the model, not
+    float32 rounding."""
+    return PotentialCalculator(MolecularPotential([energy_model], dtype=torch.float64))
+
+
 def nve_energy_drift(
-    energy_model: torch.nn.Module,
-    numbers: np.ndarray,
-    positions: np.ndarray,
-    *,
-    steps: int = 2000,
-    timestep_fs: float = 0.5,
-    temperature_K: float = 500.0,
-    seed: int = 0,
-) -> dict:
-    """Velocity-Verlet run of `steps` x `timestep_fs` with the forces of `energy_model` (a
-    `gaan.models.molecular_energy.MolecularEnergy`, e.g. `EnergyForceTask.molecular_energy()`) from `positions`
-    (velocities drawn at `temperature_K`, no net momentum or rotation), the model in float64.
-
-    Returns what `nve_energy_drift_of` returns.
-    """
-    calculator = PotentialCalculator(MolecularPotential([energy_model], dtype=torch.float64))
-    return nve_energy_drift_of(calculator, numbers, positions, steps=steps, timestep_fs=timestep_fs, temperature_K=temperature_K, seed=seed)
-
-
-def nve_energy_drift_of(
     calculator: Calculator,
     numbers: np.ndarray,
     positions: np.ndarray,
@@ -61,7 +46,9 @@ def nve_energy_drift_of(
     temperature_K: float = 500.0,
     seed: int = 0,
 ) -> dict:
-    """The NVE check of `nve_energy_drift` with the forces of any ASE `calculator`.
+    """Velocity-Verlet run of `steps` x `timestep_fs` with the forces of an ASE `calculator` (a
+    model's: `float64_calculator`) from `positions` (velocities drawn at `temperature_K`, no net
+    momentum or rotation).
 
     Returns the total energy per step (eV), its drift (slope of a least-squares line, in meV
     per atom per ps), the largest deviation from the start (meV per atom) and the final
