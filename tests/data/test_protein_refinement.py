@@ -59,7 +59,12 @@ def test_refinement_moves_with_a_rotated_and_translated_input():
     moved.coord = (distorted.coord.astype(np.float64) @ rotation.T + shift).astype(np.float32)
     refined = refine_geometry(distorted, links, STANDARD).coord.astype(np.float64)
     refined_moved = refine_geometry(moved, links, STANDARD).coord.astype(np.float64)
-    assert np.abs(refined @ rotation.T + shift - refined_moved).max() < 2e-3
+    # the two inputs differ by float32 rounding (~1e-6 A at 30 A), and a fixed number of L-BFGS
+    # iterations on restraints with flat bottoms amplifies that: the refined atoms (moved ~0.3 A
+    # each) end up to 2.6e-3 A apart with this rotation on an AMD EPYC, 6.6e-3 with other rotations
+    # (rms 0.5-1.1e-3), far below the 0.05 A bond tolerance; a frame-dependent step moves them by tenths
+    difference = refined @ rotation.T + shift - refined_moved
+    assert np.abs(difference).max() < 0.02 and np.sqrt((difference**2).mean()) < 5e-3
 
 
 def test_fixed_atoms_and_unknown_residues_stay_where_they_are():
