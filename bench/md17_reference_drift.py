@@ -10,7 +10,9 @@ at smaller ones, so a model's drift can be read against what a perfect fit would
 converged tightly (`--accuracy 0.01`): at the data's default the forces are not quite the
 energy's gradient and xTB drifts through that, whatever the time step.
 
-    OMP_NUM_THREADS=1 python bench/md17_reference_drift.py [--timesteps 0.5 0.25] [--accuracy 0.01] [task.datamodule.molecule=ethanol ...]
+    OMP_NUM_THREADS=1 python bench/md17_reference_drift.py [task.datamodule.molecule=ethanol ...] [--timesteps 0.5 0.25] [--accuracy 0.01]
+
+Overrides go before --timesteps, which takes every number after it.
 
 Writes bench/results/md17_reference_drift_<molecule>.json (whole or not at all).
 """
@@ -80,7 +82,9 @@ def reference_drifts(overrides: list[str], timesteps_fs: list[float], accuracy: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("overrides", nargs="*", help="train.py overrides, e.g. task.datamodule.molecule=aspirin paths.data_dir=...")
+    parser.add_argument(
+        "overrides", nargs="*", help="train.py overrides, e.g. task.datamodule.molecule=aspirin paths.data_dir=... (before --timesteps)"
+    )
     parser.add_argument("--timesteps", type=float, nargs="+", default=[0.5, 0.25])
     parser.add_argument(
         "--accuracy", type=float, default=0.01, help="tblite SCF accuracy (1.0 = the data's; 0.01 makes the forces the energy's gradient)"
