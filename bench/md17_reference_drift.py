@@ -27,6 +27,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 
 from gaan.files import write_atomically
+from gaan.tasks.md17.datamodule import NVE_TEST_FRAME
 from gaan.tasks.md17.nve_check import NVEBlowUp, nve_energy_drift
 from gaan.tasks.md17.xtb_dynamics import xtb_calculator
 from gaan.train import compose_config
@@ -46,7 +47,7 @@ def reference_drifts(overrides: list[str], timesteps_fs: list[float], accuracy: 
     datamodule.prepare_data()
     module = cfg.task.module
     duration_fs = module.nve_steps * module.nve_timestep_fs
-    starts = [("val", frame) for frame in datamodule.nve_frames("val", module.nve_val_starts)] + [("test", 0)]
+    starts = [("val", frame) for frame in datamodule.nve_frames("val", module.nve_val_starts)] + [("test", NVE_TEST_FRAME)]
     runs = []
     for timestep in timesteps_fs:
         for split, frame in starts:

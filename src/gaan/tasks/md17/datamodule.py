@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 RMD17_URL = "https://doi.org/10.6084/m9.figshare.12672038 (rmd17.tar.bz2)"
 MD17_URL = "http://www.sgdml.org/#datasets (http://quantum-machine.org/gdml/data/npz/<molecule>_dft.npz)"
 SOURCES = ("xtb", "rmd17", "md17", "ase")
+# the frame of the test split that `test/nve_drift` starts from
+NVE_TEST_FRAME = 0
 
 
 def _read_index_file(path: Path, num_frames: int) -> np.ndarray:
@@ -289,7 +291,7 @@ class MD17DataModule(PointCloudDataModule):
             self.setup("fit")
         return {"elements": tuple(self.elements), **self.arrays["train"]}
 
-    def nve_start(self, frame: int = 0, split: str = "test") -> dict[str, np.ndarray]:
+    def nve_start(self, frame: int = NVE_TEST_FRAME, split: str = "test") -> dict[str, np.ndarray]:
         """A frame of `split` (test or val) to start an NVE check from: numbers, positions (A)."""
         arrays = self._loaded(split)
         return {"numbers": arrays["numbers"], "positions": arrays["positions"][frame]}
