@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from gaan import results
 from gaan.results import collect_runs, committed_section, load_record, load_records
-from gaan.results_tables import RecordError, chosen_by_model, configurations, docs_section, readme_section
+from gaan.results_tables import RecordError, chosen_by_model, configurations, docs_section, readme_section, shell_words
 from gaan.train import compose_config, main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -251,3 +252,16 @@ def test_the_docs_table_shows_each_seeds_requirement_and_a_blow_up_as_non_finite
     assert "misses: 0.020 / non-finite / -" in table
     table = docs_section(configurations(records[:1]))
     assert "meets: 0.020" in table
+
+
+def test_table_commands_split_by_a_shell_give_back_each_override():
+    overrides = [
+        "experiment=nbody_ga_attn",
+        "model.pair_inputs=[{_target_:gaan.models.pair_inputs.FeatureProducts,columns:[0]}]",  # bash would brace-expand it
+        "~model.view.k",
+        "model.pair_inputs=[]",
+        "tags=[a b]",
+    ]
+    line = shell_words(overrides)
+    assert shlex.split(line) == overrides
+    assert line.startswith("experiment=nbody_ga_attn 'model.pair_inputs=[{") and " ~model.view.k model.pair_inputs=[] " in line

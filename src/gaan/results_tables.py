@@ -16,6 +16,8 @@ Nothing here names a task.
 from __future__ import annotations
 
 import functools
+import re
+import shlex
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,9 @@ def task_reporting(task: str) -> dict[str, Any]:
     config = yaml.safe_load(path.read_text()) if path.is_file() else None
     return dict((config or {}).get("results") or {})
 
+
+# Characters of an override that a shell passes on unchanged (shlex's, with Hydra's `~`, `[`, `]`)
+SHELL_SAFE = re.compile(r"[\w@%+=:,./~\[\]-]+")
 
 # Overrides that do not change what is trained: left out of a configuration's identity.
 NON_SEMANTIC_PREFIXES = (
@@ -92,11 +97,18 @@ class Configuration:
 
     def command_line(self) -> str:
         """The overrides (without the seed) that train this configuration today: a record's
-        `reproduce` when the recorded command has since changed form, else the command."""
-        return " ".join(self.first.get("reproduce") or self.command)
+        `reproduce` when the recorded command has since changed form, else the command; quoted
+        for a shell where an override needs it (Hydra lists of dicts hold braces and commas)."""
+        return shell_words(self.first.get("reproduce") or self.command)
 
     def recorded_as(self) -> str:
-        return "" if not self.first.get("reproduce") else f" (recorded as `{' '.join(self.first['command'])}`)"
+        return "" if not self.first.get("reproduce") else f" (recorded as `{shell_words(self.first['command'])}`)"
+
+
+def shell_words(overrides: list[str]) -> str:
+    """Overrides as one shell command line: an override holding characters a shell would expand
+    (braces with commas, spaces, `$`, ...) in single quotes; Hydra's `~key` and `key=[a,b]` bare."""
+    return " ".join(o if SHELL_SAFE.fullmatch(o) else shlex.quote(o) for o in overrides)
 
 
 def test_metric_name(record: dict) -> str:
@@ -283,7 +295,8 @@ def docs_section(configs: list[Configuration]) -> str:
         "(without any, the bare preset is shown). Commands run as",
         "`WANDB_MODE=offline OMP_NUM_THREADS=1 python train.py <command>`; where a recorded command has",
         "since changed form, the row shows today's overrides for the same model and the recorded ones in",
-        "parentheses.",
+        "parentheses. Every record's command composes today to the task, model, optimizer and",
+        "schedule settings the record stored (tests/test_records_reproduce.py, `gaan.results_reproduce`).",
     ]
     for task, variant in sorted({(c.task, c.variant) for c in configs}):
         task_configs = [c for c in configs if (c.task, c.variant) == (task, variant)]
