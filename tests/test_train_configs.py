@@ -192,6 +192,10 @@ def test_non_finite_loss_names_the_last_checkpoint_only_when_there_is_one(tmp_pa
     with pytest.raises(NonFiniteLossError, match="No checkpoint has been written yet") as error:
         run(compose_config([*blowup, *paths(tmp_path / "a")]))
     assert "last.ckpt is" not in str(error.value)
+    assert "the rate at this step is 1e+30) or enable gradient clipping (trainer.gradient_clip_val)" in str(error.value)
+    clipped = [*blowup, "trainer.gradient_clip_val=10", *paths(tmp_path / "c")]
+    with pytest.raises(NonFiniteLossError, match=r"or the clipping norm \(trainer.gradient_clip_val=10\)"):
+        run(compose_config(clipped))
     with pytest.raises(NonFiniteLossError, match=r"The last good checkpoint is .*b/out/checkpoints/last.ckpt"):
         run(compose_config([*blowup, "checkpoint_every_n_steps=1", *paths(tmp_path / "b")]))
 

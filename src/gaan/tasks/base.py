@@ -158,10 +158,18 @@ class PointCloudTask(L.LightningModule):
             raise NonFiniteLossError(
                 f"Training loss is {loss.item()} at global step {self.global_step} "
                 f"(epoch {self.current_epoch}, batch {batch_idx}); stopping before applying it. "
-                f"{self.last_good_state()} Lower the learning rate (optimizer.lr) or enable gradient "
-                "clipping (trainer.gradient_clip_val)."
+                f"{self.last_good_state()} {self.stability_advice()}"
             )
         return loss
+
+    def stability_advice(self) -> str:
+        """What to change after a non-finite loss, from the run's own rate and clipping."""
+        rates = sorted({group["lr"] for group in self.trainer.optimizers[0].param_groups}) if self.trainer.optimizers else []
+        rate = f" (optimizer.lr; the rate at this step is {', '.join(f'{r:.3g}' for r in rates)})" if rates else " (optimizer.lr)"
+        clip = self.trainer.gradient_clip_val
+        if clip:
+            return f"Lower the learning rate{rate}, or the clipping norm (trainer.gradient_clip_val={clip:g})."
+        return f"Lower the learning rate{rate} or enable gradient clipping (trainer.gradient_clip_val)."
 
     def last_good_state(self) -> str:
         """Where the last good weights are, for the non-finite loss error: the newest checkpoint
