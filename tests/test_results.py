@@ -94,6 +94,33 @@ def test_the_configuration_with_the_best_mean_validation_is_chosen_not_the_best_
     assert "model.x=b" in table and "model.x=a" not in table and f"mse {sign * 0.9:#.3g}" in table
 
 
+def test_one_lucky_seed_does_not_beat_three_seeds():
+    """A configuration with one seed validated best is ranked after one with three (its other seeds
+    may still be running); once it has three seeds of its own, its mean decides."""
+    rows = [("a", 1, 0.50), ("a", 2, 0.52), ("a", 3, 0.54), ("b", 1, 0.40)]
+
+    def records_of(rows):
+        out = []
+        for extra, seed, val in rows:
+            r = record(
+                command=["experiment=p", f"model.x={extra}", f"seed={seed}"],
+                seed=seed,
+                preset="p",
+                monitor="val/mse",
+                monitor_mode="min",
+                val=val,
+                metrics={"test/mse": val},
+            )
+            r["_path"] = f"{extra}{seed}.json"
+            out.append(r)
+        return out
+
+    (chosen,) = chosen_by_model(configurations(records_of(rows))).values()
+    assert chosen.command == ("experiment=p", "model.x=a")
+    (chosen,) = chosen_by_model(configurations(records_of([*rows, ("b", 2, 0.45), ("b", 3, 0.50)]))).values()
+    assert chosen.command == ("experiment=p", "model.x=b")
+
+
 def test_task_variants_are_separate_rows_never_chosen_between():
     """Bead kinds (protein) are different problems: each gets its own chosen row, even though the
     centroid row's validation RMSD is lower; a record whose preset changed is grouped by the

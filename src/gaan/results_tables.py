@@ -159,20 +159,26 @@ def is_bare_preset(config: Configuration) -> bool:
     return preset is not None and config.command == (f"experiment={preset}",)
 
 
+FULL_SEEDS = 3
+
+
 def choose(configs: list[Configuration]) -> Configuration:
     """The configuration of one task and model with the best mean validation score among those
     that meet the task's requirement (if any; when none does, the one that misses it least, and
     never-checked ones last); those without a validation score rank after those with one (among
-    them the bare preset first)."""
+    them the bare preset first). A mean over fewer seeds than the group's fullest configuration
+    (up to FULL_SEEDS) ranks after the full ones: one lucky seed must not beat three."""
+    full = min(FULL_SEEDS, max(len(config.records) for config in configs))
 
     def rank(config: Configuration):
         vals = config.vals()
         if vals is None:
-            return (requirement_gap(config), 1, 0.0, not is_bare_preset(config), config.command)
+            return (requirement_gap(config), 1, False, 0.0, not is_bare_preset(config), config.command)
         mean = statistics.fmean(vals)
         return (
             requirement_gap(config),
             0,
+            len(config.records) < full,
             mean if config.monitor_mode == "min" else -mean,
             not is_bare_preset(config),
             config.command,
@@ -288,7 +294,8 @@ def docs_section(configs: list[Configuration]) -> str:
         "best-validation checkpoint. Per task and model, **chosen** marks the configuration with the",
         "best mean validation score among those whose every seed meets the task's requirement (a",
         "column where the task has one, e.g. md17's energy drift; with none meeting it, the one whose",
-        "worst seed misses it least); only that one is in the README. Records with `source`",
+        "worst seed misses it least; a mean over fewer seeds than the fullest configuration has, up to",
+        "three, ranks after the full ones); only that one is in the README. Records with `source`",
         '"docs/results.md ..." were copied by hand, once, from the history below (their run folders are',
         "gone): their wall time is the whole command, their commit the one that wrote the number into this",
         "file, and where the history states no validation score they cannot be chosen on validation",
