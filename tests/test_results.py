@@ -66,6 +66,24 @@ def test_bad_values_and_bad_json_are_named(tmp_path):
         load_record(path)
 
 
+def seed_records(rows: list[tuple[str, int, float, float]], mode: str = "min") -> list[dict]:
+    """Records of preset `p` with `model.x=<extra>`, one per (extra, seed, val, test) row."""
+    records = []
+    for extra, seed, val, test in rows:
+        r = record(
+            command=["experiment=p", f"model.x={extra}", f"seed={seed}"],
+            seed=seed,
+            preset="p",
+            monitor="val/mse",
+            monitor_mode=mode,
+            val=val,
+            metrics={"test/mse": test},
+        )
+        r["_path"] = f"{extra}{seed}.json"
+        records.append(r)
+    return records
+
+
 @pytest.mark.parametrize("mode", ["min", "max"])
 def test_the_configuration_with_the_best_mean_validation_is_chosen_not_the_best_test(mode, tmp_path):
     sign = 1 if mode == "min" else -1
@@ -75,19 +93,7 @@ def test_the_configuration_with_the_best_mean_validation_is_chosen_not_the_best_
         ("b", 1, 0.55, 0.90),
         ("b", 2, 0.50, 0.90),
     ]
-    records = []
-    for extra, seed, val, test in rows:
-        r = record(
-            command=["experiment=p", f"model.x={extra}", f"seed={seed}"],
-            seed=seed,
-            preset="p",
-            monitor="val/mse",
-            monitor_mode=mode,
-            val=sign * val,
-            metrics={"test/mse": sign * test},
-        )
-        r["_path"] = f"{extra}{seed}.json"
-        records.append(r)
+    records = seed_records([(extra, seed, sign * val, sign * test) for extra, seed, val, test in rows], mode)
     (chosen,) = chosen_by_model(configurations(records)).values()
     assert chosen.command == ("experiment=p", "model.x=b")
     table = readme_section(configurations(records))
@@ -97,27 +103,11 @@ def test_the_configuration_with_the_best_mean_validation_is_chosen_not_the_best_
 def test_one_lucky_seed_does_not_beat_three_seeds():
     """A configuration with one seed validated best is ranked after one with three (its other seeds
     may still be running); once it has three seeds of its own, its mean decides."""
-    rows = [("a", 1, 0.50), ("a", 2, 0.52), ("a", 3, 0.54), ("b", 1, 0.40)]
-
-    def records_of(rows):
-        out = []
-        for extra, seed, val in rows:
-            r = record(
-                command=["experiment=p", f"model.x={extra}", f"seed={seed}"],
-                seed=seed,
-                preset="p",
-                monitor="val/mse",
-                monitor_mode="min",
-                val=val,
-                metrics={"test/mse": val},
-            )
-            r["_path"] = f"{extra}{seed}.json"
-            out.append(r)
-        return out
-
-    (chosen,) = chosen_by_model(configurations(records_of(rows))).values()
+    rows = [("a", 1, 0.50, 0.50), ("a", 2, 0.52, 0.52), ("a", 3, 0.54, 0.54), ("b", 1, 0.40, 0.40)]
+    (chosen,) = chosen_by_model(configurations(seed_records(rows))).values()
     assert chosen.command == ("experiment=p", "model.x=a")
-    (chosen,) = chosen_by_model(configurations(records_of([*rows, ("b", 2, 0.45), ("b", 3, 0.50)]))).values()
+    more = [*rows, ("b", 2, 0.45, 0.45), ("b", 3, 0.50, 0.50)]
+    (chosen,) = chosen_by_model(configurations(seed_records(more))).values()
     assert chosen.command == ("experiment=p", "model.x=b")
 
 
