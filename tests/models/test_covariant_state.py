@@ -8,8 +8,8 @@ from geometry_helpers import random_rotation
 
 from gaan.models import GACovariantStateBackbone
 from gaan.models.envelopes import PolynomialCutoff, Squared
-from gaan.models.pair_inputs import RadialBasis
-from gaan.models.views import LocalFrames, NearestSmooth, ScaledLocalFrames
+from gaan.models.pair_inputs import BesselBasis, RadialBasis
+from gaan.models.views import LocalFrames, NearestSmooth, ScaledLocalFrames, SmoothNeighbourhoods
 from gaan.nn.covariant_state_attention import CovariantStateAttention
 
 VIEWS = {
@@ -19,9 +19,10 @@ VIEWS = {
 }
 
 
-def backbone(view) -> GACovariantStateBackbone:
+def backbone(view, pair_input=None) -> GACovariantStateBackbone:
     torch.manual_seed(0)
-    model = GACovariantStateBackbone(2, width=8, depth=3, channels=4, attention={"heads": 2}, view=view, pair_inputs=[RadialBasis(8, 3.0)])
+    pair_input = RadialBasis(8, 3.0) if pair_input is None else pair_input
+    model = GACovariantStateBackbone(2, width=8, depth=3, channels=4, attention={"heads": 2}, view=view, pair_inputs=[pair_input])
     return model.double().eval()
 
 
@@ -49,6 +50,18 @@ def test_invariant_to_rotation_reflection_translation_and_padding(view, cloud):
     junk_pos, junk_feat = positions.clone(), features.clone()
     junk_pos[~mask], junk_feat[~mask] = 50.0, -7.0
     torch.testing.assert_close(model(junk_pos, junk_feat, mask).invariants, out, atol=1e-12, rtol=0)
+
+
+def test_the_bessel_basis_on_a_smooth_view_keeps_every_symmetry(cloud):
+    positions, features, mask = cloud
+    model = backbone(SmoothNeighbourhoods(PolynomialCutoff(4.0), k=6), BesselBasis(8, 4.0))
+    out = model(positions, features, mask).invariants
+    assert out[mask].abs().mean() > 1e-3 and torch.all(out[~mask] == 0)
+    moved = positions @ random_rotation().double().T + 2.0
+    torch.testing.assert_close(model(moved, features, mask).invariants, out, atol=1e-10, rtol=1e-8)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    full = model(positions, features).invariants
+    torch.testing.assert_close(model(positions[:, order], features[:, order]).invariants, full[:, order], atol=1e-10, rtol=1e-8)
 
 
 @pytest.mark.parametrize("view", sorted(VIEWS))

@@ -14,8 +14,9 @@ from gaan.models import (
     TransformerBackbone,
 )
 from gaan.models.envelopes import PolynomialCutoff
-from gaan.models.pair_inputs import RadialBasis
-from gaan.models.views import LocalFrames, Neighbourhoods, ScaledLocalFrames, WholeCloud
+from gaan.models.pair_inputs import BesselBasis, RadialBasis
+from gaan.models.views import LocalFrames, Neighbourhoods, ScaledLocalFrames, SmoothNeighbourhoods, WholeCloud
+from gaan.nn import SoftVectorNorm
 
 FEATURES = 4
 
@@ -36,6 +37,16 @@ BACKBONES = {
         attention={"heads": 2},
         view=ScaledLocalFrames(PolynomialCutoff(1.0)),
         pair_inputs=[RadialBasis(8, 3.0)],
+    ),
+    # the md17 ethanol experiment's shape with the Bessel basis: a smooth 4 A view
+    "ga_covariant_state_smooth_bessel": lambda: GACovariantStateBackbone(
+        FEATURES,
+        width=8,
+        channels=4,
+        attention={"heads": 2},
+        view=SmoothNeighbourhoods(PolynomialCutoff(4.0), k=5),
+        pair_inputs=[BesselBasis(8, 4.0)],
+        vector_norm=SoftVectorNorm(),
     ),
     "egnn": lambda: EGNNBackbone(FEATURES, width=8, depth=2),
     "transformer": lambda: TransformerBackbone(FEATURES, width=8, depth=1),

@@ -10,6 +10,7 @@ Chosen per task or experiment in config, e.g. for N-body charges and velocities:
 """
 
 from gaan.models.pair_inputs.base import PairInput, checked_pair_inputs, pair_features, point_feature_columns
+from gaan.models.pair_inputs.bessel_basis import BesselBasis
 from gaan.models.pair_inputs.centre_features import CentreFeatures
 from gaan.models.pair_inputs.feature_products import FeatureProducts
 from gaan.models.pair_inputs.inverse_distances import InverseDistances
@@ -18,6 +19,7 @@ from gaan.models.pair_inputs.relative_motion import RelativeMotion
 from gaan.models.pair_inputs.sequence_offsets import SequenceOffsets
 
 __all__ = [
+    "BesselBasis",
     "CentreFeatures",
     "FeatureProducts",
     "InverseDistances",
