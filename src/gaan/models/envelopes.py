@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gaan.models.views import check_radius
+from gaan.models.views import required_radius
 
 
 class Envelope(nn.Module):
@@ -21,9 +21,7 @@ class Envelope(nn.Module):
 
     def __init__(self, cutoff: float):
         super().__init__()
-        self.cutoff = check_radius("model.view.envelope.cutoff", cutoff)
-        if self.cutoff is None:
-            raise ValueError("model.view.envelope.cutoff must be a number > 0, got None")
+        self.cutoff = required_radius("model.view.envelope.cutoff", cutoff)
 
     def extra_repr(self) -> str:
         return f"cutoff={self.cutoff}"

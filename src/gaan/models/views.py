@@ -315,3 +315,11 @@ def check_radius(key: str, value: float | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{key} must be a number > 0 (or null), got {value!r}")
     return float(value)
+
+
+def required_radius(key: str, value: float) -> float:
+    """A length that must be given: a number > 0."""
+    radius = check_radius(key, value)
+    if radius is None:
+        raise ValueError(f"{key} must be a number > 0, got None")
+    return radius

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from gaan.models.pair_inputs.base import PairInput
-from gaan.models.views import ViewPairs, check_radius
+from gaan.models.views import ViewPairs, required_radius
+from gaan.nn.validation import check_positive_int
 
 
 class BesselBasis(PairInput):
@@ -24,11 +25,8 @@ class BesselBasis(PairInput):
 
     def __init__(self, count: int = 8, cutoff: float = 4.0):
         super().__init__()
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"model.pair_inputs: BesselBasis count must be an integer >= 1, got {count!r}")
-        self.cutoff = check_radius("model.pair_inputs: BesselBasis cutoff", cutoff)
-        if self.cutoff is None:
-            raise ValueError("model.pair_inputs: BesselBasis cutoff must be a number > 0, got None")
+        check_positive_int("model.pair_inputs: BesselBasis count", count)
+        self.cutoff = required_radius("model.pair_inputs: BesselBasis cutoff", cutoff)
         self.size = count
         self.register_buffer("frequencies", torch.arange(1, count + 1) * math.pi / self.cutoff, persistent=False)
 

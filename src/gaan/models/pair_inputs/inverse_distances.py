@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from gaan.models.pair_inputs.base import PairInput
-from gaan.models.views import ViewPairs, check_radius
+from gaan.models.views import ViewPairs, required_radius
 
 
 class InverseDistances(PairInput):
@@ -19,9 +19,7 @@ class InverseDistances(PairInput):
 
     def __init__(self, softening: float, powers=(1, 2, 3)):
         super().__init__()
-        self.softening = check_radius("model.pair_inputs: InverseDistances softening", softening)
-        if self.softening is None:
-            raise ValueError("model.pair_inputs: InverseDistances softening must be a number > 0, got None")
+        self.softening = required_radius("model.pair_inputs: InverseDistances softening", softening)
         self.powers = tuple(int(p) for p in powers)
         if not self.powers or min(self.powers) < 1:
             raise ValueError(f"model.pair_inputs: InverseDistances powers must be integers >= 1, got {list(powers)}")

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from gaan.models.pair_inputs.base import PairInput
-from gaan.models.views import ViewPairs, check_radius
+from gaan.models.views import ViewPairs, required_radius
+from gaan.nn.validation import check_positive_int
 
 
 class RadialBasis(PairInput):
@@ -21,11 +22,8 @@ class RadialBasis(PairInput):
 
     def __init__(self, count: int = 16, maximum: float = 2.5):
         super().__init__()
-        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-            raise ValueError(f"model.pair_inputs: RadialBasis count must be an integer >= 2, got {count!r}")
-        self.maximum = check_radius("model.pair_inputs: RadialBasis maximum", maximum)
-        if self.maximum is None:
-            raise ValueError("model.pair_inputs: RadialBasis maximum must be a number > 0, got None")
+        check_positive_int("model.pair_inputs: RadialBasis count", count, minimum=2)
+        self.maximum = required_radius("model.pair_inputs: RadialBasis maximum", maximum)
         self.size = count
         self.register_buffer("centres", torch.linspace(0.0, self.maximum, count), persistent=False)
         self.width = self.maximum / (count - 1)
