@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 
 from gaan.data.batch import PointCloudBatch
@@ -23,6 +23,7 @@ from gaan.elements import MAX_ATOMIC_NUMBER, element_names, element_one_hot
 from gaan.models.molecular_energy import MolecularEnergy, absolute_energy
 from gaan.tasks.base import PointCloudTask, masked_mean_error
 from gaan.tasks.md17.energy_reference import fit_energy_reference
+from gaan.tasks.md17.force_errors import SquaredError
 from gaan.tasks.md17.nve_check import NVEBlowUp, float64_calculator, nve_energy_drift
 
 # buffers written since energies and elements are stored with the model
@@ -35,7 +36,8 @@ class EnergyForceTask(PointCloudTask):
     """Energy = energy_mean + energy_scale * (sum of per-point scalars); forces = -dE/dpositions
     by autograd (conservative and rotation-covariant; `create_graph` while training so the
     force loss trains the weights). Loss: energy_weight * energy MSE (per molecule) +
-    force_weight * force-component MSE over real atoms.
+    force_weight * the mean of `force_error` over real atoms' force components
+    (`gaan.tasks.md17.force_errors`; default `SquaredError`: the force-component MSE).
 
     Metrics (x `metric_unit_scale`, 1000: eV -> meV): `energy_mae`, `force_mae`, and
     `force_cosine`, the mean over real atoms of the cosine between predicted and true force.
@@ -64,6 +66,7 @@ class EnergyForceTask(PointCloudTask):
         nve_timestep_fs: float = 0.5,
         nve_temperature_K: float = 500.0,
         nve_val_starts: int = 0,
+        force_error: nn.Module | None = None,
         **kwargs,
     ):
         for name, value in (("energy_weight", energy_weight), ("force_weight", force_weight)):
@@ -81,7 +84,13 @@ class EnergyForceTask(PointCloudTask):
         if isinstance(nve_val_starts, bool) or not isinstance(nve_val_starts, int) or nve_val_starts < 0:
             raise ValueError(f"task.module.nve_val_starts must be an integer >= 0, got {nve_val_starts!r}")
         self.nve_val_starts = nve_val_starts
+        force_error = SquaredError() if force_error is None else force_error
+        if not callable(force_error):
+            raise ValueError(
+                f"task.module.force_error must be a module (e.g. {{_target_: gaan.tasks.md17.force_errors.HuberError, delta: 0.01}}) or null, got {force_error!r}"
+            )
         super().__init__(*args, **kwargs)
+        self.force_error = force_error
         self.register_buffer("energy_mean", torch.tensor(float(energy_mean)))
         self.register_buffer("energy_scale", torch.tensor(float(energy_scale)))
         # the elements of the one-hot input columns and the reference energies keyed by atomic
@@ -165,7 +174,7 @@ class EnergyForceTask(PointCloudTask):
         return {"energy": energy, "forces": forces}
 
     def compute_loss(self, predictions, batch):
-        return energy_force_loss(predictions, batch, self.energy_weight, self.force_weight)
+        return energy_force_loss(predictions, batch, self.energy_weight, self.force_weight, self.force_error)
 
     def update_metrics(self, metrics, predictions, batch):
         update_energy_force_metrics(metrics, predictions, batch, self.metric_unit_scale)
@@ -260,10 +269,14 @@ def update_energy_force_metrics(
     metrics["force_cosine"].update(torch.nn.functional.cosine_similarity(predicted, target, dim=-1, eps=1e-12))
 
 
-def energy_force_loss(predictions: dict[str, Tensor], batch: PointCloudBatch, energy_weight: float, force_weight: float) -> Tensor:
-    """energy_weight x per-molecule energy MSE + force_weight x force-component MSE over real atoms."""
+def energy_force_loss(
+    predictions: dict[str, Tensor], batch: PointCloudBatch, energy_weight: float, force_weight: float, force_error=None
+) -> Tensor:
+    """energy_weight x per-molecule energy MSE + force_weight x the mean force_error (default: the
+    square) over real atoms' force components."""
     energy_loss = (predictions["energy"] - batch.targets["energy"]).square().mean()
-    force_loss = masked_mean_error((predictions["forces"] - batch.targets["forces"]).square(), batch.mask)
+    force_error = SquaredError() if force_error is None else force_error
+    force_loss = masked_mean_error(force_error(predictions["forces"] - batch.targets["forces"]), batch.mask)
     return energy_weight * energy_loss + force_weight * force_loss
 
 
