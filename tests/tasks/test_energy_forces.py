@@ -104,17 +104,23 @@ def test_energy_invariant_and_forces_covariant_under_rotation_translation_and_pe
     assert (task.predict_batch(swapped)["energy"] - reference["energy"]).abs().max() > 1e-4
 
 
-def test_loss_falls_and_uses_both_weights():
-    task = make_task(energy_weight=1.0, force_weight=10.0)
-    batch = molecules(8, seed=3)
+def training_losses(task, batch, steps=80):
+    """The task's loss at each of `steps` optimizer steps on one batch."""
     optimizer = task.configure_optimizers()
     losses = []
-    for _ in range(80):
+    for _ in range(steps):
         loss = task.compute_loss(task.predict_batch(batch), batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def test_loss_falls_and_uses_both_weights():
+    task = make_task(energy_weight=1.0, force_weight=10.0)
+    batch = molecules(8, seed=3)
+    losses = training_losses(task, batch)
     assert min(losses[-5:]) < 0.5 * losses[0]
     predictions = task.predict_batch(batch)
     energy_only = make_task(energy_weight=1.0, force_weight=0.0).compute_loss(predictions, batch)

@@ -4,7 +4,7 @@ configured one over real atoms only, and a Huber-trained potential's loss falls.
 
 import pytest
 import torch
-from test_energy_forces import make_task, molecules
+from test_energy_forces import make_task, molecules, training_losses
 
 from gaan.tasks.md17.force_errors import HuberError, SquaredError
 from gaan.train import compose_config
@@ -47,16 +47,7 @@ def test_the_task_loss_takes_the_configured_error_over_real_atoms():
 
 
 def test_a_huber_trained_potential_fits():
-    task = make_task(force_error=HuberError(0.05))
-    batch = molecules(8, seed=3)
-    optimizer = task.configure_optimizers()
-    losses = []
-    for _ in range(80):
-        loss = task.compute_loss(task.predict_batch(batch), batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = training_losses(make_task(force_error=HuberError(0.05)), molecules(8, seed=3))
     assert min(losses[-5:]) < 0.5 * losses[0]
 
 
@@ -68,8 +59,7 @@ def test_bad_settings_are_named():
 
 
 def test_the_config_key_builds_the_error():
-    cfg = compose_config(
-        ["experiment=md17_ethanol_ga_covariant_state", "task.module.force_error={_target_:gaan.tasks.md17.force_errors.HuberError,delta:0.01}"]
-    )
+    huber = "task.module.force_error={_target_:gaan.tasks.md17.force_errors.HuberError,delta:0.01}"
+    cfg = compose_config(["experiment=md17_ethanol_ga_covariant_state", huber])
     assert cfg.task.module.force_error.delta == 0.01
     assert compose_config(["experiment=md17_ethanol_ga_covariant_state"]).task.module.force_error is None
