@@ -86,9 +86,8 @@ class EnergyForceTask(PointCloudTask):
         self.nve_val_starts = nve_val_starts
         force_error = SquaredError() if force_error is None else force_error
         if not callable(force_error):
-            raise ValueError(
-                f"task.module.force_error must be a module (e.g. {{_target_: gaan.tasks.md17.force_errors.HuberError, delta: 0.01}}) or null, got {force_error!r}"
-            )
+            example = "{_target_: gaan.tasks.md17.force_errors.HuberError, delta: 0.01}"
+            raise ValueError(f"task.module.force_error must be a module (e.g. {example}) or null, got {force_error!r}")
         super().__init__(*args, **kwargs)
         self.force_error = force_error
         self.register_buffer("energy_mean", torch.tensor(float(energy_mean)))
