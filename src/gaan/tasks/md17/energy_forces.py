@@ -26,6 +26,9 @@ from gaan.tasks.md17.energy_reference import fit_energy_reference
 from gaan.tasks.md17.force_errors import SquaredError
 from gaan.tasks.md17.nve_check import NVEBlowUp, float64_calculator, nve_energy_drift
 
+# the force term's default error (stateless: one instance serves every call)
+SQUARED_ERROR = SquaredError()
+
 # buffers written since energies and elements are stored with the model
 ENERGY_REFERENCE_BUFFERS = ("atomic_numbers", "element_energies", "energy_reference_fitted")
 
@@ -84,12 +87,11 @@ class EnergyForceTask(PointCloudTask):
         if isinstance(nve_val_starts, bool) or not isinstance(nve_val_starts, int) or nve_val_starts < 0:
             raise ValueError(f"task.module.nve_val_starts must be an integer >= 0, got {nve_val_starts!r}")
         self.nve_val_starts = nve_val_starts
-        force_error = SquaredError() if force_error is None else force_error
-        if not callable(force_error):
+        if force_error is not None and not callable(force_error):
             example = "{_target_: gaan.tasks.md17.force_errors.HuberError, delta: 0.01}"
             raise ValueError(f"task.module.force_error must be a module (e.g. {example}) or null, got {force_error!r}")
         super().__init__(*args, **kwargs)
-        self.force_error = force_error
+        self.force_error = force_error  # None: energy_force_loss's default, the square
         self.register_buffer("energy_mean", torch.tensor(float(energy_mean)))
         self.register_buffer("energy_scale", torch.tensor(float(energy_scale)))
         # the elements of the one-hot input columns and the reference energies keyed by atomic
@@ -274,7 +276,7 @@ def energy_force_loss(
     """energy_weight x per-molecule energy MSE + force_weight x the mean force_error (default: the
     square) over real atoms' force components."""
     energy_loss = (predictions["energy"] - batch.targets["energy"]).square().mean()
-    force_error = SquaredError() if force_error is None else force_error
+    force_error = SQUARED_ERROR if force_error is None else force_error
     force_loss = masked_mean_error(force_error(predictions["forces"] - batch.targets["forces"]), batch.mask)
     return energy_weight * energy_loss + force_weight * force_loss
 
