@@ -22,10 +22,8 @@ CONFIGURATIONS = {
 }
 
 
-def backbone(view=None, pair_input=None, configuration=None) -> GACovariantStateBackbone:
+def backbone(view, pair_input=None) -> GACovariantStateBackbone:
     torch.manual_seed(0)
-    if configuration is not None:
-        view, pair_input = CONFIGURATIONS[configuration]()
     pair_input = RadialBasis(8, 3.0) if pair_input is None else pair_input
     model = GACovariantStateBackbone(2, width=8, depth=3, channels=4, attention={"heads": 2}, view=view, pair_inputs=[pair_input])
     return model.double().eval()
@@ -45,7 +43,7 @@ def cloud():
 @pytest.mark.parametrize("configuration", sorted(CONFIGURATIONS))
 def test_invariant_to_rotation_reflection_translation_and_padding(configuration, cloud):
     positions, features, mask = cloud
-    model = backbone(configuration=configuration)
+    model = backbone(*CONFIGURATIONS[configuration]())
     out = model(positions, features, mask).invariants
     assert out.shape == (3, 6, 8) and torch.all(out[~mask] == 0) and out[mask].abs().mean() > 1e-3
     rotation = random_rotation().double()
@@ -61,7 +59,7 @@ def test_invariant_to_rotation_reflection_translation_and_padding(configuration,
 def test_a_planar_cloud_is_invariant_in_2d(configuration, cloud):
     positions, features, mask = cloud
     planar = positions[..., :2]
-    model = backbone(configuration=configuration)
+    model = backbone(*CONFIGURATIONS[configuration]())
     out = model(planar, features, mask).invariants
     turn = torch.tensor([[0.6, -0.8], [0.8, 0.6]], dtype=torch.float64)
     for transform in (turn, turn * torch.tensor([1.0, -1.0], dtype=torch.float64)):
@@ -71,7 +69,7 @@ def test_a_planar_cloud_is_invariant_in_2d(configuration, cloud):
 @pytest.mark.parametrize("configuration", sorted(CONFIGURATIONS))
 def test_permuting_points_permutes_the_features(configuration, cloud):
     positions, features, _ = cloud
-    model = backbone(configuration=configuration)
+    model = backbone(*CONFIGURATIONS[configuration]())
     order = torch.tensor([3, 0, 5, 1, 4, 2])
     out = model(positions, features).invariants
     torch.testing.assert_close(model(positions[:, order], features[:, order]).invariants, out[:, order], atol=1e-10, rtol=1e-8)
