@@ -66,7 +66,7 @@ class EnergyForceTask(PointCloudTask):
         energy_scale: float = 1.0,
         metric_unit_scale: float = 1000.0,
         nve_steps: int = 0,
-        nve_timestep_fs: float = 0.5,
+        nve_timestep_fs: float = 0.25,
         nve_temperature_K: float = 500.0,
         nve_val_starts: int = 0,
         force_error: nn.Module | None = None,

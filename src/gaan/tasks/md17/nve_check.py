@@ -41,8 +41,8 @@ def nve_energy_drift(
     numbers: np.ndarray,
     positions: np.ndarray,
     *,
-    steps: int = 2000,
-    timestep_fs: float = 0.5,
+    steps: int = 4000,
+    timestep_fs: float = 0.25,
     temperature_K: float = 500.0,
     seed: int = 0,
 ) -> dict:
