@@ -231,9 +231,8 @@ def test_the_readme_md_example_runs_as_written_with_the_shipped_potential(capsys
     799 K over seeds 0-3 (a 9-atom molecule swings by ~100 K and the report times are few); the
     shipped potential (covariant state, issue 30's sixteenth round) 371 / 363 / 399 / 492 K, peaks up
     to 734 K (the twelfth round's, 373 / 358 / 427 / 537 K, peaks up to 787 K; the tenth round's,
-    378 / 385 / 423 / 493 K, peaks up to 772 K; the invariant ones
-    shipped before them, 395 / 409 / 387 / 511 K, peaks up to 696 K, and 370 / 382 / 390 / 546 K,
-    peaks up to 902 K)."""
+    378 / 385 / 423 / 493 K, peaks up to 772 K; the invariant ones shipped before them, 395 / 409 /
+    387 / 511 K, peaks up to 696 K, and 370 / 382 / 390 / 546 K, peaks up to 902 K)."""
     # the example draws velocities and Langevin noise from numpy's global generator: seeded, the
     # run is the same on every call
     np.random.seed(0)

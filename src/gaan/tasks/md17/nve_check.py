@@ -41,9 +41,9 @@ def nve_energy_drift(
     numbers: np.ndarray,
     positions: np.ndarray,
     *,
-    steps: int = 4000,
-    timestep_fs: float = 0.25,
-    temperature_K: float = 500.0,
+    steps: int,
+    timestep_fs: float,
+    temperature_K: float,
     seed: int = 0,
 ) -> dict:
     """Velocity-Verlet run of `steps` x `timestep_fs` with the forces of an ASE `calculator` (a
